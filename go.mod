@@ -1,0 +1,3 @@
+module github.com/ternmq/tern
+
+go 1.26.8
