@@ -1,0 +1,287 @@
+// Package consumequeue keeps the ConsumeQueue of one (topic, queueId): a dense array of
+// fixed-size entries, one per message in the queue, that point into the CommitLog.
+//
+// # Entry layout (wire format, never change)
+//
+// Entry i (the message at logical queue offset i) is stored at byte 20*i of the queue's stream:
+//
+//	offset size field
+//	0      8    CommitLog physical offset of the record (int64, big-endian)
+//	8      4    record size in bytes (int32)
+//	12     8    tags code (int64): Java String.hashCode of the TAGS property, sign-extended;
+//	            for scheduled messages, the delivery time in ms
+//
+// The stream is cut into segment files (package segment) whose size is a multiple of 20, so an
+// entry never spans two files. An all-zero entry is a hole: no message was dispatched there (the
+// end of the queue, or a slot lost to a crash that recovery could not refill).
+//
+// # Concurrency
+//
+// One goroutine, the store's dispatcher, writes entries with Put and then publishes the new
+// maximum offset with an atomic store; readers load the maximum first and read only below it, so
+// they never see a partly written entry. Min and max offsets are atomics.
+package consumequeue
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/ternmq/tern/core/store/segment"
+)
+
+// EntrySize is the size of one entry (wire format, never change).
+const EntrySize = 20
+
+// ErrOutOfRange is returned for reads outside [MinOffset, MaxOffset).
+var ErrOutOfRange = errors.New("consumequeue: offset out of range")
+
+// Entry is one decoded ConsumeQueue entry.
+type Entry struct {
+	PhysicalOffset int64
+	Size           int32
+	TagsCode       int64
+}
+
+// Decode reads the entry at the start of b (at least EntrySize bytes).
+func Decode(b []byte) Entry {
+	_ = b[EntrySize-1]
+	return Entry{
+		PhysicalOffset: int64(binary.BigEndian.Uint64(b)),
+		Size:           int32(binary.BigEndian.Uint32(b[8:])),
+		TagsCode:       int64(binary.BigEndian.Uint64(b[12:])),
+	}
+}
+
+// Hole reports whether e is an all-zero entry.
+func (e Entry) Hole() bool { return e.Size == 0 }
+
+// Queue is one (topic, queueId) ConsumeQueue.
+type Queue struct {
+	Topic   string
+	QueueID int32
+
+	q *segment.Queue
+
+	minOff     atomic.Int64 // first available logical offset
+	maxOff     atomic.Int64 // number of entries: the next logical offset
+	maxPhyEnd  atomic.Int64 // physical end (offset+size) of the last entry
+	flushedOff atomic.Int64 // entries below this are on the disk
+}
+
+// Open opens (or creates) the queue stored in dir with segments of segmentSize bytes (a multiple
+// of EntrySize). The maximum offset is found from the last non-hole entry.
+func Open(dir, topic string, queueID int32, segmentSize int64) (*Queue, error) {
+	if segmentSize <= 0 || segmentSize%EntrySize != 0 {
+		return nil, fmt.Errorf("consumequeue: segment size %d is not a positive multiple of %d", segmentSize, EntrySize)
+	}
+	sq, err := segment.Open(dir, segmentSize, false)
+	if err != nil {
+		return nil, fmt.Errorf("consumequeue: %s-%d: %w", topic, queueID, err)
+	}
+	cq := &Queue{Topic: topic, QueueID: queueID, q: sq}
+	cq.loadBounds()
+	return cq, nil
+}
+
+// loadBounds finds the last non-hole entry, scanning back from the end of the last segment.
+func (c *Queue) loadBounds() {
+	segs := c.q.Segments()
+	c.minOff.Store(c.q.MinOffset() / EntrySize)
+	max := c.q.MinOffset() / EntrySize
+	var end int64
+	for i := len(segs) - 1; i >= 0; i-- {
+		s := segs[i]
+		b := s.Bytes()
+		found := false
+		for rel := s.Size() - EntrySize; rel >= 0; rel -= EntrySize {
+			if e := Decode(b[rel:]); !e.Hole() {
+				max = (s.Start + rel + EntrySize) / EntrySize
+				end = e.PhysicalOffset + int64(e.Size)
+				found = true
+				break
+			}
+		}
+		if found {
+			break
+		}
+	}
+	c.maxOff.Store(max)
+	c.maxPhyEnd.Store(end)
+	c.flushedOff.Store(max)
+}
+
+// MinOffset returns the first logical offset still available.
+func (c *Queue) MinOffset() int64 { return c.minOff.Load() }
+
+// MaxOffset returns the number of entries written: the logical offset of the next message.
+func (c *Queue) MaxOffset() int64 { return c.maxOff.Load() }
+
+// MaxPhysicalEnd returns the physical offset just past the last dispatched record.
+func (c *Queue) MaxPhysicalEnd() int64 { return c.maxPhyEnd.Load() }
+
+// Put writes the entry for logical offset off. Only the dispatcher calls it, in increasing
+// physical order. Writing an offset below MaxOffset again is allowed only with the same content
+// (re-dispatch after a restart) and is then a no-op; a different entry there is an error. An
+// offset above MaxOffset leaves holes in between (reported by the return value).
+func (c *Queue) Put(off int64, e Entry) (holes int64, err error) {
+	max := c.maxOff.Load()
+	if off < max {
+		if off < c.minOff.Load() {
+			return 0, nil // already deleted by retention
+		}
+		got, gerr := c.Get(off)
+		if gerr == nil && got == e {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("consumequeue: %s-%d offset %d already holds %+v, not %+v", c.Topic, c.QueueID, off, got, e)
+	}
+	pos := off * EntrySize
+	s := c.q.Last()
+	if s == nil || pos >= s.End() {
+		start := pos - pos%c.q.SegmentSize()
+		if s != nil && s.End() != start {
+			// Holes that span whole segments: create them empty.
+			for st := s.End(); st < start; st += c.q.SegmentSize() {
+				if _, err := c.q.Create(st); err != nil {
+					return 0, fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
+				}
+			}
+		}
+		if s == nil && max != off {
+			// An empty queue starting above zero (all older data deleted): begin at off.
+			c.minOff.Store(off)
+			max = off
+		}
+		if s, err = c.q.Create(start); err != nil {
+			return 0, fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
+		}
+	}
+	b := s.Bytes()[pos-s.Start:]
+	binary.BigEndian.PutUint64(b, uint64(e.PhysicalOffset))
+	binary.BigEndian.PutUint32(b[8:], uint32(e.Size))
+	binary.BigEndian.PutUint64(b[12:], uint64(e.TagsCode))
+	c.maxPhyEnd.Store(e.PhysicalOffset + int64(e.Size))
+	c.maxOff.Store(off + 1)
+	return off - max, nil
+}
+
+// Get returns the entry at logical offset off.
+func (c *Queue) Get(off int64) (Entry, error) {
+	b, seg, err := c.Read(off, 1)
+	if err != nil {
+		return Entry{}, err
+	}
+	e := Decode(b)
+	seg.Release()
+	return e, nil
+}
+
+// Read returns the raw bytes of up to n entries starting at logical offset from, all in one
+// segment and below MaxOffset, aliasing the mapping; the caller must Release the segment.
+func (c *Queue) Read(from int64, n int) ([]byte, *segment.Segment, error) {
+	max := c.maxOff.Load()
+	if from < c.minOff.Load() || from >= max || n <= 0 {
+		return nil, nil, fmt.Errorf("%w: %d not in [%d,%d)", ErrOutOfRange, from, c.minOff.Load(), max)
+	}
+	pos := from * EntrySize
+	seg := c.q.Acquire(pos)
+	if seg == nil {
+		return nil, nil, fmt.Errorf("%w: no segment holds %d", ErrOutOfRange, from)
+	}
+	end := min(seg.End(), max*EntrySize, pos+int64(n)*EntrySize)
+	return seg.Bytes()[pos-seg.Start : end-seg.Start], seg, nil
+}
+
+// TruncatePhysical drops every entry whose record starts at or after phyEnd (the CommitLog was
+// cut there, or the entries are newer than the last durable dispatch and will be re-dispatched).
+func (c *Queue) TruncatePhysical(phyEnd int64) error {
+	maxOff, minOff := c.maxOff.Load(), c.minOff.Load()
+	cut := maxOff
+	for cut > minOff {
+		e, err := c.Get(cut - 1)
+		if err != nil {
+			return err
+		}
+		if !e.Hole() && e.PhysicalOffset < phyEnd {
+			break
+		}
+		cut--
+	}
+	if cut == maxOff {
+		return nil
+	}
+	if err := c.q.TruncateFrom(cut * EntrySize); err != nil {
+		return fmt.Errorf("consumequeue: %s-%d truncate at %d: %w", c.Topic, c.QueueID, cut, err)
+	}
+	c.maxOff.Store(cut)
+	c.flushedOff.Store(min(c.flushedOff.Load(), cut))
+	end := int64(0)
+	if cut > minOff {
+		if e, err := c.Get(cut - 1); err == nil {
+			end = e.PhysicalOffset + int64(e.Size)
+		}
+	}
+	c.maxPhyEnd.Store(end)
+	return nil
+}
+
+// DeleteBefore moves the minimum offset to the first entry whose record is at or after minPhy
+// (the CommitLog's new minimum after retention) and deletes segments that hold only older
+// entries. It returns how many segments it deleted.
+func (c *Queue) DeleteBefore(minPhy int64) (int, error) {
+	maxOff := c.maxOff.Load()
+	// Whole segments whose last written entry is older than minPhy.
+	n, err := c.q.RemoveHead(1<<30, func(s *segment.Segment) bool {
+		lastOff := min(s.End(), maxOff*EntrySize) - EntrySize
+		if lastOff < s.Start {
+			return true
+		}
+		return Decode(s.Bytes()[lastOff-s.Start:]).PhysicalOffset < minPhy
+	})
+	// Inside the first remaining segment, binary search the first entry at or after minPhy.
+	lo, hi := max(c.minOff.Load(), c.q.MinOffset()/EntrySize), maxOff
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		e, gerr := c.getUnchecked(mid)
+		if gerr != nil || (!e.Hole() && e.PhysicalOffset >= minPhy) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo > c.minOff.Load() {
+		c.minOff.Store(lo)
+	}
+	return n, err
+}
+
+func (c *Queue) getUnchecked(off int64) (Entry, error) {
+	pos := off * EntrySize
+	seg := c.q.Acquire(pos)
+	if seg == nil {
+		return Entry{}, fmt.Errorf("%w: %d", ErrOutOfRange, off)
+	}
+	defer seg.Release()
+	return Decode(seg.Bytes()[pos-seg.Start:]), nil
+}
+
+// Flush writes the entries added since the last Flush to the disk.
+func (c *Queue) Flush() error {
+	from, to := c.flushedOff.Load(), c.maxOff.Load()
+	if to <= from {
+		return nil
+	}
+	if err := c.q.Sync(from*EntrySize, to*EntrySize); err != nil {
+		return fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
+	}
+	c.flushedOff.Store(to)
+	return nil
+}
+
+// Close unmaps the queue's segments.
+func (c *Queue) Close() { c.q.Close() }
+
+// Destroy deletes the queue's files (topic deletion).
+func (c *Queue) Destroy() error { return c.q.RemoveAll() }

@@ -1,0 +1,5 @@
+package store
+
+const crashChildEnv = "TERN_STORE_CRASH_CHILD"
+
+func crashChild() {}

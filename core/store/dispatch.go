@@ -1,0 +1,159 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/store/consumequeue"
+)
+
+// dispatcher is the state of the dispatch goroutine: it turns CommitLog records into
+// ConsumeQueue and index entries. Only that goroutine (or recovery, before it starts) uses it.
+type dispatcher struct {
+	arrivals []Arrival
+	seen     map[*consumequeue.Queue]int // index into arrivals
+}
+
+func (s *Store) dispatchLoop() {
+	defer s.wg.Done()
+	d := &dispatcher{seen: make(map[*consumequeue.Queue]int)}
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-s.stop:
+			if err := s.dispatchAvailable(d, true); err != nil {
+				s.log.Error("final dispatch failed", "err", err)
+			}
+			return
+		case <-s.dispatchReq:
+		case <-retry:
+		}
+		retry = nil
+		if err := s.dispatchAvailable(d, true); err != nil {
+			s.log.Error("dispatch failed, retrying", "offset", s.dispatched.Load(), "err", err)
+			retry = time.After(time.Second)
+		}
+	}
+}
+
+// dispatchAvailable dispatches every record between the dispatched offset and the end of the
+// CommitLog, then publishes the arrivals.
+func (s *Store) dispatchAvailable(d *dispatcher, notify bool) error {
+	from, to := s.dispatched.Load(), s.cl.MaxOffset()
+	if from >= to {
+		return nil
+	}
+	pos, err := s.walk(from, to, func(v message.View) error { return s.dispatch(d, v) })
+	s.dispatched.Store(pos)
+	if notify && s.cfg.OnArrival != nil && len(d.arrivals) > 0 {
+		s.cfg.OnArrival(d.arrivals)
+	}
+	d.arrivals = d.arrivals[:0]
+	clear(d.seen)
+	return err
+}
+
+// walk calls fn for every record in [from, to) of the CommitLog (to must be a record boundary
+// at or below MaxOffset) and returns the offset it reached.
+func (s *Store) walk(from, to int64, fn func(message.View) error) (int64, error) {
+	pos := from
+	for pos < to {
+		seg := s.cl.Segments().Acquire(pos)
+		if seg == nil {
+			return pos, fmt.Errorf("store: no CommitLog segment holds offset %d", pos)
+		}
+		b := seg.Bytes()[pos-seg.Start : min(seg.Size(), to-seg.Start)]
+		for len(b) > 0 {
+			v, err := message.Parse(b)
+			if errors.Is(err, message.ErrBlank) {
+				pos = seg.End()
+				break
+			}
+			if err == nil {
+				err = fn(v)
+			}
+			if err != nil {
+				seg.Release()
+				return pos, fmt.Errorf("store: record at %d: %w", pos, err)
+			}
+			pos += int64(v.Size())
+			b = b[v.Size():]
+		}
+		seg.Release()
+	}
+	return pos, nil
+}
+
+// dispatch writes the ConsumeQueue entry and index entries of one record. It is idempotent, so
+// recovery can dispatch a record again.
+func (s *Store) dispatch(d *dispatcher, v message.View) error {
+	topic, qid, tx := v.Topic(), v.QueueID(), message.TxType(v.SysFlag())
+	props := v.Properties()
+	if tx == message.TxNotType || tx == message.TxCommit {
+		cq := s.queue(topic, qid)
+		if cq == nil {
+			var err error
+			if cq, err = s.openQueue(string(topic), qid); err != nil {
+				return err
+			}
+		}
+		holes, err := cq.Put(v.QueueOffset(), consumequeue.Entry{
+			PhysicalOffset: v.PhysicalOffset(),
+			Size:           int32(v.Size()),
+			TagsCode:       s.tagsCode(topic, props, v.StoreTimestamp()),
+		})
+		if err != nil {
+			return err
+		}
+		if holes > 0 {
+			s.log.Error("consumequeue gap: entries missing before a dispatched record", "topic", string(topic),
+				"queue_id", qid, "offset", v.QueueOffset(), "missing", holes)
+		}
+		if i, ok := d.seen[cq]; ok {
+			d.arrivals[i].MaxOffset = cq.MaxOffset()
+		} else {
+			d.seen[cq] = len(d.arrivals)
+			d.arrivals = append(d.arrivals, Arrival{Topic: cq.Topic, QueueID: qid, MaxOffset: cq.MaxOffset()})
+		}
+	}
+	if s.idx != nil && tx != message.TxRollback {
+		phy, ts := v.PhysicalOffset(), v.StoreTimestamp()
+		var ierr error
+		if keys, ok := message.Property(props, message.PropertyKeys); ok {
+			message.SplitKeys(keys, func(k []byte) {
+				if err := s.idx.Put(topic, k, phy, ts); err != nil && ierr == nil {
+					ierr = err
+				}
+			})
+		}
+		if u, ok := message.Property(props, message.PropertyUniqKey); ok && len(u) > 0 {
+			if err := s.idx.Put(topic, u, phy, ts); err != nil && ierr == nil {
+				ierr = err
+			}
+		}
+		if ierr != nil {
+			// The index is a look-up aid: a failure there must not hold messages back.
+			s.log.Warn("index put failed", "topic", string(topic), "offset", phy, "err", ierr)
+		}
+	}
+	return nil
+}
+
+func (s *Store) tagsCode(topic, props []byte, storeTimestamp int64) int64 {
+	if s.cfg.TagsCode != nil {
+		return s.cfg.TagsCode(topic, props, storeTimestamp)
+	}
+	return DefaultTagsCode(props)
+}
+
+// DefaultTagsCode is the ConsumeQueue tags code of an ordinary record: the Java String.hashCode
+// of its TAGS property, 0 without tags.
+func DefaultTagsCode(props []byte) int64 {
+	tags, ok := message.Property(props, message.PropertyTags)
+	if !ok || len(tags) == 0 {
+		return 0
+	}
+	return message.TagsCodeBytes(tags)
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"errors"
+	"path/filepath"
+	"time"
+
+	"github.com/ternmq/tern/core/store/checkpoint"
+)
+
+// flushLoop flushes ConsumeQueues and the index and writes the checkpoint every
+// FlushIntervalConsumeQueue. (The CommitLog has its own flusher.)
+func (s *Store) flushLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.FlushIntervalConsumeQueue.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return // Close writes the final checkpoint
+		case <-t.C:
+		}
+		if err := s.checkpoint(); err != nil {
+			s.log.Error("checkpoint failed", "err", err)
+		}
+	}
+}
+
+// checkpoint makes the dispatched entries durable and then records how far that goes. The
+// marks are read before the flushes, so the checkpoint never claims more than was flushed.
+func (s *Store) checkpoint() error {
+	cp := checkpoint.Checkpoint{
+		CommitLogFlushed:       s.cl.FlushedOffset(),
+		ConsumeQueueDispatched: s.dispatched.Load(),
+		IndexDispatched:        s.dispatched.Load(),
+	}
+	now := s.now().UnixMilli()
+	cp.CommitLogTimestamp, cp.ConsumeQueueTimestamp, cp.IndexTimestamp = now, now, now
+	var errs []error
+	for _, cq := range s.allQueues() {
+		if err := cq.Flush(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.idx != nil {
+		if err := s.idx.Flush(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return checkpoint.Save(filepath.Join(s.dir, fileCheckpoint), cp)
+}

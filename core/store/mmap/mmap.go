@@ -1,0 +1,238 @@
+// Package mmap maps one fixed-size file into memory for the store's segment files.
+//
+// A File is created at its full size (preallocated with fallocate(2), or sparse with
+// ftruncate(2)) and mapped MAP_SHARED, read-write. Writers store into Bytes() directly; Sync
+// writes a byte range back with msync(MS_SYNC), which on Linux is an fdatasync of that range, so
+// data written through the mapping survives a power loss once Sync returns. A process crash never
+// loses data that reached the mapping: the pages belong to the kernel's page cache.
+//
+// # Lifetime
+//
+// A File starts with one reference, owned by whoever opened it. Readers that hand slices of the
+// mapping to other goroutines (a pull response being written to a socket, say) take a reference
+// with Acquire and drop it with Release. Close and Remove drop the owner's reference; the mapping
+// is unmapped when the last reference goes, so a slice obtained between Acquire and Release
+// stays valid even if the segment is deleted meanwhile. Accessing Bytes() after the last
+// Release is a use-after-unmap and crashes the process: always pair Acquire and Release.
+//
+// The file descriptor is closed right after mapping; a File costs no descriptor while open.
+package mmap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrClosed is returned by Acquire-dependent operations on a File whose mapping is gone.
+var ErrClosed = errors.New("mmap: file closed")
+
+var pageSize = int64(os.Getpagesize())
+
+// File is one memory-mapped file of a fixed size.
+type File struct {
+	path string
+	size int64
+	data []byte
+
+	refs    atomic.Int64 // owner + readers; the mapping goes when it reaches 0
+	closing sync.Once    // the owner's reference is dropped once
+	remove  atomic.Bool  // unlink the file when the mapping goes
+}
+
+// Create makes a new file of exactly size bytes at path and maps it. With prealloc the blocks are
+// reserved with fallocate(2) (falling back to ftruncate(2) where the filesystem does not support
+// it), so later writes cannot fail for lack of space and do not fragment; without it the file is
+// sparse. It fails if path exists.
+func Create(path string, size int64, prealloc bool) (*File, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("mmap: create %s: size %d must be positive", path, size)
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("mmap: create %s: %w", path, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+			os.Remove(path)
+		}
+	}()
+	if prealloc {
+		err = unix.Fallocate(fd, 0, 0, size)
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+			err = unix.Ftruncate(fd, size)
+		}
+	} else {
+		err = unix.Ftruncate(fd, size)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mmap: size %s to %d: %w", path, size, err)
+	}
+	f, err := mapFD(fd, path, size)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return f, nil
+}
+
+// Open maps an existing file, which must be exactly size bytes long.
+func Open(path string, size int64) (*File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mmap: open %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("mmap: stat %s: %w", path, err)
+	}
+	if st.Size != size {
+		unix.Close(fd)
+		return nil, fmt.Errorf("mmap: open %s: file has %d bytes, want %d", path, st.Size, size)
+	}
+	return mapFD(fd, path, size)
+}
+
+func mapFD(fd int, path string, size int64) (*File, error) {
+	defer unix.Close(fd)
+	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap: map %s: %w", path, err)
+	}
+	f := &File{path: path, size: size, data: data}
+	f.refs.Store(1)
+	return f, nil
+}
+
+// Path returns the file's path.
+func (f *File) Path() string { return f.path }
+
+// Size returns the file's (and the mapping's) length in bytes.
+func (f *File) Size() int64 { return f.size }
+
+// Bytes returns the whole mapping. The caller must hold a reference (be the owner, or between
+// Acquire and Release).
+func (f *File) Bytes() []byte { return f.data }
+
+// Acquire takes a reader's reference. It returns false if the mapping is already gone.
+func (f *File) Acquire() bool {
+	for {
+		n := f.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if f.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// Release drops a reference taken with Acquire.
+func (f *File) Release() {
+	if n := f.refs.Add(-1); n == 0 {
+		f.unmap()
+	} else if n < 0 {
+		panic("mmap: Release without Acquire on " + f.path)
+	}
+}
+
+// Close drops the owner's reference. The mapping goes once no reader holds it. Close is
+// idempotent.
+func (f *File) Close() error {
+	f.closing.Do(f.Release)
+	return nil
+}
+
+// Remove unlinks the file and closes it. Readers holding a reference keep their view of the data
+// until they release it.
+func (f *File) Remove() error {
+	err := os.Remove(f.path)
+	f.Close()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("mmap: remove %s: %w", f.path, err)
+	}
+	return nil
+}
+
+func (f *File) unmap() {
+	data := f.data
+	f.data = nil
+	if data != nil {
+		unix.Munmap(data)
+	}
+}
+
+// Sync writes the byte range [from, to) of the mapping back to the file and waits for the device
+// (msync MS_SYNC on the enclosing pages). The caller must hold a reference.
+func (f *File) Sync(from, to int64) error {
+	if from < 0 {
+		from = 0
+	}
+	if to > f.size {
+		to = f.size
+	}
+	if to <= from {
+		return nil
+	}
+	start := from &^ (pageSize - 1)
+	if err := unix.Msync(f.data[start:to], unix.MS_SYNC); err != nil {
+		return fmt.Errorf("mmap: sync %s [%d,%d): %w", f.path, from, to, err)
+	}
+	return nil
+}
+
+// Zero clears the byte range [from, to). Whole pages inside the range are released with
+// fallocate(FALLOC_FL_PUNCH_HOLE) where the filesystem supports it, so clearing a large tail of a
+// sparse or unwritten region costs no I/O; the partial pages at the edges are cleared in memory.
+// The caller must hold a reference.
+func (f *File) Zero(from, to int64) error {
+	if from < 0 {
+		from = 0
+	}
+	if to > f.size {
+		to = f.size
+	}
+	if to <= from {
+		return nil
+	}
+	first := (from + pageSize - 1) &^ (pageSize - 1)
+	last := to &^ (pageSize - 1)
+	if last-first < 16*pageSize {
+		clear(f.data[from:to])
+		return nil
+	}
+	clear(f.data[from:first])
+	clear(f.data[last:to])
+	fd, err := unix.Open(f.path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, first, last-first)
+		unix.Close(fd)
+	}
+	if err != nil {
+		// No hole punching here: clear the pages through the mapping instead.
+		clear(f.data[first:last])
+	}
+	return nil
+}
+
+// Advise passes an madvise(2) hint (unix.MADV_*) for the byte range [from, to).
+func (f *File) Advise(from, to int64, advice int) error {
+	start := from &^ (pageSize - 1)
+	if to > f.size {
+		to = f.size
+	}
+	if to <= start {
+		return nil
+	}
+	if err := unix.Madvise(f.data[start:to], advice); err != nil {
+		return fmt.Errorf("mmap: madvise %s: %w", f.path, err)
+	}
+	return nil
+}

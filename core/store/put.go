@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ternmq/tern/core/message"
+)
+
+// PutResult describes a successful append.
+type PutResult struct {
+	// PhysicalOffset is the CommitLog offset of the first record; the records of a batch follow
+	// each other, each Record.Size() bytes long.
+	PhysicalOffset int64
+	// QueueOffset is the queue offset of the first record; a batch's records have consecutive
+	// queue offsets. Prepared and rolled-back transaction records have no queue offset (0).
+	QueueOffset int64
+	// StoreTimestamp is the store time (ms) written into the records.
+	StoreTimestamp int64
+	// Count and Bytes are the number and total size of the records written.
+	Count int
+	Bytes int
+}
+
+// ValidateTopic checks a topic name the way RocketMQ does: 1 to 127 characters from
+// [%|a-zA-Z0-9_-].
+func ValidateTopic(topic string) error {
+	if topic == "" {
+		return fmt.Errorf("%w: empty", ErrBadTopic)
+	}
+	if len(topic) > message.MaxTopicLen {
+		return fmt.Errorf("%w: %d characters, at most %d", ErrBadTopic, len(topic), message.MaxTopicLen)
+	}
+	for i := 0; i < len(topic); i++ {
+		c := topic[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q has character %q; allowed are %%|a-zA-Z0-9_-", ErrBadTopic, topic, c)
+		}
+	}
+	return nil
+}
+
+// PutMessage stores one record. See PutMessages.
+func (s *Store) PutMessage(ctx context.Context, r *message.Record) (PutResult, error) {
+	return s.PutMessages(ctx, []*message.Record{r})
+}
+
+// PutMessages appends records to the CommitLog in one contiguous write (a batch is never split
+// across segments) and returns once they are acknowledged: in the mapped pages for ASYNC_FLUSH,
+// on the disk for SYNC_FLUSH. The caller fills topic, queue id, flag, sysflag, born time and
+// host, reconsume times, prepared-transaction offset, body and properties; the store fills
+// QueueOffset, PhysicalOffset, StoreTimestamp, StoreHost and BodyCRC in each record. With
+// ErrFlushTimeout the records were written (the result is valid) but not flushed in time; with
+// any other error nothing was written.
+func (s *Store) PutMessages(ctx context.Context, recs []*message.Record) (PutResult, error) {
+	if len(recs) == 0 {
+		return PutResult{}, fmt.Errorf("%w: empty batch", ErrMessageIllegal)
+	}
+	if s.closed.Load() {
+		return PutResult{}, ErrClosed
+	}
+	if s.diskFull.Load() {
+		return PutResult{}, ErrDiskFull
+	}
+	total, bodies := 0, 0
+	for i, r := range recs {
+		if err := ValidateTopic(r.Topic); err != nil {
+			return PutResult{}, err
+		}
+		if r.QueueID < 0 {
+			return PutResult{}, fmt.Errorf("%w: queue id %d", ErrMessageIllegal, r.QueueID)
+		}
+		if len(r.Body) > s.cfg.MaxMessageSize {
+			return PutResult{}, fmt.Errorf("%w: body of %d bytes, maxMessageSize is %d", ErrMessageTooLarge, len(r.Body), s.cfg.MaxMessageSize)
+		}
+		r.StoreHost = s.cfg.StoreHost
+		if err := r.Validate(); err != nil {
+			return PutResult{}, fmt.Errorf("%w: record %d: %w", ErrMessageIllegal, i, err)
+		}
+		r.BodyCRC = message.BodyCRC(r.Body)
+		total += r.Size()
+		bodies += len(r.Body)
+	}
+	if len(recs) > 1 && bodies > s.cfg.MaxMessageSize {
+		return PutResult{}, fmt.Errorf("%w: batch bodies total %d bytes, maxMessageSize is %d", ErrMessageTooLarge, bodies, s.cfg.MaxMessageSize)
+	}
+	var res PutResult
+	phy, end, err := s.cl.Append(total, func(dst []byte, phy int64) []byte {
+		now := s.now().UnixMilli()
+		res.StoreTimestamp = now
+		s.omu.Lock()
+		for i, r := range recs {
+			r.PhysicalOffset = phy
+			r.StoreTimestamp = now
+			switch message.TxType(r.SysFlag) {
+			case message.TxPrepared, message.TxRollback:
+				r.QueueOffset = 0 // not consumable: no ConsumeQueue entry
+			default:
+				r.QueueOffset = s.nextOffset(r.Topic, r.QueueID)
+			}
+			if i == 0 {
+				res.QueueOffset = r.QueueOffset
+			}
+			dst = message.AppendRecord(dst, r)
+			phy += int64(r.Size())
+		}
+		s.omu.Unlock()
+		return dst
+	})
+	if err != nil {
+		return PutResult{}, fmt.Errorf("store: %w", err)
+	}
+	res.PhysicalOffset, res.Count, res.Bytes = phy, len(recs), total
+	select {
+	case s.dispatchReq <- struct{}{}:
+	default:
+	}
+	if err := s.cl.WaitFlushed(ctx, end); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// nextOffset returns and advances the next queue offset of (topic, qid). s.omu is held.
+func (s *Store) nextOffset(topic string, qid int32) int64 {
+	offs := s.nextOffs[topic]
+	if int(qid) >= len(offs) {
+		grown := make([]int64, qid+1)
+		copy(grown, offs)
+		offs = grown
+		s.nextOffs[topic] = offs
+	}
+	off := offs[qid]
+	offs[qid] = off + 1
+	return off
+}
