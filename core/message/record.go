@@ -164,7 +164,7 @@ func AppendRecord(dst []byte, r *Record) []byte {
 		sysFlag |= SysFlagStoreHostV6
 	}
 
-	be.PutUint32(b[offTotalSize:], uint32(n))
+	be.PutUint32(b[offTotalSize:], 0) // written last: see below
 	be.PutUint32(b[offMagic:], MagicMessage)
 	be.PutUint32(b[offBodyCRC:], r.BodyCRC)
 	be.PutUint32(b[offQueueID:], uint32(r.QueueID))
@@ -189,6 +189,10 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	be.PutUint16(b[p:], uint16(len(r.Properties)))
 	p += 2
 	copy(b[p:], r.Properties)
+	// TOTALSIZE goes in after every other byte, so a process killed in the middle of encoding
+	// into a mapped file leaves a size of 0 (the end of the data) rather than a record whose
+	// unchecked fields are torn.
+	be.PutUint32(b[offTotalSize:], uint32(n))
 	return dst
 }
 

@@ -55,6 +55,10 @@ func (s *Store) recover() error {
 	from := safe - safe%s.cfg.MappedFileSizeCommitLog
 	d := &dispatcher{seen: make(map[*consumequeue.Queue]int)}
 	rec, err := s.cl.Recover(from, cp.CommitLogFlushed, s.cfg.TruncateCorruptOnRecover, func(v message.View) error {
+		// The body CRC does not cover the topic and properties: reject what put never writes.
+		if err := ValidateTopic(string(v.Topic())); err != nil {
+			return fmt.Errorf("%w: %w", commitlog.ErrInvalidRecord, err)
+		}
 		return s.dispatch(d, v)
 	})
 	s.recovery.CommitLog = rec

@@ -12,6 +12,10 @@ import (
 // ErrCorrupt is wrapped by every *CorruptionError.
 var ErrCorrupt = errors.New("commitlog: corrupt data below the durable mark")
 
+// ErrInvalidRecord, returned (wrapped) by a Recover visit function, marks the record as bad: the
+// scan treats it like a CRC mismatch (a torn tail above the durable mark, corruption below).
+var ErrInvalidRecord = errors.New("commitlog: invalid record")
+
 // CorruptionError reports a bad record in data that a flush had covered.
 type CorruptionError struct {
 	Offset  int64  // physical offset of the first bad byte
@@ -44,7 +48,8 @@ type Recovery struct {
 // means MinOffset) and checking every record's structure and body CRC. visit is called for each
 // valid record in order; its error stops the scan and is returned. A bad record below durable is
 // corruption: Recover returns a *CorruptionError and changes nothing, unless truncateCorrupt is
-// set, in which case the log is cut there and the error is reported in Recovery.Corruption. A bad
+// set, in which case the log is cut there and the error is reported in Recovery.Corruption. visit
+// may reject a record the CRC cannot vouch for by returning an error wrapping ErrInvalidRecord. A bad
 // record at or above durable is a torn tail and is cut. The recovered data is then flushed, and
 // the log's MaxOffset and FlushedOffset are set to its end.
 func (c *CommitLog) Recover(from, durable int64, truncateCorrupt bool, visit func(message.View) error) (Recovery, error) {
@@ -113,7 +118,10 @@ scan:
 				break scan
 			}
 			if visit != nil {
-				if err := visit(v); err != nil {
+				if err := visit(v); errors.Is(err, ErrInvalidRecord) {
+					bad = err
+					break scan
+				} else if err != nil {
 					return rec, err
 				}
 			}

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -47,12 +48,18 @@ type File struct {
 // Create makes a new file of exactly size bytes at path and maps it. With prealloc the blocks are
 // reserved with fallocate(2) (falling back to ftruncate(2) where the filesystem does not support
 // it), so later writes cannot fail for lack of space and do not fragment; without it the file is
-// sparse. It fails if path exists.
+// sparse. The file is built under a temporary name (path + TempSuffix) and renamed into place,
+// and the directory is fsynced, so a crash never leaves a file of the wrong size at path and a
+// file that Create returned survives a power loss. It fails if path exists.
 func Create(path string, size int64, prealloc bool) (*File, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("mmap: create %s: size %d must be positive", path, size)
 	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("mmap: create %s: %w", path, os.ErrExist)
+	}
+	tmp := path + TempSuffix
+	fd, err := unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("mmap: create %s: %w", path, err)
 	}
@@ -60,7 +67,7 @@ func Create(path string, size int64, prealloc bool) (*File, error) {
 	defer func() {
 		if !ok {
 			unix.Close(fd)
-			os.Remove(path)
+			os.Remove(tmp)
 		}
 	}()
 	if prealloc {
@@ -74,12 +81,32 @@ func Create(path string, size int64, prealloc bool) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap: size %s to %d: %w", path, size, err)
 	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("mmap: create %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("mmap: create %s: sync directory: %w", path, err)
+	}
 	f, err := mapFD(fd, path, size)
 	if err != nil {
+		os.Remove(path)
 		return nil, err
 	}
 	ok = true
 	return f, nil
+}
+
+// TempSuffix marks a file that Create had not finished; such files can be deleted.
+const TempSuffix = ".tmp"
+
+func syncDir(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fsync(fd)
 }
 
 // Open maps an existing file, which must be exactly size bytes long.

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -74,6 +75,10 @@ func Open(dir string, size int64, prealloc bool) (*Queue, error) {
 	var starts []int64
 	for _, e := range entries {
 		name := e.Name()
+		if len(name) == NameLen+len(mmap.TempSuffix) && strings.HasSuffix(name, mmap.TempSuffix) {
+			os.Remove(filepath.Join(dir, name)) // a Create that a crash interrupted
+			continue
+		}
 		if e.IsDir() || len(name) != NameLen {
 			continue
 		}
