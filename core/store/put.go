@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/store/commitlog"
 )
 
 // PutResult describes a successful append.
@@ -107,7 +109,9 @@ func (s *Store) PutMessages(ctx context.Context, recs []*message.Record) (PutRes
 		s.omu.Unlock()
 		return dst
 	})
-	if err != nil {
+	if errors.Is(err, commitlog.ErrClosed) {
+		return PutResult{}, ErrClosed
+	} else if err != nil {
 		return PutResult{}, fmt.Errorf("store: %w", err)
 	}
 	res.PhysicalOffset, res.Count, res.Bytes = phy, len(recs), total

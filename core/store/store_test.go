@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -457,4 +458,100 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults rejected: %v", err)
 	}
 	_ = filepath.Join
+}
+
+func TestPutAfterClose(t *testing.T) {
+	s := openStore(t, testConfig(t.TempDir()))
+	s.Close()
+	if _, err := s.PutMessage(context.Background(), newRecord("T", 0, "x", nil)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("put after close: %v", err)
+	}
+	if _, err := s.GetMessages("T", 0, 0, 1, 0, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("get after close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+}
+
+func TestConcurrentPutGet(t *testing.T) {
+	arrived := make(chan []Arrival, 1024)
+	cfg := testConfig(t.TempDir())
+	cfg.FlushDiskType = SyncFlush
+	cfg.OnArrival = func(a []Arrival) {
+		select {
+		case arrived <- append([]Arrival(nil), a...):
+		default:
+		}
+	}
+	s := openStore(t, cfg)
+	defer s.Close()
+	const producers, perProducer, queues = 8, 200, 4
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perProducer {
+				r := newRecord("Conc", int32((p+i)%queues), fmt.Sprintf("%d/%d", p, i), nil)
+				if _, err := s.PutMessage(context.Background(), r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	// Readers follow the queues while producers write.
+	seen := make([]map[string]bool, queues)
+	for q := range queues {
+		seen[q] = map[string]bool{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			off := int64(0)
+			deadline := time.Now().Add(20 * time.Second)
+			for len(seen[q]) < producers*perProducer/queues && time.Now().Before(deadline) {
+				res, err := s.GetMessages("Conc", int32(q), off, 32, 0, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for i, b := range res.Messages {
+					v, err := message.Parse(b)
+					if err != nil || v.QueueOffset() != res.QueueOffsets[i] || v.QueueID() != int32(q) {
+						t.Errorf("queue %d offset %d: bad record (%v)", q, res.QueueOffsets[i], err)
+					}
+					if seen[q][string(v.Body())] {
+						t.Errorf("queue %d: %s read twice", q, v.Body())
+					}
+					seen[q][string(v.Body())] = true
+				}
+				if res.Status == Found {
+					off = res.NextBeginOffset
+				} else {
+					time.Sleep(time.Millisecond) // polling a queue that has nothing new yet
+				}
+				res.Release()
+			}
+		}()
+	}
+	wg.Wait()
+	for q := range queues {
+		if n := len(seen[q]); n != producers*perProducer/queues {
+			t.Fatalf("queue %d: read %d distinct messages, want %d", q, n, producers*perProducer/queues)
+		}
+	}
+	// Arrivals were reported, with maxima that only grow per queue.
+	last := map[int32]int64{}
+	for len(arrived) > 0 {
+		for _, a := range <-arrived {
+			if a.Topic != "Conc" || a.MaxOffset <= last[a.QueueID] && last[a.QueueID] != 0 {
+				t.Fatalf("arrival %+v after %d", a, last[a.QueueID])
+			}
+			last[a.QueueID] = a.MaxOffset
+		}
+	}
+	if len(last) == 0 {
+		t.Fatal("no arrivals reported")
+	}
 }
