@@ -21,7 +21,7 @@ type Checkpoint struct {
 	ConsumeQueueDispatched int64 `json:"consumeQueueDispatched"`
 	// IndexDispatched: the index entries of every record below it were flushed.
 	IndexDispatched int64 `json:"indexDispatched"`
-	// Store timestamps (ms) of the last record below each mark, for operators and tools.
+	// Wall-clock times (ms) at which each mark was taken, for operators and tools.
 	CommitLogTimestamp    int64 `json:"commitLogTimestamp"`
 	ConsumeQueueTimestamp int64 `json:"consumeQueueTimestamp"`
 	IndexTimestamp        int64 `json:"indexTimestamp"`
