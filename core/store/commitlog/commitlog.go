@@ -85,10 +85,11 @@ type CommitLog struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 	flushErr  atomic.Pointer[error] // sticky: a failed flush stops the log being trusted
+	flushes   atomic.Int64          // flushes that wrote data back (tests check group commit with it)
 }
 
-// Open opens the log in dir. The log is not writable until Recover (or SetEnd) has told it where
-// the data ends; Start launches the flusher.
+// Open opens the log in dir. Recover must tell it where the data ends before the first Append;
+// Start launches the flusher.
 func Open(dir string, opts Options) (*CommitLog, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -235,6 +236,7 @@ func (c *CommitLog) Flush() (int64, error) {
 		c.flushErr.CompareAndSwap(nil, &err)
 		return from, err
 	}
+	c.flushes.Add(1)
 	c.flushedOff.Store(to)
 	c.flushMu.Lock()
 	close(c.flushDone)

@@ -113,6 +113,10 @@ scan:
 			if err == nil && v.PhysicalOffset() != pos {
 				err = fmt.Errorf("record says physical offset %d", v.PhysicalOffset())
 			}
+			if err == nil && int64(v.Size())+message.BlankHeaderSize > left {
+				// Append never writes this: the segment could not be ended with a blank marker.
+				err = fmt.Errorf("record of %d bytes leaves no room for a blank marker in the %d bytes left", v.Size(), left)
+			}
 			if err != nil {
 				bad = err
 				break scan
@@ -151,18 +155,17 @@ scan:
 			c.log.Warn("commitlog torn tail: truncating", "offset", pos, "err", bad)
 		}
 	}
-	// Cut every later segment, and after a bad record also clear the rest of its segment so that
-	// zeros mark the end again. (After a clean end the rest is zero already, and clearing it
-	// would undo the segment's preallocation.)
+	// Cut every later segment and clear the rest of the last one, so that zeros mark the end
+	// again: stale records left beyond the end (after a lost page, say) must never line up with
+	// a later append and come back at the next recovery. Clearing keeps the segment's blocks
+	// allocated (mmap.File.Zero) and costs next to nothing where the tail was never written.
 	for _, s := range segs {
 		if s.Start >= pos {
 			rec.Removed++
 		}
 	}
-	if rec.Removed > 0 || bad != nil {
-		if err := c.q.TruncateFrom(pos); err != nil {
-			return rec, fmt.Errorf("commitlog: truncate at %d: %w", pos, err)
-		}
+	if err := c.q.TruncateFrom(pos); err != nil {
+		return rec, fmt.Errorf("commitlog: truncate at %d: %w", pos, err)
 	}
 	c.writeOff.Store(pos)
 	if err := c.q.Sync(min(durable, pos), pos); err != nil {

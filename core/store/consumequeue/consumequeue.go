@@ -139,6 +139,11 @@ func (c *Queue) Put(off int64, e Entry) (holes int64, err error) {
 	}
 	pos := off * EntrySize
 	s := c.q.Last()
+	if s != nil && pos < s.Start {
+		// The newest files hold only holes (their entries were lost in a crash, so Open put the
+		// maximum in an older file): write into the file that holds off.
+		s = c.q.Find(pos)
+	}
 	if s == nil || pos >= s.End() {
 		start := pos - pos%c.q.SegmentSize()
 		if s != nil && s.End() != start {
@@ -232,20 +237,25 @@ func (c *Queue) TruncatePhysical(phyEnd int64) error {
 // entries. It returns how many segments it deleted.
 func (c *Queue) DeleteBefore(minPhy int64) (int, error) {
 	maxOff := c.maxOff.Load()
-	// Whole segments whose last written entry is older than minPhy.
+	// Whole segments whose last written entry is older than minPhy (holes, which point nowhere,
+	// do not count: a segment of holes holds nothing to keep).
 	n, err := c.q.RemoveHead(1<<30, func(s *segment.Segment) bool {
-		lastOff := min(s.End(), maxOff*EntrySize) - EntrySize
-		if lastOff < s.Start {
-			return true
+		b := s.Bytes()
+		for off := min(s.End(), maxOff*EntrySize) - EntrySize; off >= s.Start; off -= EntrySize {
+			if e := Decode(b[off-s.Start:]); !e.Hole() {
+				return e.PhysicalOffset < minPhy
+			}
 		}
-		return Decode(s.Bytes()[lastOff-s.Start:]).PhysicalOffset < minPhy
+		return true
 	})
-	// Inside the first remaining segment, binary search the first entry at or after minPhy.
+	// Inside the first remaining segment, binary search the first entry at or after minPhy. A
+	// hole counts as "at or after": the search may then stop at a hole before the first such
+	// entry (readers skip holes and entries below the CommitLog's minimum), but never past it.
 	lo, hi := max(c.minOff.Load(), c.q.MinOffset()/EntrySize), maxOff
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		e, gerr := c.getUnchecked(mid)
-		if gerr != nil || (!e.Hole() && e.PhysicalOffset >= minPhy) {
+		if gerr != nil || e.Hole() || e.PhysicalOffset >= minPhy {
 			hi = mid
 		} else {
 			lo = mid + 1

@@ -89,11 +89,11 @@ func Create(path string, size int64, prealloc bool) (*File, error) {
 		return nil, fmt.Errorf("mmap: create %s: sync directory: %w", path, err)
 	}
 	f, err := mapFD(fd, path, size)
+	ok = true // mapFD closed fd: the deferred clean-up must not close it again
 	if err != nil {
 		os.Remove(path)
 		return nil, err
 	}
-	ok = true
 	return f, nil
 }
 
@@ -215,10 +215,11 @@ func (f *File) Sync(from, to int64) error {
 	return nil
 }
 
-// Zero clears the byte range [from, to). Whole pages inside the range are released with
-// fallocate(FALLOC_FL_PUNCH_HOLE) where the filesystem supports it, so clearing a large tail of a
-// sparse or unwritten region costs no I/O; the partial pages at the edges are cleared in memory.
-// The caller must hold a reference.
+// Zero clears the byte range [from, to). Whole pages inside the range are cleared with
+// fallocate(FALLOC_FL_ZERO_RANGE), which keeps their blocks allocated (a preallocated file stays
+// preallocated) and costs no data I/O, or else with FALLOC_FL_PUNCH_HOLE; the partial pages at the
+// edges, and everything where neither is supported, are cleared through the mapping. The caller
+// must hold a reference.
 func (f *File) Zero(from, to int64) error {
 	if from < 0 {
 		from = 0
@@ -239,11 +240,14 @@ func (f *File) Zero(from, to int64) error {
 	clear(f.data[last:to])
 	fd, err := unix.Open(f.path, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err == nil {
-		err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, first, last-first)
+		err = unix.Fallocate(fd, unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE, first, last-first)
+		if err != nil {
+			err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, first, last-first)
+		}
 		unix.Close(fd)
 	}
 	if err != nil {
-		// No hole punching here: clear the pages through the mapping instead.
+		// Neither is supported here: clear the pages through the mapping instead.
 		clear(f.data[first:last])
 	}
 	return nil
@@ -251,6 +255,9 @@ func (f *File) Zero(from, to int64) error {
 
 // Advise passes an madvise(2) hint (unix.MADV_*) for the byte range [from, to).
 func (f *File) Advise(from, to int64, advice int) error {
+	if from < 0 {
+		from = 0
+	}
 	start := from &^ (pageSize - 1)
 	if to > f.size {
 		to = f.size

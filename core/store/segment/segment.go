@@ -40,6 +40,20 @@ const NameLen = 20
 // Name returns the file name of the segment that starts at offset.
 func Name(offset int64) string { return fmt.Sprintf("%020d", offset) }
 
+// isName reports whether name is a segment file name: exactly NameLen decimal digits (no sign,
+// which strconv.ParseInt would accept).
+func isName(name string) bool {
+	if len(name) != NameLen {
+		return false
+	}
+	for i := range len(name) {
+		if name[i] < '0' || name[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // Segment is one mapped file and the logical offset of its first byte.
 type Segment struct {
 	*mmap.File
@@ -75,11 +89,11 @@ func Open(dir string, size int64, prealloc bool) (*Queue, error) {
 	var starts []int64
 	for _, e := range entries {
 		name := e.Name()
-		if len(name) == NameLen+len(mmap.TempSuffix) && strings.HasSuffix(name, mmap.TempSuffix) {
+		if base, ok := strings.CutSuffix(name, mmap.TempSuffix); ok && isName(base) && !e.IsDir() {
 			os.Remove(filepath.Join(dir, name)) // a Create that a crash interrupted
 			continue
 		}
-		if e.IsDir() || len(name) != NameLen {
+		if e.IsDir() || !isName(name) {
 			continue
 		}
 		start, err := strconv.ParseInt(name, 10, 64)
