@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store/commitlog"
@@ -79,6 +80,10 @@ func (s *Store) PutMessages(ctx context.Context, recs []*message.Record) (PutRes
 		if err := r.Validate(); err != nil {
 			return PutResult{}, fmt.Errorf("%w: record %d: %w", ErrMessageIllegal, i, err)
 		}
+		if strings.IndexByte(r.Properties, 0) >= 0 {
+			// Recovery takes a NUL there for the zeros of a torn write.
+			return PutResult{}, fmt.Errorf("%w: record %d: NUL byte in the properties", ErrMessageIllegal, i)
+		}
 		r.BodyCRC = message.BodyCRC(r.Body)
 		total += r.Size()
 		bodies += len(r.Body)
@@ -115,10 +120,7 @@ func (s *Store) PutMessages(ctx context.Context, recs []*message.Record) (PutRes
 		return PutResult{}, fmt.Errorf("store: %w", err)
 	}
 	res.PhysicalOffset, res.Count, res.Bytes = phy, len(recs), total
-	select {
-	case s.dispatchReq <- struct{}{}:
-	default:
-	}
+	s.wakeDispatcher() // with SYNC_FLUSH the records become readable at the flush, which wakes it too
 	if err := s.cl.WaitFlushed(ctx, end); err != nil {
 		return res, err
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -55,9 +56,13 @@ func (s *Store) recover() error {
 	from := safe - safe%s.cfg.MappedFileSizeCommitLog
 	d := &dispatcher{seen: make(map[*consumequeue.Queue]int)}
 	rec, err := s.cl.Recover(from, cp.CommitLogFlushed, s.cfg.TruncateCorruptOnRecover, func(v message.View) error {
-		// The body CRC does not cover the topic and properties: reject what put never writes.
+		// The body CRC does not cover the topic and properties: reject what put never writes,
+		// such as the zeros a write cut short by a crash leaves at the end of a record.
 		if err := ValidateTopic(string(v.Topic())); err != nil {
 			return fmt.Errorf("%w: %w", commitlog.ErrInvalidRecord, err)
+		}
+		if bytes.IndexByte(v.Properties(), 0) >= 0 {
+			return fmt.Errorf("%w: NUL byte in the properties", commitlog.ErrInvalidRecord)
 		}
 		return s.dispatch(d, v)
 	})

@@ -115,6 +115,7 @@ func Open(cfg Config) (*Store, error) {
 		SyncFlushTimeout: cfg.SyncFlushTimeout.D(),
 		Prealloc:         cfg.PreallocateCommitLog,
 		Logger:           s.log,
+		Published:        s.wakeDispatcher,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -246,6 +247,14 @@ func (s *Store) allQueues() []*consumequeue.Queue {
 		}
 	}
 	return out
+}
+
+// wakeDispatcher tells the dispatcher that the CommitLog grew.
+func (s *Store) wakeDispatcher() {
+	select {
+	case s.dispatchReq <- struct{}{}:
+	default:
+	}
 }
 
 // Recovery reports what Open found and repaired.

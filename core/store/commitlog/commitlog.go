@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,18 @@ type Options struct {
 	SyncFlushTimeout time.Duration
 	// Prealloc reserves each segment's blocks when it is created.
 	Prealloc bool
+	// Buffered makes Append encode into an in-memory buffer instead of straight into the
+	// mapping; the flusher writes the whole buffer with one pwrite(2), syncs it, and only then
+	// publishes it (MaxOffset moves at flush time, so readers never see unflushed data). It
+	// costs one more copy of each record but takes every system call out of the writer lock and
+	// keeps the writer from faulting on pages under writeback, which made synchronous flushes
+	// several times slower over a long run on ext4 (measured: 16 KiB per msync, 200 µs at first
+	// and 810 µs after 128 MiB written through the mapping; a flat 150-190 µs with pwrite).
+	// Open turns it on for Sync (RocketMQ's transientStorePoolEnable plays the same part).
+	Buffered bool
+	// Published, if set, is called by the flusher each time a flush makes buffered data
+	// readable (MaxOffset moved). It must not block.
+	Published func()
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -82,10 +95,18 @@ type CommitLog struct {
 	flushMu   sync.Mutex    // guards flushDone
 	flushDone chan struct{} // closed after the next flush completes
 	flushReq  chan struct{} // wakes the flusher (capacity 1)
+	requests  atomic.Int64  // WaitFlushed calls that had to wait (group commit gathering)
+	served    atomic.Int64  // requests counted before the last flush started
+	target    atomic.Int64  // the request count at which the gathering flusher wants waking
 	stop      chan struct{}
 	stopped   chan struct{}
 	flushErr  atomic.Pointer[error] // sticky: a failed flush stops the log being trusted
-	flushes   atomic.Int64          // flushes that wrote data back (tests check group commit with it)
+	// Buffered mode, guarded by mu: the bytes of [pstart, reserved) wait in pbuf for the flusher.
+	reserved int64
+	pstart   int64
+	pbuf     []byte
+	spare    []byte       // the flusher hands its written buffer back for reuse
+	flushes  atomic.Int64 // flushes that wrote data back (tests check group commit with it)
 }
 
 // Open opens the log in dir. Recover must tell it where the data ends before the first Append;
@@ -97,6 +118,9 @@ func Open(dir string, opts Options) (*CommitLog, error) {
 	q, err := segment.Open(dir, opts.SegmentSize, opts.Prealloc)
 	if err != nil {
 		return nil, fmt.Errorf("commitlog: %w", err)
+	}
+	if opts.Sync {
+		opts.Buffered = true
 	}
 	log := opts.Logger
 	if log == nil {
@@ -111,9 +135,7 @@ func Open(dir string, opts Options) (*CommitLog, error) {
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
-	start := q.MinOffset()
-	c.writeOff.Store(start)
-	c.flushedOff.Store(start)
+	c.setEnd(q.MinOffset())
 	return c, nil
 }
 
@@ -148,10 +170,10 @@ func (c *CommitLog) MaxRecordSize() int { return int(c.opts.SegmentSize) - messa
 
 // Append writes size bytes at the end of the log. Under the writer lock it finds room for them
 // in one segment (ending the current segment with a blank marker and starting the next one when
-// they do not fit), then calls encode with an empty slice of the mapping whose capacity is
-// exactly size and the physical offset of its first byte. encode must append exactly size bytes
-// and must not block. Append returns the offset of the first byte and the end of the log after
-// it (the offset to pass to WaitFlushed).
+// they do not fit), then calls encode with an empty slice whose capacity is exactly size and the
+// physical offset of its first byte; the slice is the mapping itself, or in Buffered mode the
+// pending buffer. encode must append exactly size bytes and must not block. Append returns the
+// offset of the first byte and the end of the log after it (the offset to pass to WaitFlushed).
 func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []byte) (phyOffset, end int64, err error) {
 	if size <= 0 || size > c.MaxRecordSize() {
 		return 0, 0, fmt.Errorf("%w: %d bytes, segment holds %d", ErrTooLarge, size, c.MaxRecordSize())
@@ -164,7 +186,7 @@ func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []
 	if p := c.flushErr.Load(); p != nil {
 		return 0, 0, fmt.Errorf("commitlog: earlier flush failed: %w", *p)
 	}
-	off := c.writeOff.Load()
+	off := c.reserved
 	seg := c.q.Last()
 	if seg == nil || off == seg.End() {
 		if seg, err = c.q.Create(off); err != nil {
@@ -175,18 +197,49 @@ func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []
 		if err != nil {
 			return 0, 0, fmt.Errorf("commitlog: new segment at %d: %w", seg.End(), err)
 		}
-		pos := off - seg.Start
-		message.AppendBlank(seg.Bytes()[pos:pos:seg.Size()], int(left))
+		if c.opts.Buffered {
+			// The filler after the blank header goes too, so the buffer stays contiguous
+			// with the log.
+			n := len(c.pbuf)
+			c.pbuf = message.AppendBlank(slices.Grow(c.pbuf, int(left)), int(left))
+			c.pbuf = c.pbuf[:n+int(left)]
+			clear(c.pbuf[n+message.BlankHeaderSize:])
+		} else {
+			pos := off - seg.Start
+			message.AppendBlank(seg.Bytes()[pos:pos:seg.Size()], int(left))
+		}
 		seg, off = next, next.Start
 	}
-	pos := off - seg.Start
-	out := encode(seg.Bytes()[pos:pos:pos+int64(size)], off)
+	var dst []byte
+	if c.opts.Buffered {
+		n := len(c.pbuf)
+		c.pbuf = slices.Grow(c.pbuf, size)
+		dst = c.pbuf[n : n : n+size]
+	} else {
+		pos := off - seg.Start
+		dst = seg.Bytes()[pos : pos : pos+int64(size)]
+	}
+	out := encode(dst, off)
 	if len(out) != size {
 		panic(fmt.Sprintf("commitlog: encode wrote %d bytes, reserved %d", len(out), size))
 	}
 	end = off + int64(size)
-	c.writeOff.Store(end)
+	c.reserved = end
+	if c.opts.Buffered {
+		c.pbuf = c.pbuf[:len(c.pbuf)+size]
+	} else {
+		c.writeOff.Store(end)
+	}
 	return off, end, nil
+}
+
+// setEnd makes offset the end of the log. Nothing may be pending.
+func (c *CommitLog) setEnd(offset int64) {
+	c.mu.Lock()
+	c.reserved, c.pstart, c.pbuf = offset, offset, c.pbuf[:0]
+	c.mu.Unlock()
+	c.writeOff.Store(offset)
+	c.flushedOff.Store(offset)
 }
 
 // WaitFlushed blocks until the log is on the disk up to end, the sync flush timeout passes
@@ -195,6 +248,12 @@ func (c *CommitLog) WaitFlushed(ctx context.Context, end int64) error {
 	if !c.opts.Sync || c.flushedOff.Load() >= end {
 		return nil
 	}
+	// Wake the flusher if this is the first writer of a round (it may be idle) or the one it
+	// gathers for. A wait that goes round again (woken by a flush that started before this
+	// writer counted itself) needs no wake-up: the flusher is not idle while a counted writer
+	// is unserved, and its next flush covers this one.
+	n := c.requests.Add(1)
+	wake := n == c.served.Load()+1 || n >= c.target.Load()
 	timer := time.NewTimer(c.opts.SyncFlushTimeout)
 	defer timer.Stop()
 	for {
@@ -207,9 +266,12 @@ func (c *CommitLog) WaitFlushed(ctx context.Context, end int64) error {
 		if p := c.flushErr.Load(); p != nil {
 			return fmt.Errorf("commitlog: flush failed: %w", *p)
 		}
-		select {
-		case c.flushReq <- struct{}{}:
-		default:
+		if wake {
+			select {
+			case c.flushReq <- struct{}{}:
+			default:
+			}
+			wake = false
 		}
 		select {
 		case <-done:
@@ -227,17 +289,44 @@ func (c *CommitLog) WaitFlushed(ctx context.Context, end int64) error {
 }
 
 // Flush writes everything appended so far to the disk and returns the new flushed offset.
+// Only the flusher goroutine calls it (or Close, when the flusher never ran).
 func (c *CommitLog) Flush() (int64, error) {
 	from, to := c.flushedOff.Load(), c.writeOff.Load()
+	var buf []byte
+	if c.opts.Buffered {
+		c.mu.Lock()
+		buf, from, to = c.pbuf, c.pstart, c.reserved
+		c.pbuf, c.pstart = c.spare[:0], to
+		c.spare = nil
+		c.mu.Unlock()
+		defer func() {
+			if cap(buf) <= 8<<20 { // keep a buffer of ordinary size for the next round
+				c.mu.Lock()
+				c.spare = buf[:0]
+				c.mu.Unlock()
+			}
+		}()
+	}
 	if to <= from {
 		return from, nil
 	}
-	if err := c.q.Sync(from, to); err != nil {
+	var err error
+	if c.opts.Buffered {
+		err = c.writeBuffered(buf, from, to)
+	}
+	if err == nil {
+		err = c.q.Sync(from, to)
+	}
+	if err != nil {
 		c.flushErr.CompareAndSwap(nil, &err)
 		return from, err
 	}
 	c.flushes.Add(1)
+	c.writeOff.Store(to) // a no-op unless Buffered: then the data becomes readable now
 	c.flushedOff.Store(to)
+	if c.opts.Buffered && c.opts.Published != nil {
+		c.opts.Published()
+	}
 	c.flushMu.Lock()
 	close(c.flushDone)
 	c.flushDone = make(chan struct{})
@@ -245,28 +334,123 @@ func (c *CommitLog) Flush() (int64, error) {
 	return to, nil
 }
 
+// writeBuffered writes buf, the bytes of [from, to), into the segments with pwrite(2).
+func (c *CommitLog) writeBuffered(buf []byte, from, to int64) error {
+	for pos := from; pos < to; {
+		seg := c.q.Acquire(pos)
+		if seg == nil {
+			return fmt.Errorf("commitlog: no segment holds pending offset %d", pos)
+		}
+		n := min(to, seg.End()) - pos
+		err := seg.WriteAt(buf[pos-from:pos-from+n], pos-seg.Start)
+		seg.Release()
+		if err != nil {
+			return fmt.Errorf("commitlog: %w", err)
+		}
+		pos += n
+	}
+	return nil
+}
+
 func (c *CommitLog) flushLoop() {
 	defer close(c.stopped)
-	var tick <-chan time.Time
-	if !c.opts.Sync {
-		t := time.NewTicker(c.opts.FlushInterval)
-		defer t.Stop()
-		tick = t.C
+	if c.opts.Sync {
+		c.syncFlushLoop()
+	} else {
+		c.asyncFlushLoop()
 	}
+	if _, err := c.Flush(); err != nil {
+		c.log.Error("final commitlog flush failed", "err", err)
+	}
+}
+
+func (c *CommitLog) asyncFlushLoop() {
+	t := time.NewTicker(c.opts.FlushInterval)
+	defer t.Stop()
 	for {
 		select {
 		case <-c.stop:
-			if _, err := c.Flush(); err != nil {
-				c.log.Error("final commitlog flush failed", "err", err)
-			}
 			return
-		case <-c.flushReq:
-		case <-tick:
+		case <-t.C:
 		}
 		if _, err := c.Flush(); err != nil {
 			c.log.Error("commitlog flush failed", "err", err)
 		}
 	}
+}
+
+// syncFlushLoop serves WaitFlushed by group commit. A round starts when a writer waits; the
+// flusher then gathers writers until the policy's target or timeout (see gatherPolicy) and
+// flushes once for all of them. Waiters wake it only twice a round: the first, and the one that
+// reaches the target.
+func (c *CommitLog) syncFlushLoop() {
+	var g gatherPolicy
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
+	for {
+		if c.requests.Load() <= g.served {
+			select {
+			case <-c.stop:
+				return
+			case <-c.flushReq:
+				continue
+			}
+		}
+		if c.requests.Load() < g.target() {
+			gather.Reset(g.timeout())
+		gathering:
+			for c.requests.Load() < g.target() { // a stale wake-up does not end the gathering
+				select {
+				case <-c.stop:
+					break gathering
+				case <-c.flushReq:
+				case <-gather.C:
+					break gathering
+				}
+			}
+			gather.Stop()
+		}
+		req, start := c.requests.Load(), time.Now()
+		if _, err := c.Flush(); err != nil {
+			c.log.Error("commitlog flush failed", "err", err)
+		}
+		g.flushed(req, c.requests.Load(), time.Since(start))
+
+		c.served.Store(g.served)
+		c.target.Store(g.target())
+	}
+}
+
+// gatherPolicy decides how long a synchronous flush waits for writers to join it. It estimates
+// the writers in play as those the last flush served plus those that started waiting while it
+// ran, and gathers until that many wait again: with synchronous producers these are the same
+// producers back with their next message, so one flush covers them all instead of the flushes
+// alternating between two half-groups. It never gathers longer than the last flush took, so a
+// producer that does not come back costs the others at most one flush time; a lone producer is
+// served at once.
+type gatherPolicy struct {
+	served    int64         // WaitFlushed calls counted before the last flush started
+	active    int64         // writers in play, as last estimated
+	lastFlush time.Duration // how long the last flush took
+}
+
+const (
+	minGather = 20 * time.Microsecond
+	maxGather = 2 * time.Millisecond
+)
+
+// target is the count of WaitFlushed calls at which to stop gathering.
+func (g *gatherPolicy) target() int64 { return g.served + max(g.active, 1) }
+
+// timeout bounds the gathering.
+func (g *gatherPolicy) timeout() time.Duration { return min(max(g.lastFlush, minGather), maxGather) }
+
+// flushed records a flush that started when before WaitFlushed calls had been counted, ended
+// when after had, and took took.
+func (g *gatherPolicy) flushed(before, after int64, took time.Duration) {
+	g.active = (before - g.served) + (after - before)
+	g.served, g.lastFlush = before, took
 }
 
 // Seal makes Append refuse new records with ErrClosed; readers and the flusher go on. An
@@ -302,3 +486,6 @@ func (c *CommitLog) Close() error {
 	c.q.Close()
 	return err
 }
+
+// Flushes returns how many flushes wrote data back (a measure of group commit).
+func (c *CommitLog) Flushes() int64 { return c.flushes.Load() }

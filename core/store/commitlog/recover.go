@@ -62,8 +62,7 @@ func (c *CommitLog) Recover(from, durable int64, truncateCorrupt bool, visit fun
 			aligned := from - from%c.opts.SegmentSize
 			rec.From, rec.End = aligned, aligned
 		}
-		c.writeOff.Store(rec.End)
-		c.flushedOff.Store(rec.End)
+		c.setEnd(rec.End)
 		return rec, nil
 	}
 	if from < segs[0].Start {
@@ -167,10 +166,9 @@ scan:
 	if err := c.q.TruncateFrom(pos); err != nil {
 		return rec, fmt.Errorf("commitlog: truncate at %d: %w", pos, err)
 	}
-	c.writeOff.Store(pos)
 	if err := c.q.Sync(min(durable, pos), pos); err != nil {
 		return rec, fmt.Errorf("commitlog: flush recovered data: %w", err)
 	}
-	c.flushedOff.Store(pos)
+	c.setEnd(pos)
 	return rec, nil
 }

@@ -43,6 +43,9 @@ type File struct {
 	refs    atomic.Int64 // owner + readers; the mapping goes when it reaches 0
 	closing sync.Once    // the owner's reference is dropped once
 	remove  atomic.Bool  // unlink the file when the mapping goes
+
+	wmu sync.Mutex // guards wfd
+	wfd int        // descriptor for WriteAt, opened on first use; 0 = none
 }
 
 // Create makes a new file of exactly size bytes at path and maps it. With prealloc the blocks are
@@ -189,11 +192,46 @@ func (f *File) Remove() error {
 }
 
 func (f *File) unmap() {
+	f.wmu.Lock()
+	if f.wfd > 0 {
+		unix.Close(f.wfd)
+		f.wfd = 0
+	}
+	f.wmu.Unlock()
 	data := f.data
 	f.data = nil
 	if data != nil {
 		unix.Munmap(data)
 	}
+}
+
+// WriteAt writes b at offset off with pwrite(2). The bytes are visible through Bytes() at once
+// (the mapping and the file share the page cache). Writing this way instead of storing into the
+// mapping avoids the page faults that a store into a page under writeback takes, which matters
+// when every write is followed by a Sync. The caller must hold a reference.
+func (f *File) WriteAt(b []byte, off int64) error {
+	if off < 0 || off+int64(len(b)) > f.size {
+		return fmt.Errorf("mmap: write %s [%d,+%d) outside %d bytes", f.path, off, len(b), f.size)
+	}
+	f.wmu.Lock()
+	if f.wfd == 0 {
+		fd, err := unix.Open(f.path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			f.wmu.Unlock()
+			return fmt.Errorf("mmap: open %s for writing: %w", f.path, err)
+		}
+		f.wfd = fd
+	}
+	fd := f.wfd
+	f.wmu.Unlock()
+	for len(b) > 0 {
+		n, err := unix.Pwrite(fd, b, off)
+		if err != nil {
+			return fmt.Errorf("mmap: write %s at %d: %w", f.path, off, err)
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
 }
 
 // Sync writes the byte range [from, to) of the mapping back to the file and waits for the device
