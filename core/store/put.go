@@ -120,7 +120,9 @@ func (s *Store) PutMessages(ctx context.Context, recs []*message.Record) (PutRes
 		return PutResult{}, fmt.Errorf("store: %w", err)
 	}
 	res.PhysicalOffset, res.Count, res.Bytes = phy, len(recs), total
-	s.wakeDispatcher() // with SYNC_FLUSH the records become readable at the flush, which wakes it too
+	if s.cfg.FlushDiskType == AsyncFlush {
+		s.wakeDispatcher() // with SYNC_FLUSH the records become readable at the flush, which wakes it
+	}
 	if err := s.cl.WaitFlushed(ctx, end); err != nil {
 		return res, err
 	}
