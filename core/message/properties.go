@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 )
@@ -101,6 +102,20 @@ func ParseProperties(s []byte) map[string]string {
 		}
 		m[string(k)] = string(v)
 		i = next
+	}
+}
+
+// Pairs iterates, in order and without allocating, the pairs of an encoded properties string
+// that ParseProperties would keep (where a key repeats, the last pair is the one that counts).
+func Pairs(s []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func(key, value []byte) bool) {
+		for i := 0; ; {
+			k, v, next, ok := nextPair(s, i)
+			if !ok || !yield(k, v) {
+				return
+			}
+			i = next
+		}
 	}
 }
 

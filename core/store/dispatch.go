@@ -91,6 +91,17 @@ func (s *Store) walk(from, to int64, fn func(message.View) error) (int64, error)
 func (s *Store) dispatch(d *dispatcher, v message.View) error {
 	topic, qid, tx := v.Topic(), v.QueueID(), message.TxType(v.SysFlag())
 	props := v.Properties()
+	var tags, keys, uniq []byte // one pass over the properties for all three
+	for k, val := range message.Pairs(props) {
+		switch string(k) {
+		case message.PropertyTags:
+			tags = val
+		case message.PropertyKeys:
+			keys = val
+		case message.PropertyUniqKey:
+			uniq = val
+		}
+	}
 	if tx == message.TxNotType || tx == message.TxCommit {
 		cq := s.queue(topic, qid)
 		if cq == nil {
@@ -102,7 +113,7 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 		holes, err := cq.Put(v.QueueOffset(), consumequeue.Entry{
 			PhysicalOffset: v.PhysicalOffset(),
 			Size:           int32(v.Size()),
-			TagsCode:       s.tagsCode(topic, props, v.StoreTimestamp()),
+			TagsCode:       s.tagsCode(topic, props, tags, v.StoreTimestamp()),
 		})
 		if err != nil {
 			return err
@@ -121,15 +132,13 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 	if s.idx != nil && tx != message.TxRollback {
 		phy, ts := v.PhysicalOffset(), v.StoreTimestamp()
 		var ierr error
-		if keys, ok := message.Property(props, message.PropertyKeys); ok {
-			message.SplitKeys(keys, func(k []byte) {
-				if err := s.idx.Put(topic, k, phy, ts); err != nil && ierr == nil {
-					ierr = err
-				}
-			})
-		}
-		if u, ok := message.Property(props, message.PropertyUniqKey); ok && len(u) > 0 {
-			if err := s.idx.Put(topic, u, phy, ts); err != nil && ierr == nil {
+		message.SplitKeys(keys, func(k []byte) {
+			if err := s.idx.Put(topic, k, phy, ts); err != nil && ierr == nil {
+				ierr = err
+			}
+		})
+		if len(uniq) > 0 {
+			if err := s.idx.Put(topic, uniq, phy, ts); err != nil && ierr == nil {
 				ierr = err
 			}
 		}
@@ -141,11 +150,14 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 	return nil
 }
 
-func (s *Store) tagsCode(topic, props []byte, storeTimestamp int64) int64 {
+func (s *Store) tagsCode(topic, props, tags []byte, storeTimestamp int64) int64 {
 	if s.cfg.TagsCode != nil {
 		return s.cfg.TagsCode(topic, props, storeTimestamp)
 	}
-	return DefaultTagsCode(props)
+	if len(tags) == 0 {
+		return 0
+	}
+	return message.TagsCodeBytes(tags)
 }
 
 // DefaultTagsCode is the ConsumeQueue tags code of an ordinary record: the Java String.hashCode

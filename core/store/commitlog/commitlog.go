@@ -101,6 +101,7 @@ type CommitLog struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 	flushErr  atomic.Pointer[error] // sticky: a failed flush stops the log being trusted
+	cur       *segment.Segment      // the segment Append writes to, guarded by mu
 	// Buffered mode, guarded by mu: the bytes of [pstart, reserved) wait in pbuf for the flusher.
 	reserved int64
 	pstart   int64
@@ -187,11 +188,12 @@ func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []
 		return 0, 0, fmt.Errorf("commitlog: earlier flush failed: %w", *p)
 	}
 	off := c.reserved
-	seg := c.q.Last()
+	seg := c.cur // only the writer adds segments, and retention never removes the newest
 	if seg == nil || off == seg.End() {
 		if seg, err = c.q.Create(off); err != nil {
 			return 0, 0, fmt.Errorf("commitlog: new segment at %d: %w", off, err)
 		}
+		c.cur = seg
 	} else if left := seg.End() - off; int64(size)+message.BlankHeaderSize > left {
 		next, err := c.q.Create(seg.End())
 		if err != nil {
@@ -209,6 +211,7 @@ func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []
 			message.AppendBlank(seg.Bytes()[pos:pos:seg.Size()], int(left))
 		}
 		seg, off = next, next.Start
+		c.cur = seg
 	}
 	var dst []byte
 	if c.opts.Buffered {
@@ -237,6 +240,7 @@ func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []
 func (c *CommitLog) setEnd(offset int64) {
 	c.mu.Lock()
 	c.reserved, c.pstart, c.pbuf = offset, offset, c.pbuf[:0]
+	c.cur = c.q.Last()
 	c.mu.Unlock()
 	c.writeOff.Store(offset)
 	c.flushedOff.Store(offset)
@@ -318,7 +322,10 @@ func (c *CommitLog) Flush() (int64, error) {
 		err = c.q.Sync(from, to)
 	}
 	if err != nil {
+		// Sticky: appends fail from now on, and the waiters wake to see it. Nothing unflushed
+		// was acknowledged.
 		c.flushErr.CompareAndSwap(nil, &err)
+		c.wakeWaiters()
 		return from, err
 	}
 	c.flushes.Add(1)
@@ -327,11 +334,16 @@ func (c *CommitLog) Flush() (int64, error) {
 	if c.opts.Buffered && c.opts.Published != nil {
 		c.opts.Published()
 	}
+	c.wakeWaiters()
+	return to, nil
+}
+
+// wakeWaiters wakes every WaitFlushed caller to look at the flushed offset again.
+func (c *CommitLog) wakeWaiters() {
 	c.flushMu.Lock()
 	close(c.flushDone)
 	c.flushDone = make(chan struct{})
 	c.flushMu.Unlock()
-	return to, nil
 }
 
 // writeBuffered writes buf, the bytes of [from, to), into the segments with pwrite(2).
