@@ -3,14 +3,12 @@ package message
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ternmq/tern/core/internal/fuzzcorpus"
 )
 
 // Seed corpora live in testdata/fuzz/<FuzzName>/seed-*. Regenerate them after
@@ -23,7 +21,6 @@ import (
 // Each target matches others by prefix, so anchor the name when fuzzing:
 //
 //	go test ./core/message/ -run '^$' -fuzz '^FuzzParse$' -fuzztime 20s
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpora in testdata/fuzz")
 
 // fuzzSeeds returns the seed inputs of every fuzz target by name; each input
 // is the argument list of one call.
@@ -94,48 +91,15 @@ func fuzzSeeds() map[string]map[string][]any {
 	}
 }
 
-func marshalCorpus(vals ...any) []byte {
-	var b bytes.Buffer
-	b.WriteString("go test fuzz v1\n")
-	for _, v := range vals {
-		switch v := v.(type) {
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", v)
-		case string:
-			fmt.Fprintf(&b, "string(%q)\n", v)
-		case int64:
-			fmt.Fprintf(&b, "int64(%d)\n", v)
-		default:
-			panic(fmt.Sprintf("unsupported corpus type %T", v))
-		}
-	}
-	return b.Bytes()
-}
-
 // TestFuzzCorpus checks that the seed files match fuzzSeeds, or rewrites them
 // with -update-corpus.
 func TestFuzzCorpus(t *testing.T) {
 	for target, seeds := range fuzzSeeds() {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		files := make(map[string][]byte, len(seeds))
 		for name, vals := range seeds {
-			path := filepath.Join(dir, "seed-"+name)
-			want := marshalCorpus(vals...)
-			if *updateCorpus {
-				if err := os.WriteFile(path, want, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Errorf("%s is missing or stale (%v); rerun with -update-corpus", path, err)
-			}
+			files[name] = fuzzcorpus.Marshal(vals...)
 		}
+		fuzzcorpus.Check(t, target, files)
 	}
 }
 

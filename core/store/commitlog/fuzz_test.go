@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/ternmq/tern/core/internal/fuzzcorpus"
 
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store/segment"
@@ -23,7 +23,6 @@ import (
 // Other files in that directory are inputs the fuzzer found; keep them. To fuzz:
 //
 //	go test ./core/store/commitlog/ -run '^$' -fuzz '^FuzzRecover$' -fuzztime 30s
-var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus in testdata/fuzz")
 
 // fuzzTemplate is the log FuzzRecover damages: two segments, records of assorted sizes, a blank
 // marker ending the first segment.
@@ -110,33 +109,14 @@ func recoverSeeds(tpl fuzzTemplate) map[string]fuzzArgs {
 	}
 }
 
-func marshalCorpus(a fuzzArgs) []byte {
-	return fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\nuint16(%d)\nuint16(%d)\nbool(%t)\n", a.data, a.pos, a.durable, a.truncate)
-}
-
 // TestFuzzCorpus checks that the seed files match recoverSeeds, or rewrites them with
 // -update-corpus.
 func TestFuzzCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzRecover")
-	if *updateCorpus {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	files := map[string][]byte{}
+	for name, a := range recoverSeeds(buildTemplate(t)) {
+		files[name] = fuzzcorpus.Marshal(a.data, a.pos, a.durable, a.truncate)
 	}
-	for name, args := range recoverSeeds(buildTemplate(t)) {
-		path := filepath.Join(dir, "seed-"+name)
-		want := marshalCorpus(args)
-		if *updateCorpus {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s is missing or stale (%v); rerun with -update-corpus", path, err)
-		}
-	}
+	fuzzcorpus.Check(t, "FuzzRecover", files)
 }
 
 // FuzzRecover damages a small log with the input and checks what Recover makes of it.

@@ -234,15 +234,13 @@ func (f *File) WriteAt(b []byte, off int64) error {
 	return nil
 }
 
+// clamp limits [from, to) to the file.
+func (f *File) clamp(from, to int64) (int64, int64) { return max(from, 0), min(to, f.size) }
+
 // Sync writes the byte range [from, to) of the mapping back to the file and waits for the device
 // (msync MS_SYNC on the enclosing pages). The caller must hold a reference.
 func (f *File) Sync(from, to int64) error {
-	if from < 0 {
-		from = 0
-	}
-	if to > f.size {
-		to = f.size
-	}
+	from, to = f.clamp(from, to)
 	if to <= from {
 		return nil
 	}
@@ -259,12 +257,7 @@ func (f *File) Sync(from, to int64) error {
 // edges, and everything where neither is supported, are cleared through the mapping. The caller
 // must hold a reference.
 func (f *File) Zero(from, to int64) error {
-	if from < 0 {
-		from = 0
-	}
-	if to > f.size {
-		to = f.size
-	}
+	from, to = f.clamp(from, to)
 	if to <= from {
 		return nil
 	}
@@ -293,13 +286,8 @@ func (f *File) Zero(from, to int64) error {
 
 // Advise passes an madvise(2) hint (unix.MADV_*) for the byte range [from, to).
 func (f *File) Advise(from, to int64, advice int) error {
-	if from < 0 {
-		from = 0
-	}
+	from, to = f.clamp(from, to)
 	start := from &^ (pageSize - 1)
-	if to > f.size {
-		to = f.size
-	}
 	if to <= start {
 		return nil
 	}
