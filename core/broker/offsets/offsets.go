@@ -1,0 +1,171 @@
+// Package offsets keeps consumer offsets (RocketMQ's ConsumerOffsetManager): for each consumer
+// group, topic and queue, the next offset the group will consume. The table is persisted as
+// JSON in <dir>/consumerOffset.json, keyed "topic@group" as RocketMQ does, by Flush (the broker
+// calls it every flushConsumerOffsetInterval and at shutdown); the write is atomic.
+package offsets
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/ternmq/tern/core/internal/atomicfile"
+)
+
+type key struct{ topic, group string }
+
+// Manager holds the offset table. It is safe for concurrent use.
+type Manager struct {
+	path string
+
+	mu    sync.RWMutex
+	table map[key]map[int32]int64
+	dirty bool
+}
+
+type file struct {
+	OffsetTable map[string]map[string]int64 `json:"offsetTable"`
+}
+
+// Open loads <dir>/consumerOffset.json if it exists.
+func Open(dir string) (*Manager, error) {
+	m := &Manager{path: filepath.Join(dir, "consumerOffset.json"), table: map[key]map[int32]int64{}}
+	b, err := os.ReadFile(m.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("offsets: %w", err)
+	}
+	var f file
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("offsets: %s: %w", m.path, err)
+	}
+	for k, qs := range f.OffsetTable {
+		topic, group, ok := strings.Cut(k, "@")
+		if !ok {
+			continue
+		}
+		t := map[int32]int64{}
+		for q, off := range qs {
+			qid, err := strconv.ParseInt(q, 10, 32)
+			if err != nil || qid < 0 || off < 0 {
+				continue
+			}
+			t[int32(qid)] = off
+		}
+		m.table[key{topic, group}] = t
+	}
+	return m, nil
+}
+
+// Commit records offset as the next offset group consumes from (topic, queueID).
+func (m *Manager) Commit(group, topic string, queueID int32, offset int64) {
+	if offset < 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := key{topic, group}
+	t := m.table[k]
+	if t == nil {
+		t = map[int32]int64{}
+		m.table[k] = t
+	}
+	if old, ok := t[queueID]; !ok || old != offset {
+		t[queueID] = offset
+		m.dirty = true
+	}
+}
+
+// Query returns the committed offset of (group, topic, queueID), or ok=false.
+func (m *Manager) Query(group, topic string, queueID int32) (offset int64, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	offset, ok = m.table[key{topic, group}][queueID]
+	return offset, ok
+}
+
+// Offsets returns the committed offsets of group on topic by queue.
+func (m *Manager) Offsets(group, topic string) map[int32]int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.table[key{topic, group}])
+}
+
+// Groups returns the groups with offsets on topic, sorted.
+func (m *Manager) Groups(topic string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for k := range m.table {
+		if k.topic == topic {
+			out = append(out, k.group)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Topics returns the topics group has offsets on, sorted.
+func (m *Manager) Topics(group string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for k := range m.table {
+		if k.group == group {
+			out = append(out, k.topic)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// DeleteTopic forgets every group's offsets on topic.
+func (m *Manager) DeleteTopic(topic string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.table {
+		if k.topic == topic {
+			delete(m.table, k)
+			m.dirty = true
+		}
+	}
+}
+
+// Flush persists the table if it changed since the last Flush.
+func (m *Manager) Flush() error {
+	m.mu.Lock()
+	if !m.dirty {
+		m.mu.Unlock()
+		return nil
+	}
+	f := file{OffsetTable: make(map[string]map[string]int64, len(m.table))}
+	for k, t := range m.table {
+		qs := make(map[string]int64, len(t))
+		for q, off := range t {
+			qs[strconv.Itoa(int(q))] = off
+		}
+		f.OffsetTable[k.topic+"@"+k.group] = qs
+	}
+	m.dirty = false
+	m.mu.Unlock()
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err == nil {
+		err = atomicfile.Write(m.path, b)
+	}
+	if err != nil {
+		m.mu.Lock()
+		m.dirty = true
+		m.mu.Unlock()
+		return fmt.Errorf("offsets: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,292 @@
+// Package topics keeps the broker's topic configuration (RocketMQ's TopicConfigManager): which
+// topics exist, their read and write queue counts and permissions, persisted as JSON in
+// <dir>/topics.json and replaced atomically on every change.
+//
+// The data version (a timestamp and a counter) changes with every change; the broker sends it
+// with its NameServer registration so that name servers can tell a stale registration.
+package topics
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ternmq/tern/core/internal/atomicfile"
+	"github.com/ternmq/tern/core/message"
+)
+
+// Permission bits (wire format, never change).
+const (
+	PermPriority = 8
+	PermRead     = 4
+	PermWrite    = 2
+	PermInherit  = 1
+)
+
+// System topics the broker creates (RocketMQ names).
+const (
+	AutoCreateTemplate = "TBW102"
+	ScheduleTopic      = "SCHEDULE_TOPIC_XXXX"
+	TransHalfTopic     = "RMQ_SYS_TRANS_HALF_TOPIC"
+	TransOpHalfTopic   = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+	TransCheckMaxTime  = "TRANS_CHECK_MAX_TIME_TOPIC"
+	SelfTestTopic      = "SELF_TEST_TOPIC"
+	OffsetMovedEvent   = "OFFSET_MOVED_EVENT"
+	RetryPrefix        = "%RETRY%"
+	DLQPrefix          = "%DLQ%"
+	ReplyTopicSuffix   = "_REPLY_TOPIC"
+)
+
+// Errors.
+var (
+	ErrInvalidTopic = errors.New("topics: invalid topic name")
+	ErrNotFound     = errors.New("topics: topic does not exist")
+	ErrSystemTopic  = errors.New("topics: system topic")
+)
+
+// Config is one topic's configuration (RocketMQ TopicConfig; JSON field names are the wire's).
+type Config struct {
+	TopicName       string `json:"topicName"`
+	ReadQueueNums   int    `json:"readQueueNums"`
+	WriteQueueNums  int    `json:"writeQueueNums"`
+	Perm            int    `json:"perm"`
+	TopicFilterType string `json:"topicFilterType"`
+	TopicSysFlag    int    `json:"topicSysFlag"`
+	Order           bool   `json:"order"`
+}
+
+// Readable and Writable report the permission bits.
+func (c Config) Readable() bool { return c.Perm&PermRead != 0 }
+
+// Writable reports whether producers may send to the topic.
+func (c Config) Writable() bool { return c.Perm&PermWrite != 0 }
+
+// DataVersion identifies a version of the topic table.
+type DataVersion struct {
+	Timestamp int64 `json:"timestamp"`
+	Counter   int64 `json:"counter"`
+}
+
+// Validate checks a topic name the way RocketMQ does: 1..127 characters from [%|a-zA-Z0-9_-],
+// and not the name of the broker's cluster.
+func Validate(topic string) error {
+	if topic == "" {
+		return fmt.Errorf("%w: the topic name is empty", ErrInvalidTopic)
+	}
+	if len(topic) > message.MaxTopicLen {
+		return fmt.Errorf("%w: %q is %d characters long, at most %d are allowed", ErrInvalidTopic, topic, len(topic), message.MaxTopicLen)
+	}
+	for i := 0; i < len(topic); i++ {
+		c := topic[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q contains %q; only %%|a-zA-Z0-9_- are allowed", ErrInvalidTopic, topic, c)
+		}
+	}
+	return nil
+}
+
+// RetryTopic and DLQTopic name a consumer group's retry and dead-letter topics.
+func RetryTopic(group string) string { return RetryPrefix + group }
+
+// DLQTopic names a consumer group's dead-letter topic.
+func DLQTopic(group string) string { return DLQPrefix + group }
+
+// Options configure a Manager.
+type Options struct {
+	// Dir holds topics.json.
+	Dir string
+	// Cluster is the broker's cluster name: <Cluster>_REPLY_TOPIC is created, and no topic may be
+	// named like the cluster or the broker.
+	Cluster, BrokerName string
+	// AutoCreate creates TBW102 (perm 7) so that producers can auto-create topics.
+	AutoCreate bool
+	// DefaultQueueNums is TBW102's queue count (RocketMQ defaultTopicQueueNums, 8).
+	DefaultQueueNums int
+	// ScheduleLevels is the number of delay levels: SCHEDULE_TOPIC_XXXX gets one queue each.
+	ScheduleLevels int
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Manager holds the topic table. It is safe for concurrent use.
+type Manager struct {
+	opts Options
+	path string
+
+	mu      sync.RWMutex
+	topics  map[string]Config
+	version DataVersion
+}
+
+type file struct {
+	TopicConfigTable map[string]Config `json:"topicConfigTable"`
+	DataVersion      DataVersion       `json:"dataVersion"`
+}
+
+// Open loads <dir>/topics.json (if any) and adds the system topics.
+func Open(opts Options) (*Manager, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := &Manager{opts: opts, path: filepath.Join(opts.Dir, "topics.json"), topics: map[string]Config{}}
+	b, err := os.ReadFile(m.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("topics: %w", err)
+	default:
+		var f file
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, fmt.Errorf("topics: %s: %w", m.path, err)
+		}
+		for name, c := range f.TopicConfigTable {
+			if Validate(name) == nil {
+				c.TopicName = name
+				m.topics[name] = c
+			}
+		}
+		m.version = f.DataVersion
+	}
+	sys := []Config{
+		{TopicName: SelfTestTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
+		{TopicName: OffsetMovedEvent, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
+		{TopicName: ScheduleTopic, ReadQueueNums: max(opts.ScheduleLevels, 1), WriteQueueNums: max(opts.ScheduleLevels, 1), Perm: PermRead | PermWrite},
+		{TopicName: TransHalfTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
+		{TopicName: TransCheckMaxTime, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
+	}
+	if opts.Cluster != "" {
+		sys = append(sys, Config{TopicName: opts.Cluster + ReplyTopicSuffix, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite})
+	}
+	if opts.AutoCreate {
+		n := max(opts.DefaultQueueNums, 1)
+		sys = append(sys, Config{TopicName: AutoCreateTemplate, ReadQueueNums: n, WriteQueueNums: n, Perm: PermInherit | PermRead | PermWrite})
+	}
+	changed := false
+	for _, c := range sys {
+		c.TopicFilterType = "SINGLE_TAG"
+		if old, ok := m.topics[c.TopicName]; !ok || old != c {
+			m.topics[c.TopicName] = c
+			changed = true
+		}
+	}
+	if changed {
+		m.bump()
+		if err := m.save(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Get returns a topic's configuration.
+func (m *Manager) Get(topic string) (Config, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, ok := m.topics[topic]
+	return c, ok
+}
+
+// All returns every topic's configuration and the data version.
+func (m *Manager) All() (map[string]Config, DataVersion) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.topics), m.version
+}
+
+// Names returns the sorted topic names.
+func (m *Manager) Names() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Sorted(maps.Keys(m.topics))
+}
+
+// Update creates or replaces a topic. It returns whether the table changed.
+func (m *Manager) Update(c Config) (bool, error) {
+	if err := Validate(c.TopicName); err != nil {
+		return false, err
+	}
+	if c.TopicName == m.opts.Cluster || c.TopicName == m.opts.BrokerName {
+		return false, fmt.Errorf("%w: %q is the name of this broker or its cluster", ErrInvalidTopic, c.TopicName)
+	}
+	if c.ReadQueueNums <= 0 || c.WriteQueueNums <= 0 || c.ReadQueueNums > 1024 || c.WriteQueueNums > 1024 {
+		return false, fmt.Errorf("topics: %s: queue counts %d/%d must be in [1, 1024]", c.TopicName, c.ReadQueueNums, c.WriteQueueNums)
+	}
+	if c.Perm&^(PermPriority|PermRead|PermWrite|PermInherit) != 0 {
+		return false, fmt.Errorf("topics: %s: invalid perm %d", c.TopicName, c.Perm)
+	}
+	if c.TopicFilterType == "" {
+		c.TopicFilterType = "SINGLE_TAG"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.topics[c.TopicName]; ok && old == c {
+		return false, nil
+	}
+	m.topics[c.TopicName] = c
+	m.bump()
+	return true, m.save()
+}
+
+// CreateIfAbsent creates topic with the given queue count and perm unless it exists, and
+// returns its configuration and whether it was created.
+func (m *Manager) CreateIfAbsent(topic string, queues, perm int) (Config, bool, error) {
+	if c, ok := m.Get(topic); ok {
+		return c, false, nil
+	}
+	c := Config{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG"}
+	m.mu.Lock()
+	if old, ok := m.topics[topic]; ok {
+		m.mu.Unlock()
+		return old, false, nil
+	}
+	m.mu.Unlock()
+	if _, err := m.Update(c); err != nil {
+		return Config{}, false, err
+	}
+	return c, true, nil
+}
+
+// Delete removes a topic. System topics cannot be deleted.
+func (m *Manager) Delete(topic string) error {
+	switch topic {
+	case AutoCreateTemplate, ScheduleTopic, TransHalfTopic, TransCheckMaxTime, SelfTestTopic, OffsetMovedEvent:
+		return fmt.Errorf("%w: %s cannot be deleted", ErrSystemTopic, topic)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.topics[topic]; !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, topic)
+	}
+	delete(m.topics, topic)
+	m.bump()
+	return m.save()
+}
+
+// DataVersion returns the current data version.
+func (m *Manager) DataVersion() DataVersion {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.version
+}
+
+func (m *Manager) bump() {
+	m.version = DataVersion{Timestamp: m.opts.Now().UnixMilli(), Counter: m.version.Counter + 1}
+}
+
+// save writes the table atomically. m.mu is held.
+func (m *Manager) save() error {
+	b, err := json.MarshalIndent(file{TopicConfigTable: m.topics, DataVersion: m.version}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("topics: %w", err)
+	}
+	if err := atomicfile.Write(m.path, b); err != nil {
+		return fmt.Errorf("topics: %w", err)
+	}
+	return nil
+}
