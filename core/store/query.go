@@ -272,3 +272,18 @@ func (s *Store) DeleteTopic(topic string) error {
 	}
 	return nil
 }
+
+// QueueEntry returns the ConsumeQueue entry at queue offset off of (topic, queueID): the
+// record's physical offset and size, and its tags code (for scheduled messages, the delivery
+// time).
+func (s *Store) QueueEntry(topic string, queueID int32, off int64) (consumequeue.Entry, error) {
+	cq := s.queueByName(topic, queueID)
+	if cq == nil {
+		return consumequeue.Entry{}, fmt.Errorf("store: no queue %s-%d", topic, queueID)
+	}
+	e, err := cq.Get(off)
+	if err != nil {
+		return consumequeue.Entry{}, fmt.Errorf("store: %w", err)
+	}
+	return e, nil
+}
