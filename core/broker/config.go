@@ -1,0 +1,176 @@
+package broker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ternmq/tern/core/broker/schedule"
+	"github.com/ternmq/tern/core/config"
+	"github.com/ternmq/tern/core/store"
+)
+
+// Config configures a Broker. Keys are RocketMQ's broker configuration names; the store's
+// settings (store.Config) sit at the same level, as in a RocketMQ broker.conf. Start from
+// DefaultConfig.
+type Config struct {
+	// BrokerClusterName is the cluster the broker registers in (default DefaultCluster).
+	BrokerClusterName string `yaml:"brokerClusterName"`
+	// BrokerName names the broker's master/slave group (default broker-a).
+	BrokerName string `yaml:"brokerName"`
+	// BrokerID is 0 for a master.
+	BrokerID int64 `yaml:"brokerId"`
+	// ListenAddr is the remoting address to listen on; BrokerAddr the IPv4 ip:port clients are
+	// told to use (and the STOREHOST of every record). Default 127.0.0.1:10911 for both.
+	ListenAddr string `yaml:"listenAddr"`
+	BrokerAddr string `yaml:"brokerAddr"`
+	// NamesrvAddr lists the NameServers, separated by ';'.
+	NamesrvAddr string `yaml:"namesrvAddr"`
+	// AutoCreateTopicEnable lets producers create topics by sending to them (TBW102).
+	AutoCreateTopicEnable bool `yaml:"autoCreateTopicEnable"`
+	// AutoCreateSubscriptionGroup creates consumer groups on first use.
+	AutoCreateSubscriptionGroup bool `yaml:"autoCreateSubscriptionGroup"`
+	// DefaultTopicQueueNums is TBW102's queue count (8).
+	DefaultTopicQueueNums int `yaml:"defaultTopicQueueNums"`
+	// MessageDelayLevel lists the delay levels.
+	MessageDelayLevel string `yaml:"messageDelayLevel"`
+	// MaxReconsumeTimes is the default retry limit before a message goes to the DLQ (16).
+	MaxReconsumeTimes int `yaml:"maxReconsumeTimes"`
+	// LongPollingEnable holds pulls that find nothing for their suspend time; otherwise they are
+	// held ShortPollingTimeMills.
+	LongPollingEnable     bool          `yaml:"longPollingEnable"`
+	ShortPollingTimeMills config.Millis `yaml:"shortPollingTimeMills"`
+	// RegisterNameServerPeriod is how often the broker registers (30 s, clamped to 10-60 s).
+	RegisterNameServerPeriod config.Millis `yaml:"registerNameServerPeriod"`
+	// FlushConsumerOffsetInterval is how often consumer offsets are persisted (5 s).
+	FlushConsumerOffsetInterval config.Millis `yaml:"flushConsumerOffsetInterval"`
+	// ChannelExpiredTimeout drops clients silent for this long (120 s).
+	ChannelExpiredTimeout config.Millis `yaml:"channelExpiredTimeout"`
+	// ConfigDir holds topics.json, consumerOffset.json and delayOffset.json (default
+	// <storePathRootDir>/config).
+	ConfigDir string `yaml:"configDir"`
+
+	// Store configures the message store.
+	Store store.Config `yaml:",inline"`
+}
+
+// DefaultConfig returns the defaults with the data in dir.
+func DefaultConfig(dir string) Config {
+	return Config{
+		BrokerClusterName:           "DefaultCluster",
+		BrokerName:                  "broker-a",
+		ListenAddr:                  "127.0.0.1:10911",
+		BrokerAddr:                  "127.0.0.1:10911",
+		NamesrvAddr:                 "127.0.0.1:9876",
+		AutoCreateTopicEnable:       true,
+		AutoCreateSubscriptionGroup: true,
+		DefaultTopicQueueNums:       8,
+		MessageDelayLevel:           schedule.DefaultLevels,
+		MaxReconsumeTimes:           16,
+		LongPollingEnable:           true,
+		ShortPollingTimeMills:       config.Millis(time.Second),
+		RegisterNameServerPeriod:    config.Millis(30 * time.Second),
+		FlushConsumerOffsetInterval: config.Millis(5 * time.Second),
+		ChannelExpiredTimeout:       config.Millis(120 * time.Second),
+		Store:                       store.DefaultConfig(dir),
+	}
+}
+
+// Validate reports every invalid setting.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("broker: "+format, a...)) }
+	if c.BrokerName == "" || c.BrokerClusterName == "" {
+		bad("brokerName and brokerClusterName must be set")
+	}
+	if c.BrokerID < 0 {
+		bad("brokerId %d is negative", c.BrokerID)
+	}
+	ap, err := netip.ParseAddrPort(c.BrokerAddr)
+	if err != nil || !ap.Addr().Is4() {
+		bad("brokerAddr %q must be an IPv4 ip:port (clients decode it from message ids)", c.BrokerAddr)
+	}
+	if c.ListenAddr == "" {
+		bad("listenAddr is empty")
+	}
+	if _, err := schedule.ParseLevels(c.MessageDelayLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DefaultTopicQueueNums <= 0 || c.MaxReconsumeTimes < 0 {
+		bad("defaultTopicQueueNums %d and maxReconsumeTimes %d must be positive", c.DefaultTopicQueueNums, c.MaxReconsumeTimes)
+	}
+	for name, d := range map[string]config.Millis{"shortPollingTimeMills": c.ShortPollingTimeMills, "registerNameServerPeriod": c.RegisterNameServerPeriod,
+		"flushConsumerOffsetInterval": c.FlushConsumerOffsetInterval, "channelExpiredTimeout": c.ChannelExpiredTimeout} {
+		if d <= 0 {
+			bad("%s %v must be positive", name, d)
+		}
+	}
+	if err == nil {
+		c.Store.StoreHost = ap
+	}
+	if err := c.Store.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// NamesrvAddrs splits NamesrvAddr.
+func (c *Config) NamesrvAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.NamesrvAddr, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// LoadFile merges a YAML file into c. Unknown keys are errors, reported with their line.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := decodeStrict(b, c); err != nil {
+		return fmt.Errorf("broker: %s: %w", path, err)
+	}
+	return nil
+}
+
+// Set applies one key=value setting, with the same keys as the YAML file; the value is read as
+// a YAML scalar (so numbers, booleans, durations and strings with spaces all work).
+func (c *Config) Set(kv string) error {
+	key, value, ok := strings.Cut(kv, "=")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return fmt.Errorf("broker: --set %q: want key=value", kv)
+	}
+	doc := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+		{Kind: yaml.ScalarNode, Value: key},
+		{Kind: yaml.ScalarNode, Value: value},
+	}}
+	b, err := yaml.Marshal(doc)
+	if err == nil {
+		err = decodeStrict(b, c)
+	}
+	if err != nil {
+		return fmt.Errorf("broker: --set %s: %w", key, err)
+	}
+	return nil
+}
+
+func decodeStrict(b []byte, v any) error {
+	d := yaml.NewDecoder(bytes.NewReader(b))
+	d.KnownFields(true)
+	if err := d.Decode(v); err != nil && !errors.Is(err, io.EOF) { // an empty file sets nothing
+		return err
+	}
+	return nil
+}
