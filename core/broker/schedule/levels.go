@@ -192,15 +192,23 @@ func (l *Levels) Rewrite(r *message.Record) (bool, error) {
 // TagsCode is the store's tags-code hook: a scheduled record's ConsumeQueue entry carries its
 // delivery time; every other record the hash of its tags.
 func (l *Levels) TagsCode(topic, props []byte, storeTimestamp int64) int64 {
-	if string(topic) != Topic {
-		return store.DefaultTagsCode(props)
+	return TagsCodeFunc(l.opts.Levels)(topic, props, storeTimestamp)
+}
+
+// TagsCodeFunc returns the store's tags-code hook for a level table. It needs no Levels, so the
+// store can have it while it recovers, before the scheduler exists.
+func TagsCodeFunc(levels []time.Duration) func(topic, props []byte, storeTimestamp int64) int64 {
+	return func(topic, props []byte, storeTimestamp int64) int64 {
+		if string(topic) != Topic {
+			return store.DefaultTagsCode(props)
+		}
+		v, _ := message.Property(props, message.PropertyDelayLevel)
+		n, _ := strconv.Atoi(string(v))
+		if n <= 0 {
+			return storeTimestamp
+		}
+		return storeTimestamp + levels[min(n, len(levels))-1].Milliseconds()
 	}
-	v, _ := message.Property(props, message.PropertyDelayLevel)
-	n, _ := strconv.Atoi(string(v))
-	if n = l.Level(n); n == 0 {
-		return storeTimestamp
-	}
-	return storeTimestamp + l.opts.Levels[n-1].Milliseconds()
 }
 
 // Cursor returns the next queue offset to deliver at level (1-based).
