@@ -1,0 +1,305 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/ternmq/tern/core/broker/topics"
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/core/store"
+)
+
+func offsetResponse(req *remoting.Command, off int64) *remoting.Command {
+	resp := ok(req)
+	rh := protocol.OffsetResponseHeader{Offset: off}
+	resp.ExtFields = rh.Encode()
+	return resp
+}
+
+// handleMaxOffset serves GET_MAX_OFFSET; handleMinOffset GET_MIN_OFFSET.
+func (b *Broker) handleMaxOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.TopicQueueHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	return offsetResponse(req, b.store.MaxOffset(h.Topic, h.QueueID))
+}
+
+func (b *Broker) handleMinOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.TopicQueueHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	return offsetResponse(req, b.store.MinOffset(h.Topic, h.QueueID))
+}
+
+// handleSearchOffset serves SEARCH_OFFSET_BY_TIMESTAMP.
+func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.SearchOffsetHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	off, err := b.store.OffsetByTime(h.Topic, h.QueueID, h.Timestamp)
+	if err != nil {
+		return remoting.ErrorResponse(req, storeError(err))
+	}
+	return offsetResponse(req, off)
+}
+
+// handleEarliestTime serves GET_EARLIEST_MSG_STORETIME.
+func (b *Broker) handleEarliestTime(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.TopicQueueHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	ts, err := b.store.EarliestMessageTime(h.Topic, h.QueueID)
+	if err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
+	}
+	resp := ok(req)
+	rh := protocol.EarliestMsgStoretimeResponseHeader{Timestamp: ts}
+	resp.ExtFields = rh.Encode()
+	return resp
+}
+
+// handleViewMessage serves VIEW_MESSAGE_BY_ID: the record at a physical offset.
+func (b *Broker) handleViewMessage(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.ViewMessageHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	m, err := b.store.GetMessage(h.Offset)
+	if err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: no message at offset %d: %w", remoting.ErrSystemError, h.Offset, err))
+	}
+	resp := ok(req)
+	resp.BodyParts = [][]byte{m.View}
+	resp.Release = m.Release
+	return resp
+}
+
+// handleQueryMessage serves QUERY_MESSAGE: records by key (or unique key), written straight
+// from the CommitLog.
+func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.QueryMessageHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	var qr store.QueryResult
+	var err error
+	if h.UniqueKeyQuery {
+		qr, err = b.store.MessageByUniqKey(h.Topic, h.Key)
+	} else {
+		qr, err = b.store.QueryMessage(h.Topic, h.Key, int(max(h.MaxNum, 1)), h.BeginTimestamp, h.EndTimestamp)
+	}
+	if err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
+	}
+	if len(qr.Messages) == 0 {
+		qr.Release()
+		return remoting.NewResponse(req, int16(remoting.QueryNotFound), "can not find message, maybe time range not correct")
+	}
+	resp := ok(req)
+	rh := protocol.QueryMessageResponseHeader{IndexLastUpdateTimestamp: qr.IndexLastUpdateTimestamp, IndexLastUpdatePhyoffset: qr.IndexLastUpdatePhyOffset}
+	resp.ExtFields = rh.Encode()
+	for _, v := range qr.Messages {
+		resp.BodyParts = append(resp.BodyParts, v)
+	}
+	resp.Release = qr.Release
+	return resp
+}
+
+// handleCreateTopic serves UPDATE_AND_CREATE_TOPIC.
+func (b *Broker) handleCreateTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.CreateTopicHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	changed, err := b.topics.Update(topics.Config{
+		TopicName: h.Topic, ReadQueueNums: int(h.ReadQueueNums), WriteQueueNums: int(h.WriteQueueNums), Perm: int(h.Perm),
+		TopicFilterType: string(h.TopicFilterType), TopicSysFlag: int(h.TopicSysFlag), Order: h.Order,
+	})
+	if err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
+	}
+	if changed {
+		b.log.Info("topic updated", "topic", h.Topic, "read_queues", h.ReadQueueNums, "write_queues", h.WriteQueueNums, "perm", h.Perm)
+		b.registerSoon()
+	}
+	return ok(req)
+}
+
+// handleDeleteTopic serves DELETE_TOPIC_IN_BROKER: the topic's configuration, queues and
+// consumer offsets go; its records stay until retention removes them.
+func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	topic := req.Field("topic")
+	if err := b.topics.Delete(topic); err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
+	}
+	if err := b.store.DeleteTopic(topic); err != nil {
+		b.log.Error("delete topic queues failed", "topic", topic, "err", err)
+	}
+	b.offsets.DeleteTopic(topic)
+	b.log.Info("topic deleted", "topic", topic)
+	b.registerSoon()
+	return ok(req)
+}
+
+// handleAllTopicConfig serves GET_ALL_TOPIC_CONFIG.
+func (b *Broker) handleAllTopicConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	all, ver := b.topics.All()
+	resp := ok(req)
+	resp.Body, _ = json.Marshal(map[string]any{"topicConfigTable": all, "dataVersion": ver})
+	return resp
+}
+
+// handleRuntimeInfo serves GET_BROKER_RUNTIME_INFO: a string table, as RocketMQ's KVTable.
+func (b *Broker) handleRuntimeInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	st := b.store
+	table := map[string]string{
+		"brokerVersionDesc":   "tern",
+		"brokerName":          b.cfg.BrokerName,
+		"brokerClusterName":   b.cfg.BrokerClusterName,
+		"commitLogMinOffset":  strconv.FormatInt(st.CommitLogMinOffset(), 10),
+		"commitLogMaxOffset":  strconv.FormatInt(st.CommitLogMaxOffset(), 10),
+		"dispatchBehindBytes": strconv.FormatInt(st.CommitLogMaxOffset()-st.DispatchedOffset(), 10),
+		"flushDiskType":       string(b.cfg.Store.FlushDiskType),
+		"topics":              strconv.Itoa(len(b.topics.Names())),
+		"consumerGroups":      strconv.Itoa(len(b.clients.ConsumerGroups())),
+		"pullsHeld":           strconv.Itoa(b.hold.Held()),
+		"diskFull":            strconv.FormatBool(st.DiskFull()),
+	}
+	resp := ok(req)
+	resp.Body, _ = json.Marshal(map[string]any{"table": table})
+	return resp
+}
+
+// consumeStatsBody is GET_CONSUME_STATS's answer: per queue the broker's max offset, the
+// group's committed offset and the lag, as a list (Tern's own admin reads it; see the
+// package protocol for the fastjson form Java tools expect).
+type consumeStatsBody struct {
+	Group  string             `json:"group"`
+	Queues []queueConsumeStat `json:"queues"`
+	Lag    int64              `json:"diffTotal"`
+}
+
+type queueConsumeStat struct {
+	Topic          string `json:"topic"`
+	BrokerName     string `json:"brokerName"`
+	QueueID        int32  `json:"queueId"`
+	BrokerOffset   int64  `json:"brokerOffset"`
+	ConsumerOffset int64  `json:"consumerOffset"`
+	Lag            int64  `json:"lag"`
+}
+
+// handleConsumeStats serves GET_CONSUME_STATS.
+func (b *Broker) handleConsumeStats(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.GetConsumeStatsHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	tps := []string{h.Topic}
+	if h.Topic == "" {
+		tps = b.offsets.Topics(h.ConsumerGroup)
+		if info, ok := b.clients.Consumer(h.ConsumerGroup); ok {
+			for _, s := range info.Subscriptions {
+				tps = append(tps, s.Topic)
+			}
+		}
+		slices.Sort(tps)
+		tps = slices.Compact(tps)
+	}
+	body := consumeStatsBody{Group: h.ConsumerGroup, Queues: []queueConsumeStat{}}
+	for _, t := range tps {
+		tc, ok := b.topics.Get(t)
+		if !ok {
+			continue
+		}
+		offs := b.offsets.Offsets(h.ConsumerGroup, t)
+		for q := int32(0); q < int32(tc.ReadQueueNums); q++ {
+			max := b.store.MaxOffset(t, q)
+			c := offs[q]
+			s := queueConsumeStat{Topic: t, BrokerName: b.cfg.BrokerName, QueueID: q, BrokerOffset: max, ConsumerOffset: c, Lag: max - c}
+			body.Lag += s.Lag
+			body.Queues = append(body.Queues, s)
+		}
+	}
+	resp := ok(req)
+	resp.Body, _ = json.Marshal(body)
+	return resp
+}
+
+// handleConsumerConnections serves GET_CONSUMER_CONNECTION_LIST.
+func (b *Broker) handleConsumerConnections(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.ConsumerGroupHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	info, found := b.clients.Consumer(h.ConsumerGroup)
+	if !found {
+		return remoting.NewResponse(req, int16(remoting.ConsumerNotOnline), "the consumer group["+h.ConsumerGroup+"] not online")
+	}
+	type conn struct {
+		ClientID   string `json:"clientId"`
+		ClientAddr string `json:"clientAddr"`
+		Language   string `json:"language"`
+		Version    int    `json:"version"`
+	}
+	var conns []conn
+	for _, c := range b.clients.Consumers(h.ConsumerGroup) {
+		conns = append(conns, conn{ClientID: c.ID, ClientAddr: c.Conn.RemoteAddr(), Language: c.Language, Version: c.Version})
+	}
+	subs := map[string]any{}
+	for _, s := range info.Subscriptions {
+		subs[s.Topic] = map[string]any{"topic": s.Topic, "subString": s.Expression, "expressionType": s.ExpressionType, "tagsSet": s.Tags, "subVersion": s.SubVersion}
+	}
+	resp := ok(req)
+	resp.Body, _ = json.Marshal(map[string]any{
+		"connectionSet": conns, "subscriptionTable": subs, "consumeType": info.ConsumeType,
+		"messageModel": info.MessageModel, "consumeFromWhere": info.ConsumeFromWhere,
+	})
+	return resp
+}
+
+// handleCheckClientConfig serves CHECK_CLIENT_CONFIG (Java clients with SQL92 subscriptions).
+func (b *Broker) handleCheckClientConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var body struct {
+		SubscriptionData struct {
+			ExpressionType string `json:"expressionType"`
+		} `json:"subscriptionData"`
+	}
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		return badHeader(req, err)
+	}
+	if t := body.SubscriptionData.ExpressionType; t != "" && t != protocol.ExpressionTag {
+		return remoting.NewResponse(req, int16(remoting.SystemError), "The broker does not support consumer to filter message by "+t)
+	}
+	return ok(req)
+}
+
+// handleAllSubscriptionGroups serves GET_ALL_SUBSCRIPTIONGROUP_CONFIG: the groups known from
+// heartbeats and offsets, with RocketMQ's default group settings.
+func (b *Broker) handleAllSubscriptionGroups(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	groups := map[string]any{}
+	for _, g := range b.clients.ConsumerGroups() {
+		groups[g] = map[string]any{"groupName": g, "consumeEnable": true, "consumeFromMinEnable": true, "consumeBroadcastEnable": true,
+			"retryQueueNums": 1, "retryMaxTimes": b.cfg.MaxReconsumeTimes, "brokerId": 0, "whichBrokerWhenConsumeSlowly": 1}
+	}
+	resp := ok(req)
+	resp.Body, _ = json.Marshal(map[string]any{"subscriptionGroupTable": groups, "dataVersion": b.topics.DataVersion()})
+	return resp
+}
+
+// CreateTopic creates or updates a topic with read and write permission and registers the
+// change at the NameServers before it returns.
+func (b *Broker) CreateTopic(ctx context.Context, topic string, readQueues, writeQueues int) error {
+	if _, err := b.topics.Update(topics.Config{TopicName: topic, ReadQueueNums: readQueues, WriteQueueNums: writeQueues, Perm: topics.PermRead | topics.PermWrite}); err != nil {
+		return err
+	}
+	b.registerAll(ctx)
+	return nil
+}

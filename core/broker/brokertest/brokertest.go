@@ -1,0 +1,101 @@
+// Package brokertest starts a NameServer and a broker in the test process, on ephemeral
+// loopback ports and a temporary data directory, for integration tests of the broker, the SDK
+// and the tools.
+package brokertest
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ternmq/tern/core/broker"
+	"github.com/ternmq/tern/discovery/namesrv"
+)
+
+// Cluster is a running NameServer and broker.
+type Cluster struct {
+	NS          *namesrv.Server
+	Broker      *broker.Broker
+	NamesrvAddr string
+	BrokerAddr  string
+	Config      broker.Config
+}
+
+// Logger returns a logger for tests: warnings and errors on stderr, or everything with
+// TERN_TEST_LOG=debug.
+func Logger() *slog.Logger {
+	lvl := slog.LevelWarn
+	if os.Getenv("TERN_TEST_LOG") == "debug" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// Start starts a NameServer and a broker with small files; configure may change the broker's
+// configuration first. Both stop when the test ends.
+func Start(t testing.TB, configure func(*broker.Config)) *Cluster {
+	t.Helper()
+	log := Logger()
+	nscfg := namesrv.DefaultConfig()
+	nscfg.ListenAddr = "127.0.0.1:0"
+	ns := namesrv.New(nscfg, log.With("component", "namesrv"))
+	if err := ns.Start(); err != nil {
+		t.Fatalf("start namesrv: %v", err)
+	}
+	t.Cleanup(func() { ns.Close(context.Background()) })
+	c := &Cluster{NS: ns, NamesrvAddr: ns.Addr().String()}
+	c.Config = broker.DefaultConfig(t.TempDir())
+	c.Config.ListenAddr, c.Config.BrokerAddr, c.Config.NamesrvAddr = "127.0.0.1:0", "127.0.0.1:0", c.NamesrvAddr
+	c.Config.Store.MappedFileSizeCommitLog = 64 << 20
+	c.Config.Store.MappedFileSizeConsumeQueue = 20 * 100_000
+	c.Config.Store.MaxHashSlotNum, c.Config.Store.MaxIndexNum = 10_000, 100_000
+	c.Config.Store.DiskUsage = func(string) (float64, error) { return 0.1, nil }
+	if configure != nil {
+		configure(&c.Config)
+	}
+	c.startBroker(t)
+	return c
+}
+
+func (c *Cluster) startBroker(t testing.TB) {
+	t.Helper()
+	b, err := broker.New(c.Config, Logger().With("component", "broker"))
+	if err != nil {
+		t.Fatalf("new broker: %v", err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		b.Close(context.Background())
+		t.Fatalf("start broker: %v", err)
+	}
+	c.Broker, c.BrokerAddr = b, b.AdvertisedAddr()
+	t.Cleanup(func() { c.StopBroker(t) })
+}
+
+// StopBroker closes the broker (cleanly) if it runs.
+func (c *Cluster) StopBroker(t testing.TB) {
+	if c.Broker == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Broker.Close(ctx); err != nil {
+		t.Errorf("close broker: %v", err)
+	}
+	c.Broker = nil
+}
+
+// RestartBroker stops the broker and starts it again on the same data and address.
+func (c *Cluster) RestartBroker(t testing.TB) {
+	t.Helper()
+	c.StopBroker(t)
+	c.Config.ListenAddr, c.Config.BrokerAddr = c.BrokerAddr, c.BrokerAddr
+	c.startBroker(t)
+}
+
+// CreateTopic creates (or updates) a topic with n read and write queues on the broker, as
+// `tern admin topic create` does, and registers it at the NameServer at once.
+func (c *Cluster) CreateTopic(topic string, n int) error {
+	return c.Broker.CreateTopic(context.Background(), topic, n, n)
+}

@@ -1,0 +1,199 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+
+	"github.com/ternmq/tern/core/broker/locks"
+	"github.com/ternmq/tern/core/broker/topics"
+	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
+)
+
+func ok(req *remoting.Command) *remoting.Command {
+	return remoting.NewResponse(req, int16(remoting.Success), "")
+}
+
+func badHeader(req *remoting.Command, err error) *remoting.Command {
+	return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
+}
+
+// handleQueryConsumerOffset serves QUERY_CONSUMER_OFFSET: the committed offset, or
+// QUERY_NOT_FOUND so that the client applies its consume-from-where rule.
+func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.ConsumerOffsetHeader
+	if err := h.DecodeQuery(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	off, found := b.offsets.Query(h.ConsumerGroup, h.Topic, h.QueueID)
+	if !found {
+		return remoting.NewResponse(req, int16(remoting.QueryNotFound), "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
+	}
+	resp := ok(req)
+	rh := protocol.OffsetResponseHeader{Offset: off}
+	resp.ExtFields = rh.Encode()
+	return resp
+}
+
+// handleUpdateConsumerOffset serves UPDATE_CONSUMER_OFFSET.
+func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.ConsumerOffsetHeader
+	if err := h.DecodeUpdate(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	b.offsets.Commit(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
+	return ok(req)
+}
+
+// handleConsumerList serves GET_CONSUMER_LIST_BY_GROUP.
+func (b *Broker) handleConsumerList(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.ConsumerGroupHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	ids := b.clients.ConsumerIDs(h.ConsumerGroup)
+	if len(ids) == 0 {
+		return remoting.NewResponse(req, int16(remoting.SystemError), "no consumer for this group, "+h.ConsumerGroup)
+	}
+	resp := ok(req)
+	resp.Body, _ = json.Marshal(map[string][]string{"consumerIdList": ids})
+	return resp
+}
+
+// handleUnregisterClient serves UNREGISTER_CLIENT (Java clients send it on shutdown).
+func (b *Broker) handleUnregisterClient(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.UnregisterClientHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	b.clients.Unregister(h.ClientID, h.ProducerGroup, h.ConsumerGroup)
+	return ok(req)
+}
+
+type mqJSON struct {
+	Topic      string `json:"topic"`
+	BrokerName string `json:"brokerName"`
+	QueueID    int32  `json:"queueId"`
+}
+
+type lockBody struct {
+	ConsumerGroup string   `json:"consumerGroup"`
+	ClientID      string   `json:"clientId"`
+	MQSet         []mqJSON `json:"mqSet"`
+}
+
+func (l lockBody) queues() []locks.Queue {
+	out := make([]locks.Queue, 0, len(l.MQSet))
+	for _, q := range l.MQSet {
+		out = append(out, locks.Queue{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: q.QueueID})
+	}
+	return out
+}
+
+// handleLockBatch serves LOCK_BATCH_MQ: the queues the client now holds.
+func (b *Broker) handleLockBatch(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var body lockBody
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		return badHeader(req, fmt.Errorf("lock body: %w", err))
+	}
+	held := b.locks.TryLock(body.ConsumerGroup, body.ClientID, body.queues())
+	out := make([]mqJSON, 0, len(held))
+	for _, q := range held {
+		out = append(out, mqJSON{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: q.QueueID})
+	}
+	resp := ok(req)
+	resp.Body, _ = json.Marshal(map[string][]mqJSON{"lockOKMQSet": out})
+	return resp
+}
+
+// handleUnlockBatch serves UNLOCK_BATCH_MQ.
+func (b *Broker) handleUnlockBatch(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var body lockBody
+	if err := json.Unmarshal(req.Body, &body); err != nil {
+		return badHeader(req, fmt.Errorf("unlock body: %w", err))
+	}
+	b.locks.Unlock(body.ConsumerGroup, body.ClientID, body.queues())
+	return ok(req)
+}
+
+// retryBaseLevel is RocketMQ's first retry level: a message consumed unsuccessfully n times
+// waits level 3+n.
+const retryBaseLevel = 3
+
+// handleSendBack serves CONSUMER_SEND_MSG_BACK: the message at the given physical offset goes
+// to the group's retry topic with a growing delay, or to its dead-letter topic after
+// maxReconsumeTimes (or at once for a negative delay level).
+func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var h protocol.ConsumerSendMsgBackHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return badHeader(req, err)
+	}
+	m, err := b.store.GetMessage(h.Offset)
+	if err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: look up the message at offset %d: %w", remoting.ErrSystemError, h.Offset, err))
+	}
+	defer m.Release()
+	v := m.View
+	props := message.ParseProperties(v.Properties())
+	if props == nil {
+		props = map[string]string{}
+	}
+	if _, ok := props[message.PropertyRetryTopic]; !ok {
+		props[message.PropertyRetryTopic] = string(v.Topic())
+	}
+	if _, ok := props[message.PropertyOriginMessageID]; !ok {
+		id := h.OriginMsgID
+		if id == "" {
+			id = message.OffsetMsgID(v.StoreHost(), v.PhysicalOffset())
+		}
+		props[message.PropertyOriginMessageID] = id
+	}
+	maxTimes := int32(b.cfg.MaxReconsumeTimes)
+	if h.MaxReconsumeTimes != nil && *h.MaxReconsumeTimes >= 0 {
+		maxTimes = *h.MaxReconsumeTimes
+	}
+	delete(props, message.PropertyDelayLevel)
+	var topic string
+	var qid int32
+	if v.ReconsumeTimes() >= maxTimes || h.DelayLevel < 0 {
+		dlq, _, err := b.topics.CreateIfAbsent(protocol.DLQTopic(h.Group), 1, topics.PermWrite|topics.PermRead)
+		if err != nil {
+			return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
+		}
+		topic = dlq.TopicName
+	} else {
+		rt, created, err := b.topics.CreateIfAbsent(protocol.RetryTopic(h.Group), 1, topics.PermWrite|topics.PermRead)
+		if err != nil {
+			return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
+		}
+		if created {
+			b.registerSoon()
+		}
+		topic, qid = rt.TopicName, int32(rand.IntN(rt.WriteQueueNums))
+		level := int(h.DelayLevel)
+		if level == 0 {
+			level = retryBaseLevel + int(v.ReconsumeTimes())
+		}
+		props[message.PropertyDelayLevel] = strconv.Itoa(level)
+	}
+	p, err := message.AppendProperties(nil, props)
+	if err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
+	}
+	r := &message.Record{
+		Topic: topic, QueueID: qid, Flag: v.Flag(), SysFlag: v.SysFlag() &^ message.TxMask,
+		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes() + 1,
+		Body: v.Body(), Properties: string(p), // the put completes before m.Release
+	}
+	if _, err := b.sched.Rewrite(r); err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
+	}
+	if _, err := b.store.PutMessage(ctx, r); err != nil {
+		return remoting.ErrorResponse(req, storeError(err))
+	}
+	return ok(req)
+}

@@ -1,0 +1,83 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"hash/crc32"
+	"time"
+
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
+)
+
+// registerBody is REGISTER_BROKER's body: the topic table and its data version.
+func (b *Broker) registerBody() []byte {
+	all, ver := b.topics.All()
+	body, _ := json.Marshal(map[string]any{
+		"topicConfigSerializeWrapper": map[string]any{"topicConfigTable": all, "dataVersion": ver},
+		"filterServerList":            []string{},
+	})
+	return body
+}
+
+// registerAll registers the broker at every NameServer.
+func (b *Broker) registerAll(ctx context.Context) {
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	body := b.registerBody()
+	h := protocol.RegisterBrokerHeader{
+		BrokerName: b.cfg.BrokerName, BrokerAddr: b.cfg.BrokerAddr, ClusterName: b.cfg.BrokerClusterName,
+		HAServerAddr: b.cfg.BrokerAddr, BrokerID: b.cfg.BrokerID,
+		BodyCRC32: int32(crc32.ChecksumIEEE(body) & 0x7FFFFFFF),
+	}
+	for _, addr := range b.cfg.NamesrvAddrs() {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		resp, err := b.client.Invoke(rctx, addr, remoting.NewRequest(remoting.RegisterBroker, h.Encode(), body))
+		cancel()
+		if err == nil {
+			err = remoting.ResponseErr(resp)
+		}
+		if err != nil {
+			b.log.Warn("register at nameserver failed", "namesrv", addr, "err", err)
+		}
+	}
+}
+
+// unregisterAll tells every NameServer the broker is leaving.
+func (b *Broker) unregisterAll(ctx context.Context) {
+	h := protocol.UnregisterBrokerHeader{BrokerName: b.cfg.BrokerName, BrokerAddr: b.cfg.BrokerAddr, ClusterName: b.cfg.BrokerClusterName, BrokerID: b.cfg.BrokerID}
+	for _, addr := range b.cfg.NamesrvAddrs() {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if _, err := b.client.Invoke(rctx, addr, remoting.NewRequest(remoting.UnregisterBroker, h.Encode(), nil)); err != nil {
+			b.log.Debug("unregister at nameserver failed", "namesrv", addr, "err", err)
+		}
+		cancel()
+	}
+}
+
+// registerSoon asks the registration loop to register now (after a topic change).
+func (b *Broker) registerSoon() {
+	select {
+	case b.regNow <- struct{}{}:
+	default:
+	}
+}
+
+// registrationLoop registers every registerNameServerPeriod (clamped to 10-60 s, as RocketMQ)
+// and whenever registerSoon asks.
+func (b *Broker) registrationLoop() {
+	period := min(max(b.cfg.RegisterNameServerPeriod.D(), 10*time.Second), 60*time.Second)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		case <-b.regNow:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		b.registerAll(ctx)
+		cancel()
+	}
+}

@@ -1,0 +1,202 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+
+	"github.com/ternmq/tern/core/broker/topics"
+	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/core/store"
+)
+
+// handleSend serves SEND_MESSAGE (v1 keys), SEND_MESSAGE_V2, SEND_BATCH_MESSAGE and the
+// request/reply codes 324 and 325.
+func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	v2 := req.Code == remoting.SendMessageV2 || req.Code == remoting.SendBatchMessage || req.Code == remoting.SendReplyMessageV2
+	h, err := protocol.DecodeSendMessage(req.ExtFields, v2)
+	if err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
+	}
+	tc, err := b.topicForSend(ctx, &h)
+	if err != nil {
+		return remoting.ErrorResponse(req, err)
+	}
+	qid := h.QueueID
+	if qid < 0 {
+		qid = int32(rand.IntN(tc.WriteQueueNums))
+	}
+	if int(qid) >= max(tc.WriteQueueNums, tc.ReadQueueNums) {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: queueId %d is illegal: topic %s has %d write queues", remoting.ErrMessageIllegal, qid, h.Topic, tc.WriteQueueNums))
+	}
+	if v, _ := message.Property([]byte(h.Properties), message.PropertyTransactionPrepared); string(v) == "true" {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: transactional messages are not supported by this broker yet", remoting.ErrNoPermission))
+	}
+	born := bornHost(conn)
+	props, err := message.AppendProperty([]byte(h.Properties), message.PropertyCluster, b.cfg.BrokerClusterName)
+	if err != nil {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
+	}
+	var recs []*message.Record
+	if h.Batch || req.Code == remoting.SendBatchMessage {
+		err = message.ParseBatch(req.Body, 0, func(_ int, e message.BatchElement) error {
+			p := e.Properties
+			if len(props) > 0 {
+				var err error
+				if p, err = appendProps(p, props); err != nil {
+					return err
+				}
+			}
+			recs = append(recs, b.newRecord(&h, tc.TopicName, qid, born, e.Flag, e.Body, string(p)))
+			return nil
+		})
+		if err == nil && len(recs) == 0 {
+			err = errors.New("empty batch")
+		}
+		if err != nil {
+			return remoting.ErrorResponse(req, fmt.Errorf("%w: batch body: %w", remoting.ErrMessageIllegal, err))
+		}
+	} else {
+		recs = []*message.Record{b.newRecord(&h, tc.TopicName, qid, born, h.Flag, req.Body, string(props))}
+	}
+	for _, r := range recs {
+		if len(r.Body) > b.cfg.Store.MaxMessageSize {
+			return remoting.ErrorResponse(req, fmt.Errorf("%w: the message body is %d bytes, maxMessageSize is %d", remoting.ErrMessageIllegal, len(r.Body), b.cfg.Store.MaxMessageSize))
+		}
+		if len(recs) == 1 {
+			if err := b.toDLQIfExhausted(ctx, &h, r); err != nil {
+				return remoting.ErrorResponse(req, err)
+			}
+		}
+		if _, err := b.sched.Rewrite(r); err != nil {
+			return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
+		}
+	}
+	res, err := b.store.PutMessages(ctx, recs)
+	resp := remoting.NewResponse(req, int16(remoting.Success), "")
+	switch {
+	case errors.Is(err, store.ErrFlushTimeout):
+		resp.Code, resp.Remark = int16(remoting.FlushDiskTimeout), err.Error()
+	case err != nil:
+		return remoting.ErrorResponse(req, storeError(err))
+	}
+	var ids []byte
+	phy := res.PhysicalOffset
+	for i, r := range recs {
+		if i > 0 {
+			ids = append(ids, ',')
+		}
+		ids = message.AppendOffsetMsgID(ids, b.cfg.Store.StoreHost, phy)
+		phy += int64(r.Size())
+	}
+	rh := protocol.SendMessageResponseHeader{MsgID: string(ids), QueueID: qid, QueueOffset: res.QueueOffset, MsgRegion: protocol.DefaultRegion, TraceOn: true}
+	resp.ExtFields = rh.Encode()
+	if req.Code == remoting.SendReplyMessage || req.Code == remoting.SendReplyMessageV2 {
+		b.pushReply(ctx, &h, recs[0], res)
+	}
+	return resp
+}
+
+// newRecord builds a store record from a send header and one message.
+func (b *Broker) newRecord(h *protocol.SendMessageHeader, topic string, qid int32, born netip.AddrPort, flag int32, body []byte, props string) *message.Record {
+	return &message.Record{
+		Topic: topic, QueueID: qid, Flag: flag, SysFlag: h.SysFlag, BornTimestamp: h.BornTimestamp, BornHost: born,
+		ReconsumeTimes: h.ReconsumeTimes, Body: body, Properties: props,
+	}
+}
+
+// topicForSend finds the topic a send goes to, creating it when allowed: retry topics always,
+// others from the default topic (TBW102) when autoCreateTopicEnable is set.
+func (b *Broker) topicForSend(ctx context.Context, h *protocol.SendMessageHeader) (topics.Config, error) {
+	if err := topics.Validate(h.Topic); err != nil {
+		return topics.Config{}, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err)
+	}
+	if protocol.IsNotAllowedSendTopic(h.Topic) {
+		return topics.Config{}, fmt.Errorf("%w: sending to the system topic %s is not allowed", remoting.ErrNoPermission, h.Topic)
+	}
+	tc, ok := b.topics.Get(h.Topic)
+	if !ok {
+		var created bool
+		var err error
+		switch {
+		case protocol.IsRetryTopic(h.Topic):
+			tc, created, err = b.topics.CreateIfAbsent(h.Topic, 1, topics.PermRead|topics.PermWrite)
+		default:
+			def, dok := b.topics.Get(h.DefaultTopic)
+			if !b.cfg.AutoCreateTopicEnable || !dok || def.Perm&topics.PermInherit == 0 {
+				return topics.Config{}, fmt.Errorf("%w: topic[%s] not exist, apply first please!", remoting.ErrTopicNotExist, h.Topic)
+			}
+			n := min(int(max(h.DefaultTopicQueueNums, 1)), def.WriteQueueNums)
+			tc, created, err = b.topics.CreateIfAbsent(h.Topic, n, def.Perm&^topics.PermInherit)
+		}
+		if err != nil {
+			return topics.Config{}, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err)
+		}
+		if created {
+			b.log.Info("topic created by a send", "topic", h.Topic, "queues", tc.WriteQueueNums)
+			b.registerSoon()
+		}
+	}
+	if !tc.Writable() {
+		return topics.Config{}, fmt.Errorf("%w: the topic %s is not writable", remoting.ErrNoPermission, h.Topic)
+	}
+	return tc, nil
+}
+
+// toDLQIfExhausted sends a message resent to a retry topic (the Java client's own fallback)
+// that has been consumed maxReconsumeTimes times to the group's dead-letter topic.
+func (b *Broker) toDLQIfExhausted(ctx context.Context, h *protocol.SendMessageHeader, r *message.Record) error {
+	if !protocol.IsRetryTopic(r.Topic) {
+		return nil
+	}
+	maxTimes := int32(b.cfg.MaxReconsumeTimes)
+	if h.MaxReconsumeTimes != nil && *h.MaxReconsumeTimes >= 0 {
+		maxTimes = *h.MaxReconsumeTimes
+	}
+	if r.ReconsumeTimes < maxTimes {
+		return nil
+	}
+	dlq, _, err := b.topics.CreateIfAbsent(protocol.DLQTopic(protocol.GroupOfRetryTopic(r.Topic)), 1, topics.PermWrite|topics.PermRead)
+	if err != nil {
+		return fmt.Errorf("%w: %w", remoting.ErrSystemError, err)
+	}
+	r.Topic, r.QueueID = dlq.TopicName, 0
+	return nil
+}
+
+// storeError maps a store failure to a response code.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrMessageTooLarge), errors.Is(err, store.ErrMessageIllegal), errors.Is(err, store.ErrBadTopic):
+		return fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err)
+	case errors.Is(err, store.ErrDiskFull), errors.Is(err, store.ErrClosed):
+		return fmt.Errorf("%w: %w", remoting.ErrServiceNotAvailable, err)
+	}
+	return fmt.Errorf("%w: %w", remoting.ErrSystemError, err)
+}
+
+// bornHost is the client's address as an IPv4 ip:port (0.0.0.0:0 if it is not one).
+func bornHost(conn *remoting.Conn) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(conn.RemoteAddr())
+	if err != nil {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// appendProps appends an encoded properties string to another, with a separator if needed.
+func appendProps(dst, more []byte) ([]byte, error) {
+	out := append([]byte(nil), dst...)
+	if len(out) > 0 && out[len(out)-1] != message.PropertySeparator {
+		out = append(out, message.PropertySeparator)
+	}
+	out = append(out, more...)
+	if len(out) > message.MaxPropertiesLen {
+		return nil, fmt.Errorf("properties of %d bytes, at most %d", len(out), message.MaxPropertiesLen)
+	}
+	return out, nil
+}

@@ -1,0 +1,238 @@
+package remoting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Client defaults (see ClientOptions).
+const (
+	DefaultDialTimeout       = 3 * time.Second
+	DefaultClientMaxInflight = 64
+)
+
+// ErrClientClosed is returned by a Client's calls after Close.
+var ErrClientClosed = errors.New("remoting: client closed")
+
+// ClientOptions configures a Client. Zero values take the defaults.
+type ClientOptions struct {
+	// Logger receives connection events; nil discards them.
+	Logger *slog.Logger
+	// DialTimeout bounds each dial (DefaultDialTimeout), within the caller's ctx.
+	DialTimeout time.Duration
+	// MaxFrameSize is the largest frame length field accepted (DefaultMaxFrameSize).
+	MaxFrameSize int
+	// IdleTimeout closes a connection without traffic in either direction for this long
+	// (DefaultIdleTimeout); negative: never. It also bounds each write.
+	IdleTimeout time.Duration
+	// WriteQueue is the number of frames a connection queues for writing (DefaultWriteQueue).
+	WriteQueue int
+	// MaxInflight bounds the requests from servers whose Handler is running, per connection
+	// (DefaultClientMaxInflight); more get SYSTEM_BUSY.
+	MaxInflight int
+	// Handler serves the requests servers send on the client's connections; nil answers
+	// REQUEST_CODE_NOT_SUPPORTED. Its ctx ends when the connection or the client closes.
+	Handler Handler
+}
+
+// Client invokes servers by address over one cached connection per address.
+type Client struct {
+	opts   ClientOptions
+	cfg    connConfig
+	ctx    context.Context // parent of every connection's ctx; cancelled by Close
+	cancel context.CancelFunc
+	track  sync.WaitGroup // every connection goroutine
+
+	mu     sync.Mutex // guards the fields below
+	closed bool
+	conns  map[string]*dialing
+}
+
+// dialing is the connection of one address: ready is closed once the dial has ended with conn
+// or err.
+type dialing struct {
+	ready chan struct{}
+	conn  *Conn
+	err   error
+}
+
+// NewClient returns a client.
+func NewClient(opts ClientOptions) *Client {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	if opts.MaxFrameSize <= 0 {
+		opts.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.WriteQueue <= 0 {
+		opts.WriteQueue = DefaultWriteQueue
+	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = DefaultClientMaxInflight
+	}
+	if opts.Handler == nil {
+		opts.Handler = NewMux() // answers every code REQUEST_CODE_NOT_SUPPORTED
+	}
+	cl := &Client{opts: opts, conns: make(map[string]*dialing)}
+	cl.ctx, cl.cancel = context.WithCancel(context.Background())
+	cl.cfg = connConfig{
+		logger:      opts.Logger,
+		maxFrame:    opts.MaxFrameSize,
+		idle:        opts.IdleTimeout,
+		writeQueue:  opts.WriteQueue,
+		maxInflight: opts.MaxInflight,
+		handler:     opts.Handler,
+		track:       &cl.track,
+		onClose:     cl.removeConn,
+	}
+	return cl
+}
+
+// Invoke sends req to addr and waits for the response (see Conn.Invoke).
+func (cl *Client) Invoke(ctx context.Context, addr string, req *Command) (*Command, error) {
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Invoke(ctx, req)
+}
+
+// InvokeOneway sends req to addr as a oneway request (see Conn.InvokeOneway).
+func (cl *Client) InvokeOneway(ctx context.Context, addr string, req *Command) error {
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return c.InvokeOneway(ctx, req)
+}
+
+// Conn returns the connection to addr, dialling it if there is none or it has closed.
+// Concurrent first calls dial once; they all get that dial's result.
+func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
+	for {
+		cl.mu.Lock()
+		if cl.closed {
+			cl.mu.Unlock()
+			return nil, ErrClientClosed
+		}
+		d := cl.conns[addr]
+		if d == nil {
+			d = &dialing{ready: make(chan struct{})}
+			cl.conns[addr] = d
+			cl.mu.Unlock()
+			cl.dial(ctx, addr, d)
+			return d.conn, d.err
+		}
+		cl.mu.Unlock()
+		select {
+		case <-d.ready:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("remoting: connect %s: %w", addr, context.Cause(ctx))
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		select {
+		case <-d.conn.closing:
+			cl.forget(addr, d) // closed, not yet removed: dial again
+		default:
+			return d.conn, nil
+		}
+	}
+}
+
+// dial connects d to addr and closes d.ready. A failed dial is forgotten, so the next call
+// dials again.
+func (cl *Client) dial(ctx context.Context, addr string, d *dialing) {
+	defer close(d.ready)
+	dctx, cancel := context.WithTimeout(ctx, cl.opts.DialTimeout)
+	defer cancel()
+	var dialer net.Dialer
+	nc, err := dialer.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		d.err = fmt.Errorf("remoting: connect %s: %w", addr, err)
+		cl.forget(addr, d)
+		return
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		nc.Close()
+		d.err = ErrClientClosed
+		return
+	}
+	d.conn = newConn(cl.ctx, nc, &cl.cfg)
+	d.conn.start() // under mu while open: Close has not started waiting
+}
+
+// forget removes d from the cache if it is still addr's entry.
+func (cl *Client) forget(addr string, d *dialing) {
+	cl.mu.Lock()
+	if cl.conns[addr] == d {
+		delete(cl.conns, addr)
+	}
+	cl.mu.Unlock()
+}
+
+// removeConn forgets a closed connection.
+func (cl *Client) removeConn(c *Conn) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for addr, d := range cl.conns {
+		if d.conn == c {
+			delete(cl.conns, addr)
+			return
+		}
+	}
+}
+
+// CloseConn closes the connection to addr, if any, and waits for its reader and writer.
+func (cl *Client) CloseConn(addr string) {
+	cl.mu.Lock()
+	d := cl.conns[addr]
+	delete(cl.conns, addr)
+	cl.mu.Unlock()
+	if d == nil {
+		return
+	}
+	<-d.ready
+	if d.conn != nil {
+		d.conn.Close()
+	}
+}
+
+// Close closes every connection and waits for all their goroutines, handlers included (the
+// handlers' ctx is cancelled first). Later calls fail with ErrClientClosed.
+func (cl *Client) Close() error {
+	cl.mu.Lock()
+	cl.closed = true
+	ds := make([]*dialing, 0, len(cl.conns))
+	for _, d := range cl.conns {
+		ds = append(ds, d)
+	}
+	clear(cl.conns)
+	cl.mu.Unlock()
+	cl.cancel()
+	for _, d := range ds {
+		<-d.ready
+		if d.conn != nil {
+			d.conn.shutdown(nil)
+		}
+	}
+	cl.track.Wait()
+	return nil
+}

@@ -1,0 +1,90 @@
+package remoting
+
+import (
+	"strconv"
+)
+
+// SerializeType is the header encoding of a frame (wire format, never change).
+type SerializeType byte
+
+// Header encodings.
+const (
+	JSON     SerializeType = 0
+	RocketMQ SerializeType = 1 // the binary "ROCKETMQ" header
+)
+
+// LanguageCode values of the binary header (wire format, never change).
+var languages = [...]string{"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST"}
+
+// Flag bits of a command.
+const (
+	FlagResponse int32 = 1 << 0
+	FlagOneway   int32 = 1 << 1
+)
+
+// Version is the MQVersion ordinal Tern sends (V4_9_4 = 401: standard JSON from name servers).
+const Version = 401
+
+// Command is one remoting request or response. ExtFields carries the request's custom header;
+// every value is a string on the wire. Body is the payload; BodyParts, when set, is sent after
+// Body without being copied together (a pull response's records, straight from the CommitLog).
+type Command struct {
+	Code      int16
+	Language  string
+	Version   int16
+	Opaque    int32
+	Flag      int32
+	Remark    string
+	ExtFields map[string]string
+	Body      []byte
+	BodyParts [][]byte
+	// Serialize is the header encoding the command was read with, and the one a response is
+	// written with (a response is answered in its request's encoding).
+	Serialize SerializeType
+	// Release, if set, is called once the command has been written (or dropped), to give back
+	// what BodyParts point into.
+	Release func()
+}
+
+// IsResponse reports whether c is a response.
+func (c *Command) IsResponse() bool { return c.Flag&FlagResponse != 0 }
+
+// IsOneway reports whether c is a request that expects no response.
+func (c *Command) IsOneway() bool { return c.Flag&FlagOneway != 0 }
+
+// BodyLen is the total length of Body and BodyParts.
+func (c *Command) BodyLen() int {
+	n := len(c.Body)
+	for _, p := range c.BodyParts {
+		n += len(p)
+	}
+	return n
+}
+
+// NewRequest returns a request with the given code and header fields.
+func NewRequest(code int16, fields map[string]string, body []byte) *Command {
+	return &Command{Code: code, Language: "GO", Version: Version, ExtFields: fields, Body: body}
+}
+
+// NewResponse returns the response to req with the given code and remark: same opaque, same
+// header encoding, the response flag set.
+func NewResponse(req *Command, code int16, remark string) *Command {
+	return &Command{
+		Code: code, Language: "GO", Version: Version, Opaque: req.Opaque, Flag: FlagResponse,
+		Remark: remark, Serialize: req.Serialize,
+	}
+}
+
+// Field returns a header field ("" if absent).
+func (c *Command) Field(key string) string { return c.ExtFields[key] }
+
+// SetField sets a header field.
+func (c *Command) SetField(key, value string) {
+	if c.ExtFields == nil {
+		c.ExtFields = make(map[string]string, 8)
+	}
+	c.ExtFields[key] = value
+}
+
+// SetInt sets a header field to a decimal integer.
+func (c *Command) SetInt(key string, v int64) { c.SetField(key, strconv.FormatInt(v, 10)) }

@@ -1,0 +1,393 @@
+package remoting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrConnClosed is the error of a call on a closed connection, and of an Invoke whose
+// connection closed before the response came. The errors wrap it, and the cause when known.
+var ErrConnClosed = errors.New("remoting: connection closed")
+
+// errIdle is the cause of a connection closed after IdleTimeout without traffic.
+var errIdle = errors.New("remoting: idle timeout")
+
+// busyRemark is the remark of the SYSTEM_BUSY answer to a request over an in-flight limit.
+const busyRemark = "[OVERLOAD] system busy, too many requests in flight, start flow control for a while"
+
+// connConfig is what a Conn gets from its owner, a Server or a Client. The owner's track counts
+// every goroutine of the connection (reader, writer, handlers), so that the owner can wait for
+// them all.
+type connConfig struct {
+	logger      *slog.Logger
+	maxFrame    int
+	idle        time.Duration // <= 0: never closed for idleness
+	writeQueue  int
+	maxInflight int           // requests running handlers on one connection
+	global      chan struct{} // in-flight slots shared by the owner's connections; nil: none
+	handler     Handler
+	track       *sync.WaitGroup
+	onClose     func(*Conn) // called once, from the reader goroutine, after Done is closed
+}
+
+// Conn is one TCP connection, client or server side alike: both sides may send requests on it.
+// See the package doc for its goroutines and queues.
+type Conn struct {
+	nc         net.Conn
+	cfg        *connConfig
+	log        *slog.Logger
+	remote     string
+	local      string
+	ctx        context.Context // the handlers'; cancelled when the connection closes
+	cancel     context.CancelFunc
+	queue      chan outFrame // the bounded write queue
+	inflight   chan struct{} // per-connection in-flight slots
+	closing    chan struct{} // closed when the connection starts closing
+	writerDone chan struct{} // closed when the writer has exited
+	done       chan struct{} // closed when reader and writer have exited
+	opaque     atomic.Int32  // the last opaque given to a request
+	lastIO     atomic.Int64  // unix nanoseconds of the last read or write
+
+	mu       sync.Mutex // guards the fields below
+	closed   bool
+	cause    error                   // why the connection closed; nil if closed by Close
+	pending  map[int32]chan *Command // Invokes waiting for their response, by opaque
+	values   map[any]any
+	enqueues sync.WaitGroup // enqueue calls in progress; Add only under mu while !closed
+}
+
+// newConn returns the Conn of nc; start starts it.
+func newConn(ctx context.Context, nc net.Conn, cfg *connConfig) *Conn {
+	c := &Conn{
+		nc:         nc,
+		cfg:        cfg,
+		remote:     nc.RemoteAddr().String(),
+		local:      nc.LocalAddr().String(),
+		queue:      make(chan outFrame, cfg.writeQueue),
+		inflight:   make(chan struct{}, cfg.maxInflight),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+		done:       make(chan struct{}),
+		pending:    make(map[int32]chan *Command),
+	}
+	c.log = cfg.logger.With("remote", c.remote)
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	return c
+}
+
+// start starts the reader and writer; the caller must hold the right to Add to cfg.track (its
+// own goroutine is counted there, or it holds the owner's lock while the owner is open).
+func (c *Conn) start() {
+	now := time.Now()
+	c.lastIO.Store(now.UnixNano())
+	if c.cfg.idle > 0 {
+		c.nc.SetReadDeadline(now.Add(c.cfg.idle)) // moved by connReader when it fires
+	}
+	c.cfg.track.Add(2)
+	go c.writeLoop()
+	go c.readLoop()
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() string { return c.remote }
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() string { return c.local }
+
+// Done is closed once the connection is closed and its reader and writer have exited.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection closed: nil while open or after Close, else the read or write
+// error, or the idle timeout.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
+}
+
+// SetValue attaches v to the connection under key (nil v removes it); the broker tags a
+// connection with its client's id this way. Keys follow the context.WithValue conventions.
+func (c *Conn) SetValue(key, v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v == nil {
+		delete(c.values, key)
+		return
+	}
+	if c.values == nil {
+		c.values = make(map[any]any)
+	}
+	c.values[key] = v
+}
+
+// Value returns the value attached under key, or nil.
+func (c *Conn) Value(key any) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.values[key]
+}
+
+// Close closes the connection and waits for its reader and writer; pending Invokes fail with
+// ErrConnClosed, queued commands are dropped, handlers see their ctx cancelled (the owner waits
+// for them). Close is idempotent and may be called from a handler.
+func (c *Conn) Close() error {
+	c.shutdown(nil)
+	<-c.done
+	return nil
+}
+
+// shutdown starts closing the connection for cause (nil: closed locally) without waiting.
+func (c *Conn) shutdown(cause error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.cause = cause
+	c.mu.Unlock()
+	close(c.closing)
+	c.cancel()
+	c.nc.Close()
+}
+
+// closedErr returns the error of a call on the closed connection.
+func (c *Conn) closedErr() error {
+	c.mu.Lock()
+	cause := c.cause
+	c.mu.Unlock()
+	if cause == nil {
+		return fmt.Errorf("%w: %s", ErrConnClosed, c.remote)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrConnClosed, c.remote, cause)
+}
+
+// Invoke sends req and waits for its response. It sets req's opaque and clears its response and
+// oneway flags. It fails when ctx ends (the error wraps ctx's) or the connection closes (the
+// error wraps ErrConnClosed); a late response is then dropped. A non-success response code is
+// not an error here: see ResponseErr.
+func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
+	req.Flag &^= FlagResponse | FlagOneway
+	ch := make(chan *Command, 1)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		releaseCmd(req)
+		return nil, c.closedErr()
+	}
+	op := c.opaque.Add(1)
+	for c.pending[op] != nil { // only after 2^32 requests, around a stuck one
+		op = c.opaque.Add(1)
+	}
+	req.Opaque = op
+	c.pending[op] = ch
+	c.mu.Unlock()
+
+	if err := c.enqueue(ctx, req); err != nil {
+		c.forget(op)
+		return nil, err
+	}
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-ctx.Done():
+		c.forget(op)
+		return nil, fmt.Errorf("remoting: invoke code %d on %s: %w", req.Code, c.remote, context.Cause(ctx))
+	case <-c.closing:
+		c.forget(op)
+		select {
+		case resp := <-ch:
+			return resp, nil
+		default:
+			return nil, c.closedErr()
+		}
+	}
+}
+
+// InvokeOneway sends req with the oneway flag and its own opaque; no response is expected. It
+// returns once req is queued for writing.
+func (c *Conn) InvokeOneway(ctx context.Context, req *Command) error {
+	req.Flag = req.Flag&^FlagResponse | FlagOneway
+	req.Opaque = c.opaque.Add(1)
+	return c.enqueue(ctx, req)
+}
+
+// Send queues resp, a response made with NewResponse for a request the handler kept (a long
+// poll), and returns without waiting for the write. It sets the response flag. When the write
+// queue is full it blocks until there is room or the connection closes; a peer that stops
+// reading closes the connection after IdleTimeout, so the wait is bounded.
+func (c *Conn) Send(resp *Command) error {
+	resp.Flag |= FlagResponse
+	return c.enqueue(context.Background(), resp)
+}
+
+func (c *Conn) forget(op int32) {
+	c.mu.Lock()
+	delete(c.pending, op)
+	c.mu.Unlock()
+}
+
+// readLoop reads frames until the connection fails or closes, hands responses to their Invoke
+// and requests to the handler, then closes the connection and calls the owner's onClose.
+func (c *Conn) readLoop() {
+	defer c.cfg.track.Done()
+	fr := NewFrameReader(connReader{c}, c.cfg.maxFrame)
+	var err error
+	for {
+		var cmd *Command
+		if cmd, err = fr.Read(); err != nil {
+			break
+		}
+		if cmd.IsResponse() {
+			c.deliver(cmd)
+		} else {
+			c.dispatch(cmd)
+		}
+	}
+	c.logReadErr(err)
+	if errors.Is(err, io.EOF) {
+		err = io.EOF // closed by the peer between frames
+	}
+	c.shutdown(err)
+	<-c.writerDone
+	close(c.done)
+	if c.cfg.onClose != nil {
+		c.cfg.onClose(c)
+	}
+}
+
+func (c *Conn) logReadErr(err error) {
+	c.mu.Lock()
+	local := c.closed && c.cause == nil
+	c.mu.Unlock()
+	switch {
+	case local:
+		c.log.Debug("remoting: connection closed")
+	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrFrameTooLarge):
+		c.log.Warn("remoting: closing connection: bad frame", "err", err)
+	case errors.Is(err, errIdle):
+		c.log.Info("remoting: closing idle connection", "idle", c.cfg.idle)
+	case errors.Is(err, io.EOF):
+		c.log.Debug("remoting: connection closed by peer")
+	default:
+		c.log.Debug("remoting: connection failed", "err", err)
+	}
+}
+
+// deliver hands a response to the Invoke waiting for its opaque, or drops it.
+func (c *Conn) deliver(resp *Command) {
+	c.mu.Lock()
+	ch := c.pending[resp.Opaque]
+	delete(c.pending, resp.Opaque)
+	c.mu.Unlock()
+	if ch == nil {
+		c.log.Debug("remoting: dropping response with unknown opaque", "opaque", resp.Opaque, "code", resp.Code)
+		return
+	}
+	ch <- resp // buffered for this one response
+}
+
+// dispatch runs the handler for req in its own goroutine if an in-flight slot of the connection
+// and one of the owner are free; else it answers SYSTEM_BUSY at once.
+func (c *Conn) dispatch(req *Command) {
+	if !tryAcquire(c.inflight) {
+		c.busy(req)
+		return
+	}
+	if c.cfg.global != nil && !tryAcquire(c.cfg.global) {
+		<-c.inflight
+		c.busy(req)
+		return
+	}
+	c.cfg.track.Add(1)
+	go c.serve(req)
+}
+
+func tryAcquire(sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Conn) busy(req *Command) {
+	c.log.Debug("remoting: too many requests in flight", "code", req.Code)
+	if req.IsOneway() {
+		return
+	}
+	if err := c.enqueue(c.ctx, NewResponse(req, int16(SystemBusy), busyRemark)); err != nil {
+		c.log.Debug("remoting: send busy response", "err", err)
+	}
+}
+
+// serve runs the handler for req and queues its response.
+func (c *Conn) serve(req *Command) {
+	defer c.cfg.track.Done()
+	defer func() {
+		<-c.inflight
+		if c.cfg.global != nil {
+			<-c.cfg.global
+		}
+	}()
+	resp := c.call(req)
+	if resp == nil {
+		return
+	}
+	if req.IsOneway() {
+		releaseCmd(resp)
+		return
+	}
+	resp.Opaque = req.Opaque
+	resp.Flag |= FlagResponse
+	resp.Serialize = req.Serialize
+	if err := c.enqueue(c.ctx, resp); err != nil {
+		c.log.Debug("remoting: send response", "code", req.Code, "err", err)
+	}
+}
+
+// call runs the handler; a panic is logged and answered with SYSTEM_ERROR.
+func (c *Conn) call(req *Command) (resp *Command) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("remoting: handler panicked", "code", req.Code, "panic", r)
+			resp = NewResponse(req, int16(SystemError), fmt.Sprintf("handler panic: %v", r))
+		}
+	}()
+	return c.cfg.handler.ServeRemoting(c.ctx, c, req)
+}
+
+// connReader reads from the connection, recording traffic for the idle timeout. The read
+// deadline is only moved when it fires: if there was traffic within IdleTimeout it is pushed to
+// lastIO+IdleTimeout and the read goes on; else the read fails with errIdle.
+type connReader struct{ c *Conn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	for {
+		n, err := c.nc.Read(p)
+		if n > 0 {
+			c.lastIO.Store(time.Now().UnixNano())
+			return n, err
+		}
+		var ne net.Error
+		if c.cfg.idle <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
+			return n, err
+		}
+		deadline := time.Unix(0, c.lastIO.Load()).Add(c.cfg.idle)
+		if !time.Now().Before(deadline) {
+			return 0, errIdle
+		}
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
+			return 0, err
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package remoting
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// maxBatch is the most frames the writer sends with one writev.
+const maxBatch = 64
+
+// outFrame is one queued command: its encoded prefix (length, header word, header) and the
+// command, whose Body and BodyParts follow the prefix on the wire.
+type outFrame struct {
+	prefix *[]byte
+	cmd    *Command
+}
+
+// prefixPool recycles prefix buffers; buffers above maxPooledPrefix are left to the GC.
+var prefixPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledPrefix = 64 << 10
+
+func putPrefix(b *[]byte) {
+	if cap(*b) <= maxPooledPrefix {
+		*b = (*b)[:0]
+		prefixPool.Put(b)
+	}
+}
+
+// releaseCmd calls cmd's Release, once.
+func releaseCmd(cmd *Command) {
+	if f := cmd.Release; f != nil {
+		cmd.Release = nil
+		f()
+	}
+}
+
+// enqueue encodes cmd's prefix and queues it for the writer. The encoding happens here, in the
+// caller's goroutine, so that an unencodable command fails its caller. When the queue is full it
+// blocks until there is room, ctx ends or the connection closes. On failure cmd is released.
+func (c *Conn) enqueue(ctx context.Context, cmd *Command) error {
+	bp := prefixPool.Get().(*[]byte)
+	prefix, err := appendPrefix(*bp, cmd)
+	*bp = prefix
+	if err != nil {
+		putPrefix(bp)
+		releaseCmd(cmd)
+		return fmt.Errorf("remoting: send code %d to %s: %w", cmd.Code, c.remote, err)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		putPrefix(bp)
+		releaseCmd(cmd)
+		return c.closedErr()
+	}
+	c.enqueues.Add(1)
+	c.mu.Unlock()
+	defer c.enqueues.Done()
+
+	f := outFrame{prefix: bp, cmd: cmd}
+	select {
+	case c.queue <- f:
+		return nil
+	default:
+	}
+	select {
+	case c.queue <- f:
+		return nil
+	case <-c.closing:
+		err = c.closedErr()
+	case <-ctx.Done():
+		err = fmt.Errorf("remoting: send code %d to %s: write queue full: %w", cmd.Code, c.remote, context.Cause(ctx))
+	}
+	putPrefix(bp)
+	releaseCmd(cmd)
+	return err
+}
+
+// writeLoop writes queued frames until the connection closes or a write fails. It gathers the
+// frames already queued (up to maxBatch) into one writev. Once closing, it waits for the
+// enqueue calls in progress and releases whatever is left in the queue.
+func (c *Conn) writeLoop() {
+	defer c.cfg.track.Done()
+	defer close(c.writerDone)
+	batch := make([]outFrame, 0, maxBatch)
+	var bufs net.Buffers
+	for {
+		select {
+		case f := <-c.queue:
+			batch = append(batch[:0], f)
+		gather:
+			for len(batch) < maxBatch {
+				select {
+				case f := <-c.queue:
+					batch = append(batch, f)
+				default:
+					break gather
+				}
+			}
+			err := c.writeBatch(batch, &bufs)
+			for i, f := range batch {
+				putPrefix(f.prefix)
+				releaseCmd(f.cmd)
+				batch[i] = outFrame{}
+			}
+			if err != nil {
+				c.log.Debug("remoting: write failed", "err", err)
+				c.shutdown(fmt.Errorf("write: %w", err))
+				c.drain()
+				return
+			}
+		case <-c.closing:
+			c.drain()
+			return
+		}
+	}
+}
+
+// writeBatch writes the frames with one writev: each prefix, then its Body and BodyParts.
+func (c *Conn) writeBatch(batch []outFrame, bufs *net.Buffers) error {
+	b := (*bufs)[:0]
+	for _, f := range batch {
+		b = append(b, *f.prefix)
+		if len(f.cmd.Body) > 0 {
+			b = append(b, f.cmd.Body)
+		}
+		for _, p := range f.cmd.BodyParts {
+			if len(p) > 0 {
+				b = append(b, p)
+			}
+		}
+	}
+	*bufs = b
+	if c.cfg.idle > 0 {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.idle)); err != nil {
+			return err
+		}
+	}
+	_, err := b.WriteTo(c.nc)
+	clear((*bufs)[:cap(*bufs)])
+	if err == nil {
+		c.lastIO.Store(time.Now().UnixNano())
+	}
+	return err
+}
+
+// drain releases the queued frames once no enqueue can add more.
+func (c *Conn) drain() {
+	c.enqueues.Wait()
+	for {
+		select {
+		case f := <-c.queue:
+			putPrefix(f.prefix)
+			releaseCmd(f.cmd)
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,608 @@
+package remoting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Test request codes.
+const (
+	codeEcho  int16 = 1000 // answers with its fields and body
+	codeBlock int16 = 1001 // signals entered, then waits for release or ctx
+	codeDelay int16 = 1002 // "slow"=="true" waits for release; answers with its "n"
+	codePanic int16 = 1003
+)
+
+// blocker is the test's control of blocking handlers.
+type blocker struct {
+	entered chan *Command
+	release chan struct{}
+}
+
+func newBlocker() *blocker {
+	return &blocker{entered: make(chan *Command, 100), release: make(chan struct{})}
+}
+
+func (b *blocker) wait(ctx context.Context, req *Command) *Command {
+	b.entered <- req
+	select {
+	case <-b.release:
+		return NewResponse(req, int16(Success), "released")
+	case <-ctx.Done():
+		return NewResponse(req, int16(SystemError), "cancelled")
+	}
+}
+
+// testMux returns a Mux with the test codes; b controls codeBlock and codeDelay.
+func testMux(b *blocker) *Mux {
+	m := NewMux()
+	m.HandleFunc(codeEcho, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		resp := NewResponse(req, int16(Success), "echo")
+		for k, v := range req.ExtFields {
+			resp.SetField(k, v)
+		}
+		resp.Body = req.Body
+		return resp
+	})
+	m.HandleFunc(codeBlock, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		return b.wait(ctx, req)
+	})
+	m.HandleFunc(codeDelay, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		if req.Field("slow") == "true" {
+			b.wait(ctx, req)
+		}
+		resp := NewResponse(req, int16(Success), "")
+		resp.SetField("n", req.Field("n"))
+		return resp
+	})
+	m.HandleFunc(codePanic, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		panic("boom")
+	})
+	return m
+}
+
+func TestRequestResponse(t *testing.T) {
+	_, addr := startServer(t, ServerOptions{}, testMux(newBlocker()))
+	cl := newClient(t, ClientOptions{})
+	tests := []struct {
+		name       string
+		req        *Command
+		wantCode   Code
+		wantRemark string
+	}{
+		{"json echo", &Command{Code: codeEcho, Language: "GO", ExtFields: map[string]string{"a": "1", "b": "two"}, Body: []byte("payload")}, Success, "echo"},
+		{"binary echo", &Command{Code: codeEcho, Language: "GO", ExtFields: map[string]string{"a": "1"}, Body: []byte("x"), Serialize: RocketMQ}, Success, "echo"},
+		{"oneway bit absent is answered", NewRequest(codeEcho, nil, nil), Success, "echo"},
+		{"unknown code", NewRequest(999, nil, nil), RequestCodeNotSupported, " request type 999 not supported"},
+		{"unknown code in binary", &Command{Code: 998, Serialize: RocketMQ}, RequestCodeNotSupported, " request type 998 not supported"},
+		{"handler panic", NewRequest(codePanic, nil, nil), SystemError, "handler panic: boom"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := cl.Invoke(testCtx(t), addr, tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if Code(resp.Code) != tc.wantCode || resp.Remark != tc.wantRemark {
+				t.Fatalf("got %s %q, want %s %q", Code(resp.Code), resp.Remark, tc.wantCode, tc.wantRemark)
+			}
+			if !resp.IsResponse() || resp.Opaque != tc.req.Opaque {
+				t.Fatalf("flag %d opaque %d, want a response to opaque %d", resp.Flag, resp.Opaque, tc.req.Opaque)
+			}
+			if resp.Serialize != tc.req.Serialize {
+				t.Fatalf("answered in %s, asked in %s", serializeName(resp.Serialize), serializeName(tc.req.Serialize))
+			}
+			if tc.wantCode == Success && (diffFields(resp, tc.req) != "" || string(resp.Body) != string(tc.req.Body)) {
+				t.Fatalf("echo differs: %s, body %q", diffFields(resp, tc.req), resp.Body)
+			}
+			if err := ResponseErr(resp); !errors.Is(err, tc.wantCode.Err()) {
+				t.Fatalf("ResponseErr %v does not match %v", err, tc.wantCode.Err())
+			}
+		})
+	}
+}
+
+func diffFields(a, b *Command) string {
+	if len(a.ExtFields) != len(b.ExtFields) {
+		return fmt.Sprintf("%v vs %v", a.ExtFields, b.ExtFields)
+	}
+	for k, v := range b.ExtFields {
+		if a.ExtFields[k] != v {
+			return fmt.Sprintf("%v vs %v", a.ExtFields, b.ExtFields)
+		}
+	}
+	return ""
+}
+
+// TestOutOfOrder checks that responses are matched by opaque: fast requests complete while a
+// slow one sent before them on the same connection is still held.
+func TestOutOfOrder(t *testing.T) {
+	b := newBlocker()
+	_, addr := startServer(t, ServerOptions{}, testMux(b))
+	cl := newClient(t, ClientOptions{})
+	ctx := testCtx(t)
+
+	slowDone := make(chan error, 1)
+	go func() {
+		resp, err := cl.Invoke(ctx, addr, NewRequest(codeDelay, map[string]string{"slow": "true", "n": "slow"}, nil))
+		if err == nil && resp.Field("n") != "slow" {
+			err = fmt.Errorf("slow got n=%q", resp.Field("n"))
+		}
+		slowDone <- err
+	}()
+	<-b.entered // the slow request is held by its handler
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Go(func() {
+			n := strconv.Itoa(i)
+			resp, err := cl.Invoke(ctx, addr, NewRequest(codeDelay, map[string]string{"n": n}, nil))
+			if err == nil && resp.Field("n") != n {
+				err = fmt.Errorf("request %s got the response of %q", n, resp.Field("n"))
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	select {
+	case err := <-slowDone:
+		t.Fatalf("slow request finished before its release: %v", err)
+	default:
+	}
+	close(b.release)
+	if err := <-slowDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOneway(t *testing.T) {
+	got := make(chan *Command, 1)
+	m := NewMux()
+	m.HandleFunc(codeEcho, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		got <- req
+		return NewResponse(req, int16(Success), "must not be sent")
+	})
+	_, addr := startServer(t, ServerOptions{}, m)
+	cl := newClient(t, ClientOptions{})
+	ctx := testCtx(t)
+	if err := cl.InvokeOneway(ctx, addr, NewRequest(codeEcho, map[string]string{"k": "v"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	req := <-got
+	if !req.IsOneway() || req.Field("k") != "v" {
+		t.Fatalf("handler got flag %d fields %v", req.Flag, req.ExtFields)
+	}
+	// A response to the oneway request would arrive before this one's; it must be dropped by the
+	// client, and the next Invoke must get its own response.
+	m2 := NewRequest(codeEcho, nil, nil)
+	done := make(chan *Command, 1)
+	go func() {
+		resp, _ := cl.Invoke(ctx, addr, m2)
+		done <- resp
+	}()
+	<-got
+	resp := <-done
+	if resp == nil || resp.Opaque != m2.Opaque {
+		t.Fatalf("got %+v, want the response to opaque %d", resp, m2.Opaque)
+	}
+	c, _ := cl.Conn(ctx, addr)
+	c.mu.Lock()
+	pending := len(c.pending)
+	c.mu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d pending entries left", pending)
+	}
+}
+
+// TestSendLater checks a handler that keeps a request and answers it later with conn.Send, as a
+// long-polling pull does.
+func TestSendLater(t *testing.T) {
+	type held struct {
+		conn *Conn
+		req  *Command
+	}
+	holds := make(chan held, 1)
+	m := NewMux()
+	m.HandleFunc(PullMessage, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		holds <- held{conn, req}
+		return nil
+	})
+	_, addr := startServer(t, ServerOptions{}, m)
+	cl := newClient(t, ClientOptions{})
+	for _, st := range []SerializeType{JSON, RocketMQ} {
+		t.Run(serializeName(st), func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				req := NewRequest(PullMessage, nil, nil)
+				req.Serialize = st
+				resp, err := cl.Invoke(testCtx(t), addr, req)
+				if err == nil && (Code(resp.Code) != PullNotFound || resp.Serialize != st) {
+					err = fmt.Errorf("got %s in %s", Code(resp.Code), serializeName(resp.Serialize))
+				}
+				done <- err
+			}()
+			h := <-holds
+			select {
+			case err := <-done:
+				t.Fatalf("answered before Send: %v", err)
+			default:
+			}
+			resp := NewResponse(h.req, int16(PullNotFound), "")
+			resp.Flag = 0 // Send sets it
+			if err := h.conn.Send(resp); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestServerInvokesClient checks requests from the server to the client over the client's own
+// connection: a client Handler answers them, a client without one answers code 3.
+func TestServerInvokesClient(t *testing.T) {
+	tests := []struct {
+		name       string
+		handler    Handler
+		wantCode   Code
+		wantRemark string
+	}{
+		{"client handler", HandlerFunc(func(ctx context.Context, conn *Conn, req *Command) *Command {
+			resp := NewResponse(req, int16(Success), "checked")
+			resp.SetField("state", "COMMIT_MESSAGE")
+			return resp
+		}), Success, "checked"},
+		{"no client handler", nil, RequestCodeNotSupported, " request type 39 not supported"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, addr := startServer(t, ServerOptions{}, testMux(newBlocker()))
+			cl := newClient(t, ClientOptions{Handler: tc.handler})
+			ctx := testCtx(t)
+			if _, err := cl.Invoke(ctx, addr, NewRequest(codeEcho, nil, nil)); err != nil {
+				t.Fatal(err)
+			}
+			conns := srv.Conns()
+			if len(conns) != 1 {
+				t.Fatalf("%d server connections, want 1", len(conns))
+			}
+			clientConn, _ := cl.Conn(ctx, addr)
+			if conns[0].RemoteAddr() != clientConn.LocalAddr() {
+				t.Fatalf("server sees %s, client is %s", conns[0].RemoteAddr(), clientConn.LocalAddr())
+			}
+			resp, err := conns[0].Invoke(ctx, NewRequest(CheckTransactionState, map[string]string{"msgId": "m"}, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if Code(resp.Code) != tc.wantCode || resp.Remark != tc.wantRemark {
+				t.Fatalf("got %s %q, want %s %q", Code(resp.Code), resp.Remark, tc.wantCode, tc.wantRemark)
+			}
+			if tc.wantCode == Success && resp.Field("state") != "COMMIT_MESSAGE" {
+				t.Fatalf("fields %v", resp.ExtFields)
+			}
+		})
+	}
+}
+
+func TestSystemBusy(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    ServerOptions
+		clients int // requests are spread over this many connections
+	}{
+		{"per connection", ServerOptions{MaxInflightPerConn: 2}, 1},
+		{"global", ServerOptions{MaxInflightPerConn: 10, MaxInflight: 2}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBlocker()
+			_, addr := startServer(t, tc.opts, testMux(b))
+			ctx := testCtx(t)
+			clients := make([]*Client, tc.clients)
+			for i := range clients {
+				clients[i] = newClient(t, ClientOptions{})
+			}
+			held := make(chan error, 2)
+			for i := range 2 {
+				go func() {
+					resp, err := clients[i%len(clients)].Invoke(ctx, addr, NewRequest(codeBlock, nil, nil))
+					if err == nil {
+						err = ResponseErr(resp)
+					}
+					held <- err
+				}()
+			}
+			<-b.entered
+			<-b.entered
+			for _, cl := range clients {
+				resp, err := cl.Invoke(ctx, addr, NewRequest(codeEcho, nil, nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if Code(resp.Code) != SystemBusy || !strings.HasPrefix(resp.Remark, "[OVERLOAD]") {
+					t.Fatalf("got %s %q, want SYSTEM_BUSY [OVERLOAD]", Code(resp.Code), resp.Remark)
+				}
+			}
+			// A oneway request over the limit is dropped silently.
+			if err := clients[0].InvokeOneway(ctx, addr, NewRequest(codeBlock, nil, nil)); err != nil {
+				t.Fatal(err)
+			}
+			close(b.release)
+			for range 2 {
+				if err := <-held; err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Slots are given back.
+			resp, err := clients[0].Invoke(ctx, addr, NewRequest(codeEcho, nil, nil))
+			if err != nil || Code(resp.Code) != Success {
+				t.Fatalf("after release: %v %v", resp, err)
+			}
+		})
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	var logs logBuffer
+	srv, addr := startServer(t, ServerOptions{IdleTimeout: 200 * time.Millisecond, Logger: logs.logger()}, testMux(newBlocker()))
+	cl := newClient(t, ClientOptions{IdleTimeout: -1})
+	ctx := testCtx(t)
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Invoke(ctx, NewRequest(codeEcho, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	serverConn := srv.Conns()[0]
+	start := time.Now()
+	waitClosed(t, c.Done(), "the idle connection to close")
+	waitClosed(t, serverConn.Done(), "the server side to close")
+	if el := time.Since(start); el < 150*time.Millisecond {
+		t.Fatalf("closed after %v, before the idle timeout", el)
+	}
+	if !errors.Is(serverConn.Err(), errIdle) {
+		t.Fatalf("server conn error %v, want the idle timeout", serverConn.Err())
+	}
+	if !strings.Contains(logs.String(), "closing idle connection") {
+		t.Fatalf("no idle log in:\n%s", logs.String())
+	}
+	// The client dials again.
+	if _, err := cl.Invoke(ctx, addr, NewRequest(codeEcho, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTrafficKeepsAlive checks that a connection with traffic more often than IdleTimeout
+// stays open.
+func TestTrafficKeepsAlive(t *testing.T) {
+	srv, addr := startServer(t, ServerOptions{IdleTimeout: 400 * time.Millisecond}, testMux(newBlocker()))
+	cl := newClient(t, ClientOptions{IdleTimeout: -1})
+	ctx := testCtx(t)
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(40 * time.Millisecond)
+	defer tick.Stop()
+	for range 25 { // 1 s, 2.5 idle timeouts
+		<-tick.C
+		if _, err := c.Invoke(ctx, NewRequest(codeEcho, nil, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(srv.Conns()) != 1 {
+		t.Fatal("connection replaced")
+	}
+}
+
+func TestBodyPartsAndRelease(t *testing.T) {
+	var released atomic.Int32
+	releasedCh := make(chan chan struct{}, 1) // the channel the next response's Release closes
+	m := NewMux()
+	m.HandleFunc(PullMessage, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		resp := NewResponse(req, int16(Success), "")
+		resp.SetField("nextBeginOffset", "3")
+		resp.Body = []byte("head|")
+		resp.BodyParts = [][]byte{[]byte("rec1|"), nil, []byte("rec2|"), make([]byte, 100<<10)}
+		ch := <-releasedCh
+		resp.Release = func() {
+			released.Add(1)
+			close(ch) // a second call panics
+		}
+		return resp
+	})
+	srv, addr := startServer(t, ServerOptions{}, m)
+	cl := newClient(t, ClientOptions{})
+	for _, st := range []SerializeType{JSON, RocketMQ} {
+		t.Run(serializeName(st), func(t *testing.T) {
+			ch := make(chan struct{})
+			releasedCh <- ch
+			req := NewRequest(PullMessage, nil, nil)
+			req.Serialize = st
+			resp, err := cl.Invoke(testCtx(t), addr, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "head|rec1|rec2|" + string(make([]byte, 100<<10))
+			if string(resp.Body) != want || resp.Field("nextBeginOffset") != "3" {
+				t.Fatalf("body of %d bytes, fields %v", len(resp.Body), resp.ExtFields)
+			}
+			waitClosed(t, ch, "Release")
+		})
+	}
+	closeServer(t, srv)
+	if n := released.Load(); n != 2 {
+		t.Fatalf("Release called %d times for 2 responses", n)
+	}
+}
+
+func TestReleaseOnDrop(t *testing.T) {
+	srv, addr := startServer(t, ServerOptions{}, testMux(newBlocker()))
+	cl := newClient(t, ClientOptions{})
+	ctx := testCtx(t)
+	if _, err := cl.Invoke(ctx, addr, NewRequest(codeEcho, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	conn := srv.Conns()[0]
+	conn.Close()
+	var released atomic.Int32
+	resp := &Command{Flag: FlagResponse, Release: func() { released.Add(1) }}
+	if err := conn.Send(resp); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("Send on a closed connection: %v", err)
+	}
+	bad := &Command{Serialize: 9, Release: func() { released.Add(1) }}
+	c, _ := cl.Conn(ctx, addr)
+	if err := c.InvokeOneway(ctx, bad); err == nil {
+		t.Fatal("unencodable command sent")
+	}
+	if n := released.Load(); n != 2 {
+		t.Fatalf("Release called %d times, want 2", n)
+	}
+}
+
+func TestInvokeContext(t *testing.T) {
+	b := newBlocker()
+	_, addr := startServer(t, ServerOptions{}, testMux(b))
+	cl := newClient(t, ClientOptions{})
+	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel()
+	_, err := cl.Invoke(ctx, addr, NewRequest(codeBlock, nil, nil))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline error", err)
+	}
+	c, _ := cl.Conn(testCtx(t), addr)
+	c.mu.Lock()
+	pending := len(c.pending)
+	c.mu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d pending entries after the timeout", pending)
+	}
+	close(b.release) // the late response is dropped
+	if _, err := c.Invoke(testCtx(t), NewRequest(codeEcho, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloseFailsPendingInvokes(t *testing.T) {
+	tests := []struct {
+		name  string
+		close func(srv *Server, cl *Client, addr string)
+	}{
+		{"client closes", func(srv *Server, cl *Client, addr string) { cl.CloseConn(addr) }},
+		{"server closes the connection", func(srv *Server, cl *Client, addr string) { srv.Conns()[0].Close() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBlocker()
+			srv, addr := startServer(t, ServerOptions{}, testMux(b))
+			cl := newClient(t, ClientOptions{})
+			ctx := testCtx(t)
+			errs := make(chan error, 3)
+			for range 3 {
+				go func() {
+					_, err := cl.Invoke(ctx, addr, NewRequest(codeBlock, nil, nil))
+					errs <- err
+				}()
+			}
+			for range 3 {
+				<-b.entered
+			}
+			tc.close(srv, cl, addr)
+			for range 3 {
+				if err := <-errs; !errors.Is(err, ErrConnClosed) {
+					t.Fatalf("got %v, want ErrConnClosed", err)
+				}
+			}
+			c, err := cl.Conn(ctx, addr) // a new connection
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Invoke(ctx, NewRequest(codeEcho, nil, nil)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestServerCloseStuckHandler checks that Close gives up on a handler that ignores its ctx when
+// Close's ctx ends, and waits for it otherwise.
+func TestServerCloseStuckHandler(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	cancelled := make(chan struct{})
+	m := NewMux()
+	m.HandleFunc(codeBlock, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		close(entered)
+		<-ctx.Done()
+		close(cancelled)
+		<-release // ignores ctx from here on
+		return nil
+	})
+	srv := NewServer(ServerOptions{}, m)
+	addr, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, ClientOptions{})
+	go cl.Invoke(testCtx(t), addr.String(), NewRequest(codeBlock, nil, nil))
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := srv.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with a stuck handler: %v", err)
+	}
+	<-cancelled
+	close(release)
+	closeServer(t, srv)
+	if _, err := srv.Listen("127.0.0.1:0"); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Listen after Close: %v", err)
+	}
+}
+
+func TestServeReturnsAfterClose(t *testing.T) {
+	var connected, disconnected atomic.Int32
+	srv := NewServer(ServerOptions{
+		OnConnect:    func(*Conn) { connected.Add(1) },
+		OnDisconnect: func(*Conn) { disconnected.Add(1) },
+	}, testMux(newBlocker()))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	cl := newClient(t, ClientOptions{})
+	if _, err := cl.Invoke(testCtx(t), ln.Addr().String(), NewRequest(codeEcho, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	closeServer(t, srv)
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	if connected.Load() != 1 || disconnected.Load() != 1 {
+		t.Fatalf("%d connects, %d disconnects", connected.Load(), disconnected.Load())
+	}
+	if _, err := cl.Invoke(testCtx(t), ln.Addr().String(), NewRequest(codeEcho, nil, nil)); !errors.Is(err, ErrConnClosed) && !isDialErr(err) {
+		t.Fatalf("invoke after server close: %v", err)
+	}
+}
+
+func isDialErr(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connect")
+}
