@@ -59,6 +59,8 @@ type Broker struct {
 	client  *remoting.Client // to NameServers
 	ln      net.Listener
 
+	requesters sync.Map // request/reply: requester client id → *remoting.Conn its requests came on
+
 	regMu   sync.Mutex    // serialises registrations
 	regNow  chan struct{} // asks the registration loop to register now (capacity 1)
 	stop    chan struct{}
@@ -135,7 +137,15 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	b.server = remoting.NewServer(remoting.ServerOptions{
 		Logger:       logger.With("component", "remoting"),
 		MaxFrameSize: 16 << 20,
-		OnDisconnect: func(c *remoting.Conn) { b.clients.Disconnected(c) },
+		OnDisconnect: func(c *remoting.Conn) {
+			b.clients.Disconnected(c)
+			b.requesters.Range(func(k, v any) bool {
+				if v == c {
+					b.requesters.Delete(k)
+				}
+				return true
+			})
+		},
 	}, b.mux())
 	ok = true
 	return b, nil

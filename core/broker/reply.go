@@ -14,9 +14,13 @@ import (
 // (PUSH_REPLY_MESSAGE_TO_CLIENT over that client's own connection).
 func (b *Broker) pushReply(ctx context.Context, h *protocol.SendMessageHeader, r *message.Record, res store.PutResult) {
 	to, _ := message.Property([]byte(r.Properties), message.PropertyReplyToClient)
-	c, ok := b.clients.ClientByID(string(to))
-	conn, isConn := c.(*remoting.Conn)
-	if !ok || !isConn {
+	var conn *remoting.Conn
+	if v, ok := b.requesters.Load(string(to)); ok {
+		conn = v.(*remoting.Conn)
+	} else if c, ok := b.clients.ClientByID(string(to)); ok {
+		conn, _ = c.(*remoting.Conn)
+	}
+	if conn == nil {
 		b.log.Warn("reply for a client that is not connected", "client", string(to), "topic", r.Topic)
 		return
 	}

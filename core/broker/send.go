@@ -37,6 +37,11 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: transactional messages are not supported by this broker yet", remoting.ErrNoPermission))
 	}
 	born := bornHost(conn)
+	if to, ok := message.Property([]byte(h.Properties), message.PropertyReplyToClient); ok && req.Code != remoting.SendReplyMessage && req.Code != remoting.SendReplyMessageV2 {
+		// A request (request/reply): its reply goes back over the connection it came on, even
+		// before the requester's first heartbeat.
+		b.requesters.Store(string(to), conn)
+	}
 	props, err := message.AppendProperty([]byte(h.Properties), message.PropertyCluster, b.cfg.BrokerClusterName)
 	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))

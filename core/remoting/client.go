@@ -56,33 +56,16 @@ type Client struct {
 // dialing is the connection of one address: ready is closed once the dial has ended with conn
 // or err.
 type dialing struct {
-	ready chan struct{}
-	conn  *Conn
-	err   error
+	ready      chan struct{}
+	conn       *Conn
+	err        error
+	callerGone bool // the dial failed because the dialling caller's ctx ended
 }
 
 // NewClient returns a client.
 func NewClient(opts ClientOptions) *Client {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = DefaultDialTimeout
-	}
-	if opts.MaxFrameSize <= 0 {
-		opts.MaxFrameSize = DefaultMaxFrameSize
-	}
-	if opts.IdleTimeout == 0 {
-		opts.IdleTimeout = DefaultIdleTimeout
-	}
-	if opts.WriteQueue <= 0 {
-		opts.WriteQueue = DefaultWriteQueue
-	}
-	if opts.MaxInflight <= 0 {
-		opts.MaxInflight = DefaultClientMaxInflight
-	}
-	if opts.Handler == nil {
-		opts.Handler = NewMux() // answers every code REQUEST_CODE_NOT_SUPPORTED
 	}
 	cl := &Client{opts: opts, conns: make(map[string]*dialing)}
 	cl.ctx, cl.cancel = context.WithCancel(context.Background())
@@ -95,7 +78,7 @@ func NewClient(opts ClientOptions) *Client {
 		handler:     opts.Handler,
 		track:       &cl.track,
 		onClose:     cl.removeConn,
-	}
+	}.withDefaults(DefaultClientMaxInflight)
 	return cl
 }
 
@@ -118,7 +101,8 @@ func (cl *Client) InvokeOneway(ctx context.Context, addr string, req *Command) e
 }
 
 // Conn returns the connection to addr, dialling it if there is none or it has closed.
-// Concurrent first calls dial once; they all get that dial's result.
+// Concurrent first calls dial once and share its result (a caller whose own ctx is still live
+// dials again if the dial failed because the dialling caller's ctx ended).
 func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 	for {
 		cl.mu.Lock()
@@ -141,6 +125,9 @@ func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 			return nil, fmt.Errorf("remoting: connect %s: %w", addr, context.Cause(ctx))
 		}
 		if d.err != nil {
+			if d.callerGone && ctx.Err() == nil {
+				continue // the dialling caller's ctx ended, not ours: dial again
+			}
 			return nil, d.err
 		}
 		select {
@@ -162,6 +149,7 @@ func (cl *Client) dial(ctx context.Context, addr string, d *dialing) {
 	nc, err := dialer.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		d.err = fmt.Errorf("remoting: connect %s: %w", addr, err)
+		d.callerGone = ctx.Err() != nil
 		cl.forget(addr, d)
 		return
 	}

@@ -37,6 +37,30 @@ type connConfig struct {
 	onClose     func(*Conn) // called once, from the reader goroutine, after Done is closed
 }
 
+// withDefaults returns cfg with zero values replaced by the defaults (maxInflight by
+// defaultInflight).
+func (cfg connConfig) withDefaults(defaultInflight int) connConfig {
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.maxFrame <= 0 {
+		cfg.maxFrame = DefaultMaxFrameSize
+	}
+	if cfg.idle == 0 {
+		cfg.idle = DefaultIdleTimeout
+	}
+	if cfg.writeQueue <= 0 {
+		cfg.writeQueue = DefaultWriteQueue
+	}
+	if cfg.maxInflight <= 0 {
+		cfg.maxInflight = defaultInflight
+	}
+	if cfg.handler == nil {
+		cfg.handler = NewMux() // answers every code REQUEST_CODE_NOT_SUPPORTED
+	}
+	return cfg
+}
+
 // Conn is one TCP connection, client or server side alike: both sides may send requests on it.
 // See the package doc for its goroutines and queues.
 type Conn struct {
@@ -324,7 +348,9 @@ func (c *Conn) busy(req *Command) {
 	if req.IsOneway() {
 		return
 	}
-	if err := c.enqueue(c.ctx, NewResponse(req, int16(SystemBusy), busyRemark)); err != nil {
+	// Never wait here: a reader blocked on a full queue stops reading, and a peer doing the same
+	// would deadlock both connections until the write timeout.
+	if err := c.tryEnqueue(NewResponse(req, int16(SystemBusy), busyRemark)); err != nil {
 		c.log.Debug("remoting: send busy response", "err", err)
 	}
 }

@@ -41,7 +41,12 @@ func releaseCmd(cmd *Command) {
 // enqueue encodes cmd's prefix and queues it for the writer. The encoding happens here, in the
 // caller's goroutine, so that an unencodable command fails its caller. When the queue is full it
 // blocks until there is room, ctx ends or the connection closes. On failure cmd is released.
-func (c *Conn) enqueue(ctx context.Context, cmd *Command) error {
+func (c *Conn) enqueue(ctx context.Context, cmd *Command) error { return c.push(ctx, cmd, true) }
+
+// tryEnqueue is enqueue that fails at once when the queue is full.
+func (c *Conn) tryEnqueue(cmd *Command) error { return c.push(context.Background(), cmd, false) }
+
+func (c *Conn) push(ctx context.Context, cmd *Command, wait bool) error {
 	bp := prefixPool.Get().(*[]byte)
 	prefix, err := appendPrefix(*bp, cmd)
 	*bp = prefix
@@ -66,6 +71,11 @@ func (c *Conn) enqueue(ctx context.Context, cmd *Command) error {
 	case c.queue <- f:
 		return nil
 	default:
+	}
+	if !wait {
+		putPrefix(bp)
+		releaseCmd(cmd)
+		return fmt.Errorf("remoting: send code %d to %s: write queue full", cmd.Code, c.remote)
 	}
 	select {
 	case c.queue <- f:

@@ -60,7 +60,8 @@
 // A response copies its request's opaque, sets flag bit 0 and is written in its request's
 // serialize type (Command.Serialize). Every request is answered unless its oneway bit is set:
 // Go v2.1.2 never sets it and discards responses it does not expect (§1.3, §10.9). A Handler
-// returning nil sends nothing. Unknown request codes get REQUEST_CODE_NOT_SUPPORTED (3) with
+// returning nil sends nothing; a Handler that panics is logged and answered SYSTEM_ERROR (1).
+// Invoke sets the request's opaque from a per-connection counter. Unknown request codes get REQUEST_CODE_NOT_SUPPORTED (3) with
 // the remark " request type N not supported".
 //
 // # Connections and concurrency
@@ -81,8 +82,8 @@
 //     and BodyParts as separate buffers, so bodies are never copied (zero copy for pull
 //     responses). Then it calls each command's Release. When the queue is full, Invoke and
 //     InvokeOneway block until ctx ends, Send and handler responses until there is room or the
-//     connection closes, and the reader (answering SYSTEM_BUSY) waits too: back-pressure on a
-//     peer that does not read. Release must not block.
+//     connection closes: back-pressure on a peer that does not read. The reader never waits:
+//     a SYSTEM_BUSY answer that finds the queue full is dropped. Release must not block.
 //
 // A connection closes on Close, on a read or write error, on a bad frame (logged, with only
 // that connection affected) or after IdleTimeout (default 120 s, RocketMQ's) without traffic
@@ -91,5 +92,8 @@
 // ctx. Conn.Close waits for the reader and writer; Server.Close and Client.Close also wait for
 // the handlers.
 //
-// Lock order: Server.mu or Client.mu, then Conn.mu. Nothing blocks while holding a lock.
+// Locks: Server.mu, Client.mu and Conn.mu each guard their own fields and are never held
+// together, nor while blocking. Callbacks (Handler, OnConnect, OnDisconnect, Release) run
+// without locks; OnConnect runs in the accept loop and Release in the writer, so neither may
+// block, and Release must not call Conn.Close.
 package remoting

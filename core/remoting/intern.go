@@ -23,6 +23,7 @@ var internTable = func() map[string]string {
 		// values
 		"0", "1", "-1", "4", "true", "false", "TBW102", "TAG", "SQL92", "DefaultRegion",
 	}
+	words = append(words, languages[:]...)
 	m := make(map[string]string, len(words))
 	for _, w := range words {
 		m[w] = w

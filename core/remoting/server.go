@@ -46,33 +46,11 @@ type ServerOptions struct {
 	OnDisconnect func(*Conn)
 }
 
-// withDefaults returns o with zero values replaced by the defaults.
-func (o ServerOptions) withDefaults() ServerOptions {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.MaxFrameSize <= 0 {
-		o.MaxFrameSize = DefaultMaxFrameSize
-	}
-	if o.MaxInflightPerConn <= 0 {
-		o.MaxInflightPerConn = DefaultMaxInflightPerConn
-	}
-	if o.MaxInflight <= 0 {
-		o.MaxInflight = DefaultMaxInflight
-	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.WriteQueue <= 0 {
-		o.WriteQueue = DefaultWriteQueue
-	}
-	return o
-}
-
 // Server accepts connections and serves their requests with one Handler.
 type Server struct {
 	opts   ServerOptions
 	cfg    connConfig
+	log    *slog.Logger
 	ctx    context.Context // parent of every connection's ctx; cancelled by Close
 	cancel context.CancelFunc
 	track  sync.WaitGroup // accept loops and every connection goroutine
@@ -83,9 +61,12 @@ type Server struct {
 	conns     map[*Conn]struct{}
 }
 
-// NewServer returns a server that serves requests with h.
+// NewServer returns a server that serves requests with h (nil: every request gets
+// REQUEST_CODE_NOT_SUPPORTED).
 func NewServer(opts ServerOptions, h Handler) *Server {
-	opts = opts.withDefaults()
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = DefaultMaxInflight
+	}
 	s := &Server{
 		opts:      opts,
 		listeners: make(map[net.Listener]struct{}),
@@ -102,7 +83,8 @@ func NewServer(opts ServerOptions, h Handler) *Server {
 		handler:     h,
 		track:       &s.track,
 		onClose:     s.removeConn,
-	}
+	}.withDefaults(DefaultMaxInflightPerConn)
+	s.log = s.cfg.logger
 	return s
 }
 
@@ -120,7 +102,7 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	go func() {
 		defer s.track.Done()
 		if err := s.accept(ln); err != nil && !errors.Is(err, ErrServerClosed) {
-			s.opts.Logger.Error("remoting: accept failed, no longer listening", "addr", ln.Addr().String(), "err", err)
+			s.log.Error("remoting: accept failed, no longer listening", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
 	return ln.Addr(), nil
@@ -168,7 +150,7 @@ func (s *Server) accept(ln net.Listener) error {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.opts.Logger.Warn("remoting: accept failed, retrying", "err", err, "backoff", backoff)
+				s.log.Warn("remoting: accept failed, retrying", "err", err, "backoff", backoff)
 				t := time.NewTimer(backoff)
 				select {
 				case <-t.C:
@@ -203,7 +185,7 @@ func (s *Server) startConn(nc net.Conn) {
 	c := newConn(s.ctx, nc, &s.cfg)
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	s.opts.Logger.Debug("remoting: connection accepted", "remote", c.RemoteAddr())
+	s.log.Debug("remoting: connection accepted", "remote", c.RemoteAddr())
 	if s.opts.OnConnect != nil {
 		s.opts.OnConnect(c)
 	}

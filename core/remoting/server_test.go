@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -605,4 +606,63 @@ func TestServeReturnsAfterClose(t *testing.T) {
 
 func isDialErr(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connect")
+}
+
+// TestRawSocketProtocol speaks to the server with hand-made bytes, as Go v2.1.2 does: a stray
+// response with an unknown opaque is dropped, and a heartbeat frame is answered with the exact
+// response bytes the Go client decodes.
+func TestRawSocketProtocol(t *testing.T) {
+	_, addr := startServer(t, ServerOptions{}, NewMux())
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(waitLimit))
+	stray := frameOf(JSON, []byte(`{"code":0,"language":"GO","version":317,"opaque":777,"flag":1,"remark":"","extFields":{}}`), nil)
+	heartbeat := frameOf(JSON, []byte(`{"code":34,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{}}`), []byte(`{"clientID":"x"}`))
+	if _, err := nc.Write(append(stray, heartbeat...)); err != nil {
+		t.Fatal(err)
+	}
+	const wantHeader = `{"code":3,"language":"GO","version":401,"opaque":1,"flag":1,"remark":" request type 34 not supported","extFields":{}}`
+	want := frameOf(JSON, []byte(wantHeader), nil)
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(nc, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("response\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestConnValues checks that OnConnect runs before the first request is served, and the
+// connection's attachments.
+func TestConnValues(t *testing.T) {
+	type clientKey struct{}
+	m := NewMux()
+	m.HandleFunc(codeEcho, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		resp := NewResponse(req, int16(Success), "")
+		v, _ := conn.Value(clientKey{}).(string)
+		resp.SetField("tag", v)
+		conn.SetValue(clientKey{}, "client-1@host")
+		return resp
+	})
+	_, addr := startServer(t, ServerOptions{OnConnect: func(c *Conn) { c.SetValue(clientKey{}, "connected") }}, m)
+	cl := newClient(t, ClientOptions{})
+	ctx := testCtx(t)
+	for _, want := range []string{"connected", "client-1@host"} {
+		resp, err := cl.Invoke(ctx, addr, NewRequest(codeEcho, nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Field("tag") != want {
+			t.Fatalf("tag %q, want %q", resp.Field("tag"), want)
+		}
+	}
+	c, _ := cl.Conn(ctx, addr)
+	c.SetValue("k", 1)
+	c.SetValue("k", nil)
+	if c.Value("k") != nil {
+		t.Fatal("SetValue(k, nil) did not remove k")
+	}
 }

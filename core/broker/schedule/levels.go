@@ -37,17 +37,23 @@ const Topic = "SCHEDULE_TOPIC_XXXX"
 const DefaultLevels = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 
 // ParseLevels parses a messageDelayLevel string: delays separated by spaces, each a number
-// followed by s, m, h or d.
+// followed by s, m, h or d (RocketMQ's units), or ms.
 func ParseLevels(s string) ([]time.Duration, error) {
 	var out []time.Duration
 	for _, f := range strings.Fields(s) {
-		if len(f) < 2 {
-			return nil, fmt.Errorf("schedule: delay level %q: want a number and a unit (s, m, h, d)", f)
+		num, unit := f, time.Duration(0)
+		for _, u := range []struct {
+			suffix string
+			d      time.Duration
+		}{{"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}} {
+			if n, ok := strings.CutSuffix(f, u.suffix); ok {
+				num, unit = n, u.d
+				break
+			}
 		}
-		n, err := strconv.ParseInt(f[:len(f)-1], 10, 64)
-		unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[f[len(f)-1]]
+		n, err := strconv.ParseInt(num, 10, 64)
 		if err != nil || n <= 0 || unit == 0 {
-			return nil, fmt.Errorf("schedule: delay level %q: want a positive number and a unit (s, m, h, d)", f)
+			return nil, fmt.Errorf("schedule: delay level %q: want a positive number and a unit (ms, s, m, h, d)", f)
 		}
 		out = append(out, time.Duration(n)*unit)
 	}
