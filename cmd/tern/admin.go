@@ -10,8 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -41,6 +41,7 @@ func newAdminCmd() *cobra.Command {
 				return fmt.Errorf("-o %q: want table or json", a.output)
 			}
 			a.client = remoting.NewClient(remoting.ClientOptions{})
+			a.out = cmd.OutOrStdout()
 			return nil
 		},
 		PersistentPostRun: func(*cobra.Command, []string) {
@@ -381,7 +382,9 @@ func (a *admin) consumeCmd() *cobra.Command {
 	var wait time.Duration
 	var tags string
 	cmd := &cobra.Command{
-		Use: "consume TOPIC", Short: "Print a topic's messages (from its first or its last offset), without committing offsets", Args: cobra.ExactArgs(1),
+		Use:   "consume TOPIC",
+		Short: "Print a topic's messages from the first or the last offset of each queue, waiting for new ones (no offsets are committed)",
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
 			r, err := a.route(cmd.Context(), topic)
@@ -390,7 +393,17 @@ func (a *admin) consumeCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), wait)
 			defer cancel()
-			var got []printed
+			var (
+				mu   sync.Mutex
+				got  []printed
+				wg   sync.WaitGroup
+				errs []error
+			)
+			enough := func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return count > 0 && len(got) >= count
+			}
 			for _, q := range r.QueueDatas {
 				addr := ""
 				for _, bd := range r.BrokerDatas {
@@ -399,49 +412,28 @@ func (a *admin) consumeCmd() *cobra.Command {
 					}
 				}
 				for qid := int32(0); qid < q.ReadQueueNums && addr != ""; qid++ {
-					off := int64(0)
-					if from == "last" {
-						tq := protocol.TopicQueueHeader{Topic: topic, QueueID: qid}
-						resp, err := a.call(ctx, addr, remoting.NewRequest(remoting.GetMaxOffset, tq.Encode(), nil))
-						if err != nil {
-							return err
-						}
-						if off, err = strconv.ParseInt(resp.Field("offset"), 10, 64); err != nil {
-							return err
-						}
-					}
-					for (count <= 0 || len(got) < count) && ctx.Err() == nil {
-						h := protocol.PullMessageHeader{ConsumerGroup: "TERN_ADMIN_TAIL", Topic: topic, QueueID: qid, QueueOffset: off, MaxMsgNums: 32,
-							SysFlag: 1 << 2, Subscription: tags, ExpressionType: protocol.ExpressionTag, CommitOffset: -1}
-						pctx, pcancel := context.WithTimeout(ctx, a.timeout)
-						resp, err := a.client.Invoke(pctx, addr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
-						pcancel()
-						if err != nil {
-							if ctx.Err() != nil {
-								break
+					wg.Go(func() {
+						if err := a.tail(ctx, addr, topic, qid, from, tags, enough, func(p printed) {
+							mu.Lock()
+							got = append(got, p)
+							mu.Unlock()
+							if enough() {
+								cancel()
 							}
-							return err
+						}); err != nil && ctx.Err() == nil {
+							mu.Lock()
+							errs = append(errs, err)
+							mu.Unlock()
+							cancel()
 						}
-						var rh protocol.PullMessageResponseHeader
-						rh.Decode(resp.ExtFields)
-						if remoting.Code(resp.Code) != remoting.Success {
-							if remoting.Code(resp.Code) == remoting.PullRetryImmediately {
-								off = rh.NextBeginOffset
-								continue
-							}
-							break
-						}
-						vs, err := records(resp.Body)
-						for _, v := range vs {
-							got = append(got, toPrinted(v))
-						}
-						if err != nil {
-							return err
-						}
-						off = rh.NextBeginOffset
-					}
+					})
 				}
 			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			slices.SortFunc(got, func(x, y printed) int { return x.StoreTime.Compare(y.StoreTime) })
 			if count > 0 && len(got) > count {
 				got = got[:count]
 			}
@@ -450,9 +442,59 @@ func (a *admin) consumeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&from, "from", "first", "start at the first or the last offset of each queue")
 	cmd.Flags().IntVarP(&count, "count", "n", 100, "stop after this many messages (0: no limit)")
-	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "give up after this long")
+	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "stop after this long")
 	cmd.Flags().StringVar(&tags, "tags", "*", "tag expression, e.g. 'TagA || TagB'")
 	return cmd
+}
+
+// tail long-polls one queue until ctx ends or enough reports true, passing each message to emit.
+func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, tags string, enough func() bool, emit func(printed)) error {
+	off := int64(0)
+	if from == "last" {
+		tq := protocol.TopicQueueHeader{Topic: topic, QueueID: qid}
+		resp, err := a.call(ctx, addr, remoting.NewRequest(remoting.GetMaxOffset, tq.Encode(), nil))
+		if err != nil {
+			return err
+		}
+		var oh protocol.OffsetResponseHeader
+		if err := oh.Decode(resp.ExtFields); err != nil {
+			return err
+		}
+		off = oh.Offset
+	}
+	for ctx.Err() == nil && !enough() {
+		const suspend = 2 * time.Second
+		h := protocol.PullMessageHeader{ConsumerGroup: "TERN_ADMIN_TAIL", Topic: topic, QueueID: qid, QueueOffset: off, MaxMsgNums: 32,
+			SysFlag: 1<<1 | 1<<2, SuspendTimeoutMillis: suspend.Milliseconds(), Subscription: tags, ExpressionType: protocol.ExpressionTag, CommitOffset: -1}
+		pctx, pcancel := context.WithTimeout(ctx, suspend+a.timeout)
+		resp, err := a.client.Invoke(pctx, addr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
+		pcancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		var rh protocol.PullMessageResponseHeader
+		if err := rh.Decode(resp.ExtFields); err != nil {
+			return err
+		}
+		switch remoting.Code(resp.Code) {
+		case remoting.Success:
+			vs, err := records(resp.Body)
+			for _, v := range vs {
+				emit(toPrinted(v))
+			}
+			if err != nil {
+				return err
+			}
+		case remoting.PullNotFound, remoting.PullRetryImmediately, remoting.PullOffsetMoved:
+		default:
+			return fmt.Errorf("%s: pull %s-%d: %w", addr, topic, qid, remoting.ResponseErr(resp))
+		}
+		off = rh.NextBeginOffset
+	}
+	return nil
 }
 
 func (a *admin) messageCmd() *cobra.Command {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -38,14 +39,14 @@ func newBenchCmd() *cobra.Command {
 	pf.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run")
 	produce := &cobra.Command{
 		Use: "produce", Short: "Synchronous producers sending as fast as acknowledgements come back", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return benchProduce(cmd.Context(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return benchProduce(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	produce.Flags().IntVar(&f.size, "size", 1024, "message body size in bytes")
 	produce.Flags().IntVar(&f.producers, "producers", 16, "concurrent synchronous producers")
 	produce.Flags().IntVar(&f.batch, "batch", 1, "messages per send (SEND_BATCH_MESSAGE above 1)")
 	consume := &cobra.Command{
 		Use: "consume", Short: "Pull every queue of the topic from its first offset", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return benchConsume(cmd.Context(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return benchConsume(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	consume.Flags().StringVar(&f.group, "group", "benchmark_consumer", "consumer group")
 	cmd.AddCommand(produce, consume)
@@ -125,8 +126,8 @@ func (l *latencies) pct(p float64) time.Duration {
 	return l.d[min(len(l.d)-1, int(float64(len(l.d))*p))]
 }
 
-func benchProduce(ctx context.Context, f benchFlags) error {
-	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: os.Stdout}
+func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
+	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: out}
 	defer a.client.Close()
 	qs, err := benchQueues(ctx, a, f.topic, true)
 	if err != nil {
@@ -168,9 +169,9 @@ func benchProduce(ctx context.Context, f benchFlags) error {
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	n := float64(sent.Load())
-	fmt.Printf("produce %s: %d producers, %d B messages, batch %d, %v\n", f.topic, f.producers, f.size, f.batch, f.duration)
-	fmt.Printf("  %.0f msgs/s  %.1f MB/s  sent %d  failed %d\n", n/el, n*float64(f.size)/el/1e6, sent.Load(), failed.Load())
-	fmt.Printf("  latency per send: p50 %v  p99 %v  p999 %v\n", lat.pct(0.50), lat.pct(0.99), lat.pct(0.999))
+	fmt.Fprintf(out, "produce %s: %d producers, %d B messages, batch %d, %v\n", f.topic, f.producers, f.size, f.batch, f.duration)
+	fmt.Fprintf(out, "  %.0f msgs/s  %.1f MB/s  sent %d  failed %d\n", n/el, n*float64(f.size)/el/1e6, sent.Load(), failed.Load())
+	fmt.Fprintf(out, "  latency per send: p50 %v  p99 %v  p999 %v\n", lat.pct(0.50), lat.pct(0.99), lat.pct(0.999))
 	return nil
 }
 
@@ -189,8 +190,8 @@ func benchSendRequest(f benchFlags, gen *message.UniqIDGenerator, qid int32, bod
 	return remoting.NewRequest(remoting.SendBatchMessage, h.Encode(true), b)
 }
 
-func benchConsume(ctx context.Context, f benchFlags) error {
-	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: os.Stdout}
+func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
+	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: out}
 	defer a.client.Close()
 	qs, err := benchQueues(ctx, a, f.topic, false)
 	if err != nil {
@@ -234,8 +235,8 @@ func benchConsume(ctx context.Context, f benchFlags) error {
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
-	fmt.Printf("consume %s: %d queues, %v\n", f.topic, len(qs), f.duration)
-	fmt.Printf("  %.0f msgs/s  %.1f MB/s  received %d\n", float64(msgs.Load())/el, float64(bytes.Load())/el/1e6, msgs.Load())
-	fmt.Printf("  born-to-receive: p50 %v  p99 %v  p999 %v (ms resolution)\n", lat.pct(0.50), lat.pct(0.99), lat.pct(0.999))
+	fmt.Fprintf(out, "consume %s: %d queues, %v\n", f.topic, len(qs), f.duration)
+	fmt.Fprintf(out, "  %.0f msgs/s  %.1f MB/s  received %d\n", float64(msgs.Load())/el, float64(bytes.Load())/el/1e6, msgs.Load())
+	fmt.Fprintf(out, "  born-to-receive: p50 %v  p99 %v  p999 %v (ms resolution)\n", lat.pct(0.50), lat.pct(0.99), lat.pct(0.999))
 	return nil
 }

@@ -79,6 +79,7 @@ func newDevCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cfg.NamesrvAddr = ns.Addr().String() // the port it really got
 			b, err := startBroker(cmd.Context(), cfg, log)
 			if err != nil {
 				ns.Close(context.Background())

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ternmq/tern/core/broker/brokertest"
+)
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatalf("tern %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+func TestAdminSession(t *testing.T) {
+	c := brokertest.Start(t, nil)
+	ns := "--namesrv=" + c.NamesrvAddr
+
+	if out := run(t, "admin", ns, "cluster", "list"); !strings.Contains(out, c.BrokerAddr) || !strings.Contains(out, "DefaultCluster") {
+		t.Fatalf("cluster list:\n%s", out)
+	}
+	run(t, "admin", ns, "topic", "create", "Orders", "-q", "2")
+	if out := run(t, "admin", ns, "topic", "list"); !strings.Contains(out, "Orders") {
+		t.Fatalf("topic list:\n%s", out)
+	}
+	var route struct {
+		QueueDatas []struct {
+			ReadQueueNums int `json:"readQueueNums"`
+		} `json:"queueDatas"`
+	}
+	if err := json.Unmarshal([]byte(run(t, "admin", ns, "topic", "route", "Orders", "-o", "json")), &route); err != nil || len(route.QueueDatas) != 1 || route.QueueDatas[0].ReadQueueNums != 2 {
+		t.Fatalf("route: %+v %v", route, err)
+	}
+	var sent struct {
+		MsgID       string `json:"msgId"`
+		OffsetMsgID string `json:"offsetMsgId"`
+	}
+	if err := json.Unmarshal([]byte(run(t, "admin", ns, "send", "Orders", "hello", "--tags", "TagA", "--keys", "order-1", "--prop", "amount=100", "-o", "json")), &sent); err != nil {
+		t.Fatal(err)
+	}
+	var got []printed
+	if err := json.Unmarshal([]byte(run(t, "admin", ns, "consume", "Orders", "-n", "1", "-o", "json")), &got); err != nil || len(got) != 1 {
+		t.Fatalf("consume: %v %v", got, err)
+	}
+	if m := got[0]; m.Body != "hello" || m.Properties["TAGS"] != "TagA" || m.Properties["amount"] != "100" || m.MsgID != sent.MsgID {
+		t.Fatalf("consumed %+v", m)
+	}
+	if out := run(t, "admin", ns, "message", "id", sent.OffsetMsgID); !strings.Contains(out, "hello") {
+		t.Fatalf("message by offset id:\n%s", out)
+	}
+	if out := run(t, "admin", ns, "message", "id", sent.MsgID, "--topic", "Orders"); !strings.Contains(out, "hello") {
+		t.Fatalf("message by client id:\n%s", out)
+	}
+	if out := run(t, "admin", ns, "message", "key", "Orders", "order-1"); !strings.Contains(out, "hello") {
+		t.Fatalf("message by key:\n%s", out)
+	}
+	if out := run(t, "admin", ns, "consumer", "progress", "nobody"); !strings.Contains(out, "total lag") {
+		t.Fatalf("consumer progress:\n%s", out)
+	}
+	run(t, "admin", ns, "topic", "delete", "Orders")
+	if out := run(t, "admin", ns, "topic", "list"); strings.Contains(out, "Orders") {
+		t.Fatalf("topic still listed after delete:\n%s", out)
+	}
+}
+
+func TestBenchProduceAndConsume(t *testing.T) {
+	c := brokertest.Start(t, nil)
+	ns := "--namesrv=" + c.NamesrvAddr
+	if out := run(t, "bench", "produce", ns, "--topic", "BenchT", "--producers", "2", "--duration", "500ms", "--size", "128"); !strings.Contains(out, "msgs/s") {
+		t.Fatalf("bench produce:\n%s", out)
+	}
+	if out := run(t, "bench", "consume", ns, "--topic", "BenchT", "--duration", "500ms"); !strings.Contains(out, "msgs/s") {
+		t.Fatalf("bench consume:\n%s", out)
+	}
+}
