@@ -113,8 +113,9 @@ func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *re
 	return resp
 }
 
-// handleCreateTopic serves UPDATE_AND_CREATE_TOPIC.
-func (b *Broker) handleCreateTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+// handleCreateTopic serves UPDATE_AND_CREATE_TOPIC. Like RocketMQ's broker it registers the
+// change at the NameServers before it answers, so the route exists when the caller goes on.
+func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.CreateTopicHeader
 	if err := h.Decode(req.ExtFields); err != nil {
 		return badHeader(req, err)
@@ -128,7 +129,7 @@ func (b *Broker) handleCreateTopic(_ context.Context, _ *remoting.Conn, req *rem
 	}
 	if changed {
 		b.log.Info("topic updated", "topic", h.Topic, "read_queues", h.ReadQueueNums, "write_queues", h.WriteQueueNums, "perm", h.Perm)
-		b.registerSoon()
+		b.registerAll(ctx)
 	}
 	return ok(req)
 }

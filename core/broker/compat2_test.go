@@ -1,3 +1,5 @@
+//go:build !race
+
 package broker_test
 
 import (
@@ -252,6 +254,12 @@ func TestOfficialClientPullFrom(t *testing.T) {
 		if _, err := p.SendSync(context.Background(), primitive.NewMessage("Pulled", []byte(strconv.Itoa(i)))); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Broker.Store().MaxOffset("Pulled", 0) < 10; {
+		if time.Now().After(deadline) {
+			t.Fatal("the sent messages never reached the queue")
+		}
+		time.Sleep(10 * time.Millisecond) // the dispatcher runs behind the append
 	}
 	pc, err := rocketmq.NewPullConsumer(
 		consumer.WithNsResolver(primitive.NewPassthroughResolver([]string{c.NamesrvAddr})),

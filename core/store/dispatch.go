@@ -102,6 +102,25 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 			uniq = val
 		}
 	}
+	// Index entries first: a message visible in its queue can be found by key too.
+	if s.idx != nil && tx != message.TxRollback {
+		phy, ts := v.PhysicalOffset(), v.StoreTimestamp()
+		var ierr error
+		message.SplitKeys(keys, func(k []byte) {
+			if err := s.idx.Put(topic, k, phy, ts); err != nil && ierr == nil {
+				ierr = err
+			}
+		})
+		if len(uniq) > 0 {
+			if err := s.idx.Put(topic, uniq, phy, ts); err != nil && ierr == nil {
+				ierr = err
+			}
+		}
+		if ierr != nil {
+			// The index is a look-up aid: a failure there must not hold messages back.
+			s.log.Warn("index put failed", "topic", string(topic), "offset", phy, "err", ierr)
+		}
+	}
 	if tx == message.TxNotType || tx == message.TxCommit {
 		cq := s.queue(topic, qid)
 		if cq == nil {
@@ -127,24 +146,6 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 		} else {
 			d.seen[cq] = len(d.arrivals)
 			d.arrivals = append(d.arrivals, Arrival{Topic: cq.Topic, QueueID: qid, MaxOffset: cq.MaxOffset()})
-		}
-	}
-	if s.idx != nil && tx != message.TxRollback {
-		phy, ts := v.PhysicalOffset(), v.StoreTimestamp()
-		var ierr error
-		message.SplitKeys(keys, func(k []byte) {
-			if err := s.idx.Put(topic, k, phy, ts); err != nil && ierr == nil {
-				ierr = err
-			}
-		})
-		if len(uniq) > 0 {
-			if err := s.idx.Put(topic, uniq, phy, ts); err != nil && ierr == nil {
-				ierr = err
-			}
-		}
-		if ierr != nil {
-			// The index is a look-up aid: a failure there must not hold messages back.
-			s.log.Warn("index put failed", "topic", string(topic), "offset", phy, "err", ierr)
 		}
 	}
 	return nil
