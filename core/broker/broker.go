@@ -38,9 +38,22 @@ import (
 	"github.com/ternmq/tern/core/broker/offsets"
 	"github.com/ternmq/tern/core/broker/schedule"
 	"github.com/ternmq/tern/core/broker/topics"
+	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
 )
+
+// scheduler decides when a message that asks for a delay becomes deliverable, and delivers it
+// then: Rewrite parks such a message (in the store, which owns it) and the scheduler's own loop
+// moves it to its real topic when its time comes. Today it is RocketMQ's delay levels
+// (package schedule); the scheduler plugins replace what sits behind it.
+type scheduler interface {
+	Rewrite(r *message.Record) (scheduled bool, err error)
+	Start()
+	Close() error
+}
+
+var _ scheduler = (*schedule.Levels)(nil)
 
 // Broker is one broker process's worth of state and services.
 type Broker struct {
@@ -53,7 +66,7 @@ type Broker struct {
 	offsets *offsets.Manager
 	clients *clients.Manager
 	locks   *locks.Manager
-	sched   *schedule.Levels
+	sched   scheduler
 	hold    *longpoll.Service
 	server  *remoting.Server
 	client  *remoting.Client // to NameServers
@@ -118,9 +131,11 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 			b.store.Close()
 		}
 	}()
-	if b.sched, err = schedule.New(b.store, schedule.Options{Levels: levels, Dir: cfg.ConfigDir, Logger: logger, Now: b.now}); err != nil {
+	levelsSched, err := schedule.New(b.store, schedule.Options{Levels: levels, Dir: cfg.ConfigDir, Logger: logger, Now: b.now})
+	if err != nil {
 		return nil, err
 	}
+	b.sched = levelsSched
 	if b.topics, err = topics.Open(topics.Options{
 		Dir: cfg.ConfigDir, Cluster: cfg.BrokerClusterName, BrokerName: cfg.BrokerName,
 		AutoCreate: cfg.AutoCreateTopicEnable, DefaultQueueNums: cfg.DefaultTopicQueueNums,

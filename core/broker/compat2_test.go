@@ -328,3 +328,39 @@ func TestOfficialClientBrokerRestartLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d acknowledged, %d duplicates", len(acked), col.duplicates())
 }
+
+func TestOfficialClientCompressedBody(t *testing.T) {
+	t.Parallel()
+	c := brokertest.Start(t, nil)
+	createTopic(t, c, "Big", 1)
+	body := []byte(strings.Repeat("compress me please ", 1000)) // ~19 KiB: the client zlib-compresses it
+	p := newProducer(t, c)
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage("Big", body)); err != nil {
+		t.Fatal(err)
+	}
+	// Stored compressed (sysflag bit 0), as the client sent it.
+	for deadline := time.Now().Add(10 * time.Second); c.Broker.Store().MaxOffset("Big", 0) < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("not stored")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := c.Broker.Store().GetMessages("Big", 0, 0, 1, 0, nil)
+	if err != nil || len(res.Messages) != 1 {
+		t.Fatalf("%v %d", err, len(res.Messages))
+	}
+	stored := len(res.Messages[0])
+	res.Release()
+	if stored >= len(body) {
+		t.Fatalf("stored record of %d bytes for a %d-byte body: not compressed", stored, len(body))
+	}
+	col := newCollector()
+	startConsumer(t, newPushConsumer(t, c, "cg-"+instance(t)), "Big", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		col.add(msgs...)
+		return consumer.ConsumeSuccess, nil
+	})
+	col.wait(t, 1, 60*time.Second)
+	if string(col.msgs[0].Body) != string(body) {
+		t.Fatalf("consumed %d bytes, not the original %d", len(col.msgs[0].Body), len(body))
+	}
+}

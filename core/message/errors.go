@@ -23,6 +23,8 @@ var (
 	ErrTopicTooLong = errors.New("message: topic too long")
 	// ErrTopicEmpty means the topic is empty.
 	ErrTopicEmpty = errors.New("message: topic empty")
+	// ErrTopicChars means the topic has a character outside [%|a-zA-Z0-9_-].
+	ErrTopicChars = errors.New("message: invalid character in topic")
 	// ErrPropertiesTooLong means the properties string is longer than
 	// MaxPropertiesLen bytes.
 	ErrPropertiesTooLong = errors.New("message: properties too long")

@@ -232,3 +232,21 @@ func AppendBlank(dst []byte, n int) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 	return binary.BigEndian.AppendUint32(dst, MagicBlank)
 }
+
+// ValidateTopic checks a topic name the way RocketMQ does: 1 to MaxTopicLen characters, each
+// from [%|a-zA-Z0-9_-]. The errors wrap ErrTopicEmpty, ErrTopicTooLong or ErrTopicChars.
+func ValidateTopic(topic string) error {
+	if topic == "" {
+		return ErrTopicEmpty
+	}
+	if len(topic) > MaxTopicLen {
+		return fmt.Errorf("%w: %d characters, at most %d", ErrTopicTooLong, len(topic), MaxTopicLen)
+	}
+	for i := 0; i < len(topic); i++ {
+		c := topic[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q has %q; allowed are %%|a-zA-Z0-9_-", ErrTopicChars, topic, c)
+		}
+	}
+	return nil
+}

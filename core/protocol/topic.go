@@ -3,6 +3,8 @@ package protocol
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ternmq/tern/core/message"
 )
 
 // System topic names and prefixes (§6.1; wire format, never change).
@@ -93,17 +95,8 @@ func IsNotAllowedSendTopic(topic string) bool {
 // ValidateTopic checks a topic name as the Java broker does: not empty, at most MaxTopicLen
 // bytes, only [%|a-zA-Z0-9_-].
 func ValidateTopic(topic string) error {
-	if topic == "" {
-		return fmt.Errorf("protocol: topic is empty")
-	}
-	if len(topic) > MaxTopicLen {
-		return fmt.Errorf("protocol: topic %.20q... is longer than %d bytes", topic, MaxTopicLen)
-	}
-	for i := 0; i < len(topic); i++ {
-		c := topic[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '_' || c == '-') {
-			return fmt.Errorf("protocol: topic %q contains the illegal character %q", topic, c)
-		}
+	if err := message.ValidateTopic(topic); err != nil {
+		return fmt.Errorf("protocol: %w", err)
 	}
 	return nil
 }

@@ -25,24 +25,6 @@ type PutResult struct {
 	Bytes int
 }
 
-// ValidateTopic checks a topic name the way RocketMQ does: 1 to 127 characters from
-// [%|a-zA-Z0-9_-].
-func ValidateTopic(topic string) error {
-	if topic == "" {
-		return fmt.Errorf("%w: empty", ErrBadTopic)
-	}
-	if len(topic) > message.MaxTopicLen {
-		return fmt.Errorf("%w: %d characters, at most %d", ErrBadTopic, len(topic), message.MaxTopicLen)
-	}
-	for i := 0; i < len(topic); i++ {
-		c := topic[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: %q has character %q; allowed are %%|a-zA-Z0-9_-", ErrBadTopic, topic, c)
-		}
-	}
-	return nil
-}
-
 // PutMessage stores one record. See PutMessages.
 func (s *Store) PutMessage(ctx context.Context, r *message.Record) (PutResult, error) {
 	return s.PutMessages(ctx, []*message.Record{r})
@@ -67,8 +49,8 @@ func (s *Store) PutMessages(ctx context.Context, recs []*message.Record) (PutRes
 	}
 	total, bodies := 0, 0
 	for i, r := range recs {
-		if err := ValidateTopic(r.Topic); err != nil {
-			return PutResult{}, err
+		if err := message.ValidateTopic(r.Topic); err != nil {
+			return PutResult{}, fmt.Errorf("%w: %w", ErrBadTopic, err)
 		}
 		if r.QueueID < 0 {
 			return PutResult{}, fmt.Errorf("%w: queue id %d", ErrMessageIllegal, r.QueueID)

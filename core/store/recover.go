@@ -58,7 +58,7 @@ func (s *Store) recover() error {
 	rec, err := s.cl.Recover(from, cp.CommitLogFlushed, s.cfg.TruncateCorruptOnRecover, func(v message.View) error {
 		// The body CRC does not cover the topic and properties: reject what put never writes,
 		// such as the zeros a write cut short by a crash leaves at the end of a record.
-		if err := ValidateTopic(string(v.Topic())); err != nil {
+		if err := message.ValidateTopic(string(v.Topic())); err != nil {
 			return fmt.Errorf("%w: %w", commitlog.ErrInvalidRecord, err)
 		}
 		if bytes.IndexByte(v.Properties(), 0) >= 0 {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store/commitlog"
 	"github.com/ternmq/tern/core/store/consumequeue"
 	"github.com/ternmq/tern/core/store/index"
@@ -175,7 +176,7 @@ func (s *Store) loadQueues() error {
 		return fmt.Errorf("store: %w", err)
 	}
 	for _, t := range topics {
-		if !t.IsDir() || ValidateTopic(t.Name()) != nil {
+		if !t.IsDir() || message.ValidateTopic(t.Name()) != nil {
 			continue
 		}
 		qids, err := os.ReadDir(filepath.Join(root, t.Name()))

@@ -19,28 +19,25 @@ import (
 
 	"github.com/ternmq/tern/core/internal/atomicfile"
 	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/protocol"
 )
 
 // Permission bits (wire format, never change).
 const (
-	PermPriority = 8
-	PermRead     = 4
-	PermWrite    = 2
-	PermInherit  = 1
+	PermPriority = int(protocol.PermPriority)
+	PermRead     = int(protocol.PermRead)
+	PermWrite    = int(protocol.PermWrite)
+	PermInherit  = int(protocol.PermInherit)
 )
 
-// System topics the broker creates (RocketMQ names).
+// System topics the broker creates.
 const (
-	AutoCreateTemplate = "TBW102"
-	ScheduleTopic      = "SCHEDULE_TOPIC_XXXX"
-	TransHalfTopic     = "RMQ_SYS_TRANS_HALF_TOPIC"
-	TransOpHalfTopic   = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
-	TransCheckMaxTime  = "TRANS_CHECK_MAX_TIME_TOPIC"
-	SelfTestTopic      = "SELF_TEST_TOPIC"
-	OffsetMovedEvent   = "OFFSET_MOVED_EVENT"
-	RetryPrefix        = "%RETRY%"
-	DLQPrefix          = "%DLQ%"
-	ReplyTopicSuffix   = "_REPLY_TOPIC"
+	AutoCreateTemplate = protocol.AutoCreateTopic
+	ScheduleTopic      = protocol.ScheduleTopic
+	TransHalfTopic     = protocol.TransHalfTopic
+	TransCheckMaxTime  = protocol.TransCheckMaxTimeTopic
+	SelfTestTopic      = protocol.SelfTestTopic
+	OffsetMovedEvent   = protocol.OffsetMovedEvent
 )
 
 // Errors.
@@ -73,29 +70,13 @@ type DataVersion struct {
 	Counter   int64 `json:"counter"`
 }
 
-// Validate checks a topic name the way RocketMQ does: 1..127 characters from [%|a-zA-Z0-9_-],
-// and not the name of the broker's cluster.
+// Validate checks a topic name the way RocketMQ does (message.ValidateTopic).
 func Validate(topic string) error {
-	if topic == "" {
-		return fmt.Errorf("%w: the topic name is empty", ErrInvalidTopic)
-	}
-	if len(topic) > message.MaxTopicLen {
-		return fmt.Errorf("%w: %q is %d characters long, at most %d are allowed", ErrInvalidTopic, topic, len(topic), message.MaxTopicLen)
-	}
-	for i := 0; i < len(topic); i++ {
-		c := topic[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: %q contains %q; only %%|a-zA-Z0-9_- are allowed", ErrInvalidTopic, topic, c)
-		}
+	if err := message.ValidateTopic(topic); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidTopic, err)
 	}
 	return nil
 }
-
-// RetryTopic and DLQTopic name a consumer group's retry and dead-letter topics.
-func RetryTopic(group string) string { return RetryPrefix + group }
-
-// DLQTopic names a consumer group's dead-letter topic.
-func DLQTopic(group string) string { return DLQPrefix + group }
 
 // Options configure a Manager.
 type Options struct {
@@ -161,7 +142,7 @@ func Open(opts Options) (*Manager, error) {
 		{TopicName: TransCheckMaxTime, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
 	}
 	if opts.Cluster != "" {
-		sys = append(sys, Config{TopicName: opts.Cluster + ReplyTopicSuffix, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite})
+		sys = append(sys, Config{TopicName: protocol.ReplyTopic(opts.Cluster), ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite})
 	}
 	if opts.AutoCreate {
 		n := max(opts.DefaultQueueNums, 1)
