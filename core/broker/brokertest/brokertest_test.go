@@ -1,0 +1,56 @@
+package brokertest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
+)
+
+// TestMain checks that a broker and a NameServer stop every goroutine they start.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestStartSendPullStop(t *testing.T) {
+	c := Start(t, nil)
+	if err := c.CreateTopic("T", 2); err != nil {
+		t.Fatal(err)
+	}
+	cl := remoting.NewClient(remoting.ClientOptions{})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// A long-polling pull, answered when the send arrives.
+	pulled := make(chan *remoting.Command, 1)
+	go func() {
+		h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "T", QueueID: 1, MaxMsgNums: 32, SysFlag: 1<<1 | 1<<2,
+			SuspendTimeoutMillis: 5000, Subscription: "*", ExpressionType: "TAG", CommitOffset: -1}
+		resp, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
+		if err != nil {
+			t.Error(err)
+		}
+		pulled <- resp
+	}()
+	for c.Broker.Store().CommitLogMaxOffset() == 0 && len(pulled) == 0 {
+		h := protocol.SendMessageHeader{ProducerGroup: "p", Topic: "T", DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: 1, BornTimestamp: time.Now().UnixMilli()}
+		resp, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(remoting.SendMessageV2, h.Encode(true), []byte("hi")))
+		if err != nil || resp.Code != 0 {
+			t.Fatalf("send: %v %v", err, resp)
+		}
+	}
+	resp := <-pulled
+	if resp == nil || resp.Code != 0 || len(resp.Body) == 0 {
+		t.Fatalf("held pull answered with %+v", resp)
+	}
+	// Route from the NameServer.
+	rh := protocol.GetRouteInfoHeader{Topic: "T"}
+	r, err := cl.Invoke(ctx, c.NamesrvAddr, remoting.NewRequest(remoting.GetRouteInfoByTopic, rh.Encode(), nil))
+	if err != nil || r.Code != 0 {
+		t.Fatalf("route: %v %+v", err, r)
+	}
+	c.RestartBroker(t)
+}
