@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -61,104 +62,71 @@ func (f *serverFlags) brokerConfig() (broker.Config, error) {
 }
 
 func newDevCmd() *cobra.Command {
+	return newServeCmd("dev", "Run a NameServer and a broker in one process, with the data in ./tern-data", true, true)
+}
+
+func newBrokerCmd() *cobra.Command { return newServeCmd("broker", "Run a broker", true, false) }
+
+func newNamesrvCmd() *cobra.Command { return newServeCmd("namesrv", "Run a NameServer", false, true) }
+
+func newServeCmd(name, short string, withBroker, withNamesrv bool) *cobra.Command {
 	var f serverFlags
 	cmd := &cobra.Command{
-		Use:   "dev",
-		Short: "Run a NameServer and a broker in one process, with the data in ./tern-data",
-		Args:  cobra.NoArgs,
+		Use: name, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := f.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := f.brokerConfig()
-			if err != nil {
-				return err
-			}
-			ns, err := startNamesrv(f.namesrvAddr, log)
-			if err != nil {
-				return err
-			}
-			cfg.NamesrvAddr = ns.Addr().String() // the port it really got
-			b, err := startBroker(cmd.Context(), cfg, log)
-			if err != nil {
-				ns.Close(context.Background())
-				return err
-			}
-			log.Info("tern dev ready", "namesrv", ns.Addr().String(), "broker", b.Addr().String(), "data", cfg.Store.StorePathRootDir,
-				"flush", cfg.Store.FlushDiskType)
-			<-cmd.Context().Done()
-			log.Info("shutting down")
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			berr := b.Close(ctx)
-			nerr := ns.Close(ctx)
-			if berr != nil {
-				return berr
-			}
-			return nerr
+			return f.serve(cmd.Context(), name, withBroker, withNamesrv)
 		},
 	}
-	f.register(cmd, true, true)
+	f.register(cmd, withBroker, withNamesrv)
 	return cmd
 }
 
-func newBrokerCmd() *cobra.Command {
-	var f serverFlags
-	cmd := &cobra.Command{
-		Use:   "broker",
-		Short: "Run a broker",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := f.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := f.brokerConfig()
-			if err != nil {
-				return err
-			}
-			b, err := startBroker(cmd.Context(), cfg, log)
-			if err != nil {
-				return err
-			}
-			log.Info("tern broker ready", "broker", b.Addr().String(), "namesrv", cfg.NamesrvAddr, "data", cfg.Store.StorePathRootDir,
-				"flush", cfg.Store.FlushDiskType)
-			<-cmd.Context().Done()
-			log.Info("shutting down")
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return b.Close(ctx)
-		},
+// serve starts the NameServer and/or the broker, logs one ready line with their addresses,
+// waits for SIGINT/SIGTERM (ctx) and stops them in reverse order: the broker stops accepting,
+// answers held pulls, unregisters, flushes and closes its store.
+func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNamesrv bool) error {
+	log, err := f.logger()
+	if err != nil {
+		return err
 	}
-	f.register(cmd, true, false)
-	return cmd
-}
-
-func newNamesrvCmd() *cobra.Command {
-	var f serverFlags
-	cmd := &cobra.Command{
-		Use:   "namesrv",
-		Short: "Run a NameServer",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := f.logger()
-			if err != nil {
-				return err
-			}
-			ns, err := startNamesrv(f.namesrvAddr, log)
-			if err != nil {
-				return err
-			}
-			log.Info("tern namesrv ready", "namesrv", ns.Addr().String())
-			<-cmd.Context().Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return ns.Close(ctx)
-		},
+	var cfg broker.Config
+	if withBroker {
+		if cfg, err = f.brokerConfig(); err != nil {
+			return err
+		}
 	}
-	f.register(cmd, false, true)
-	return cmd
+	var closers []func(context.Context) error
+	stop := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i](sctx))
+		}
+		return errors.Join(errs...)
+	}
+	var ready []any
+	if withNamesrv {
+		ns, err := startNamesrv(f.namesrvAddr, log)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, ns.Close)
+		cfg.NamesrvAddr = ns.Addr().String() // the port it really got
+		ready = append(ready, "namesrv", ns.Addr().String())
+	}
+	if withBroker {
+		b, err := startBroker(ctx, cfg, log)
+		if err != nil {
+			return errors.Join(err, stop())
+		}
+		closers = append(closers, b.Close)
+		ready = append(ready, "broker", b.AdvertisedAddr(), "namesrv_addr", cfg.NamesrvAddr, "data", cfg.Store.StorePathRootDir, "flush", cfg.Store.FlushDiskType)
+	}
+	log.Info("tern "+name+" ready", ready...)
+	<-ctx.Done()
+	log.Info("shutting down")
+	return stop()
 }
 
 func startBroker(ctx context.Context, cfg broker.Config, log *slog.Logger) (*broker.Broker, error) {
