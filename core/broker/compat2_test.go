@@ -364,3 +364,20 @@ func TestOfficialClientCompressedBody(t *testing.T) {
 		t.Fatalf("consumed %d bytes, not the original %d", len(col.msgs[0].Body), len(body))
 	}
 }
+
+func TestOfficialClientAutoCreatesTopic(t *testing.T) {
+	t.Parallel()
+	c := brokertest.Start(t, nil)
+	p := newProducer(t, c)
+	// No topic created: the producer falls back to TBW102's route and the broker creates it.
+	res, err := p.SendSync(context.Background(), primitive.NewMessage("AutoCreated", []byte("first")))
+	if err != nil || res.Status != primitive.SendOK {
+		t.Fatalf("send to a new topic: %v %v", res, err)
+	}
+	col := newCollector()
+	startConsumer(t, newPushConsumer(t, c, "cg-"+instance(t)), "AutoCreated", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		col.add(msgs...)
+		return consumer.ConsumeSuccess, nil
+	})
+	col.wait(t, 1, 60*time.Second)
+}

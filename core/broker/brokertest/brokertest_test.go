@@ -2,6 +2,8 @@ package brokertest
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +53,28 @@ func TestStartSendPullStop(t *testing.T) {
 	r, err := cl.Invoke(ctx, c.NamesrvAddr, remoting.NewRequest(remoting.GetRouteInfoByTopic, rh.Encode(), nil))
 	if err != nil || r.Code != 0 {
 		t.Fatalf("route: %v %+v", err, r)
+	}
+	// Runtime info, a heartbeat, and the consumer connection list it shows up in.
+	info, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(remoting.GetBrokerRuntimeInfo, nil, nil))
+	if err != nil || info.Code != 0 || !strings.Contains(string(info.Body), "commitLogMaxOffset") {
+		t.Fatalf("runtime info: %v %+v", err, info)
+	}
+	hb := protocol.HeartbeatData{ClientID: "127.0.0.1@test", ConsumerDataSet: []protocol.ConsumerData{{
+		GroupName: "g", ConsumeType: "CONSUME_PASSIVELY", MessageModel: protocol.Clustering, ConsumeFromWhere: "CONSUME_FROM_LAST_OFFSET",
+		SubscriptionDataSet: []protocol.SubscriptionData{protocol.NewSubscriptionData("T", "*", "TAG")},
+	}}}
+	body, _ := json.Marshal(hb)
+	if resp, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(remoting.HeartBeat, nil, body)); err != nil || resp.Code != 0 {
+		t.Fatalf("heartbeat: %v %+v", err, resp)
+	}
+	gh := protocol.ConsumerGroupHeader{ConsumerGroup: "g"}
+	conns, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(remoting.GetConsumerConnectionList, gh.Encode(), nil))
+	if err != nil || conns.Code != 0 || !strings.Contains(string(conns.Body), "127.0.0.1@test") {
+		t.Fatalf("consumer connections: %v %+v", err, conns)
+	}
+	list, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(remoting.GetConsumerListByGroup, gh.Encode(), nil))
+	if err != nil || list.Code != 0 || !strings.Contains(string(list.Body), "127.0.0.1@test") {
+		t.Fatalf("consumer list: %v %+v", err, list)
 	}
 	c.RestartBroker(t)
 }
