@@ -121,8 +121,8 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *r
 		return badHeader(req, err)
 	}
 	changed, err := b.topics.Update(topics.Config{
-		TopicName: h.Topic, ReadQueueNums: int(h.ReadQueueNums), WriteQueueNums: int(h.WriteQueueNums), Perm: int(h.Perm),
-		TopicFilterType: string(h.TopicFilterType), TopicSysFlag: int(h.TopicSysFlag), Order: h.Order,
+		TopicName: h.Topic, ReadQueueNums: h.ReadQueueNums, WriteQueueNums: h.WriteQueueNums, Perm: h.Perm,
+		TopicFilterType: h.TopicFilterType, TopicSysFlag: h.TopicSysFlag, Order: h.Order,
 	})
 	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
@@ -298,7 +298,7 @@ func (b *Broker) handleAllSubscriptionGroups(_ context.Context, _ *remoting.Conn
 // CreateTopic creates or updates a topic with read and write permission and registers the
 // change at the NameServers before it returns.
 func (b *Broker) CreateTopic(ctx context.Context, topic string, readQueues, writeQueues int) error {
-	if _, err := b.topics.Update(topics.Config{TopicName: topic, ReadQueueNums: readQueues, WriteQueueNums: writeQueues, Perm: topics.PermRead | topics.PermWrite}); err != nil {
+	if _, err := b.topics.Update(topics.Config{TopicName: topic, ReadQueueNums: int32(readQueues), WriteQueueNums: int32(writeQueues), Perm: protocol.PermRead | protocol.PermWrite}); err != nil {
 		return err
 	}
 	b.registerAll(ctx)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/ternmq/tern/core/broker/locks"
-	"github.com/ternmq/tern/core/broker/topics"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
@@ -160,20 +159,20 @@ func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *r
 	var topic string
 	var qid int32
 	if v.ReconsumeTimes() >= maxTimes || h.DelayLevel < 0 {
-		dlq, _, err := b.topics.CreateIfAbsent(protocol.DLQTopic(h.Group), 1, topics.PermWrite|topics.PermRead)
+		dlq, _, err := b.topics.CreateIfAbsent(protocol.DLQTopic(h.Group), 1, protocol.PermWrite|protocol.PermRead)
 		if err != nil {
 			return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
 		}
 		topic = dlq.TopicName
 	} else {
-		rt, created, err := b.topics.CreateIfAbsent(protocol.RetryTopic(h.Group), 1, topics.PermWrite|topics.PermRead)
+		rt, created, err := b.topics.CreateIfAbsent(protocol.RetryTopic(h.Group), 1, protocol.PermWrite|protocol.PermRead)
 		if err != nil {
 			return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
 		}
 		if created {
 			b.registerSoon()
 		}
-		topic, qid = rt.TopicName, int32(rand.IntN(rt.WriteQueueNums))
+		topic, qid = rt.TopicName, rand.Int32N(rt.WriteQueueNums)
 		level := int(h.DelayLevel)
 		if level == 0 {
 			level = retryBaseLevel + int(v.ReconsumeTimes())

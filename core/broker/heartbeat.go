@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/ternmq/tern/core/broker/clients"
-	"github.com/ternmq/tern/core/broker/topics"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 )
@@ -39,7 +38,7 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 		}
 		consumers = append(consumers, info)
 		if c.MessageModel == protocol.Clustering {
-			if _, created, err := b.topics.CreateIfAbsent(protocol.RetryTopic(c.GroupName), 1, topics.PermRead|topics.PermWrite); err != nil {
+			if _, created, err := b.topics.CreateIfAbsent(protocol.RetryTopic(c.GroupName), 1, protocol.PermRead|protocol.PermWrite); err != nil {
 				b.log.Warn("create retry topic failed", "group", c.GroupName, "err", err)
 			} else if created {
 				b.registerSoon()

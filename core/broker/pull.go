@@ -32,10 +32,10 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	if !ok {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: topic[%s] not exist, apply first please!", remoting.ErrTopicNotExist, h.Topic))
 	}
-	if !tc.Readable() {
+	if !protocol.IsReadable(tc.Perm) {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: the topic %s is not readable", remoting.ErrNoPermission, h.Topic))
 	}
-	if h.QueueID < 0 || int(h.QueueID) >= tc.ReadQueueNums {
+	if h.QueueID < 0 || h.QueueID >= tc.ReadQueueNums {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: queueId[%d] is illegal, topic %s has %d read queues", remoting.ErrSystemError, h.QueueID, h.Topic, tc.ReadQueueNums))
 	}
 	filter, err := b.pullFilter(&h)

@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
-	"hash/crc32"
 	"time"
 
 	"github.com/ternmq/tern/core/protocol"
@@ -11,24 +9,28 @@ import (
 )
 
 // registerBody is REGISTER_BROKER's body: the topic table and its data version.
-func (b *Broker) registerBody() []byte {
+func (b *Broker) registerBody() ([]byte, error) {
 	all, ver := b.topics.All()
-	body, _ := json.Marshal(map[string]any{
-		"topicConfigSerializeWrapper": map[string]any{"topicConfigTable": all, "dataVersion": ver},
-		"filterServerList":            []string{},
-	})
-	return body
+	body := protocol.RegisterBrokerBody{
+		FilterServerList:            []string{},
+		TopicConfigSerializeWrapper: protocol.TopicConfigSerializeWrapper{TopicConfigTable: all, DataVersion: ver},
+	}
+	return body.Encode(false)
 }
 
 // registerAll registers the broker at every NameServer.
 func (b *Broker) registerAll(ctx context.Context) {
 	b.regMu.Lock()
 	defer b.regMu.Unlock()
-	body := b.registerBody()
+	body, err := b.registerBody()
+	if err != nil {
+		b.log.Error("encode broker registration failed", "err", err)
+		return
+	}
 	h := protocol.RegisterBrokerHeader{
 		BrokerName: b.cfg.BrokerName, BrokerAddr: b.cfg.BrokerAddr, ClusterName: b.cfg.BrokerClusterName,
 		HAServerAddr: b.cfg.BrokerAddr, BrokerID: b.cfg.BrokerID,
-		BodyCRC32: int32(crc32.ChecksumIEEE(body) & 0x7FFFFFFF),
+		BodyCRC32: protocol.BodyCRC32(body),
 	}
 	for _, addr := range b.cfg.NamesrvAddrs() {
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)

@@ -28,9 +28,9 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	}
 	qid := h.QueueID
 	if qid < 0 {
-		qid = int32(rand.IntN(tc.WriteQueueNums))
+		qid = rand.Int32N(tc.WriteQueueNums)
 	}
-	if int(qid) >= max(tc.WriteQueueNums, tc.ReadQueueNums) {
+	if qid >= max(tc.WriteQueueNums, tc.ReadQueueNums) {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: queueId %d is illegal: topic %s has %d write queues", remoting.ErrMessageIllegal, qid, h.Topic, tc.WriteQueueNums))
 	}
 	if v, _ := message.Property([]byte(h.Properties), message.PropertyTransactionPrepared); string(v) == "true" {
@@ -129,14 +129,14 @@ func (b *Broker) topicForSend(ctx context.Context, h *protocol.SendMessageHeader
 		var err error
 		switch {
 		case protocol.IsRetryTopic(h.Topic):
-			tc, created, err = b.topics.CreateIfAbsent(h.Topic, 1, topics.PermRead|topics.PermWrite)
+			tc, created, err = b.topics.CreateIfAbsent(h.Topic, 1, protocol.PermRead|protocol.PermWrite)
 		default:
 			def, dok := b.topics.Get(h.DefaultTopic)
-			if !b.cfg.AutoCreateTopicEnable || !dok || def.Perm&topics.PermInherit == 0 {
+			if !b.cfg.AutoCreateTopicEnable || !dok || def.Perm&protocol.PermInherit == 0 {
 				return topics.Config{}, fmt.Errorf("%w: topic[%s] not exist, apply first please!", remoting.ErrTopicNotExist, h.Topic)
 			}
-			n := min(int(max(h.DefaultTopicQueueNums, 1)), def.WriteQueueNums)
-			tc, created, err = b.topics.CreateIfAbsent(h.Topic, n, def.Perm&^topics.PermInherit)
+			n := min(max(h.DefaultTopicQueueNums, 1), def.WriteQueueNums)
+			tc, created, err = b.topics.CreateIfAbsent(h.Topic, n, def.Perm&^protocol.PermInherit)
 		}
 		if err != nil {
 			return topics.Config{}, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err)
@@ -146,7 +146,7 @@ func (b *Broker) topicForSend(ctx context.Context, h *protocol.SendMessageHeader
 			b.registerSoon()
 		}
 	}
-	if !tc.Writable() {
+	if !protocol.IsWriteable(tc.Perm) {
 		return topics.Config{}, fmt.Errorf("%w: the topic %s is not writable", remoting.ErrNoPermission, h.Topic)
 	}
 	return tc, nil
@@ -165,7 +165,7 @@ func (b *Broker) toDLQIfExhausted(ctx context.Context, h *protocol.SendMessageHe
 	if r.ReconsumeTimes < maxTimes {
 		return nil
 	}
-	dlq, _, err := b.topics.CreateIfAbsent(protocol.DLQTopic(protocol.GroupOfRetryTopic(r.Topic)), 1, topics.PermWrite|topics.PermRead)
+	dlq, _, err := b.topics.CreateIfAbsent(protocol.DLQTopic(protocol.GroupOfRetryTopic(r.Topic)), 1, protocol.PermWrite|protocol.PermRead)
 	if err != nil {
 		return fmt.Errorf("%w: %w", remoting.ErrSystemError, err)
 	}

@@ -22,14 +22,6 @@ import (
 	"github.com/ternmq/tern/core/protocol"
 )
 
-// Permission bits (wire format, never change).
-const (
-	PermPriority = int(protocol.PermPriority)
-	PermRead     = int(protocol.PermRead)
-	PermWrite    = int(protocol.PermWrite)
-	PermInherit  = int(protocol.PermInherit)
-)
-
 // System topics the broker creates.
 const (
 	AutoCreateTemplate = protocol.AutoCreateTopic
@@ -47,28 +39,11 @@ var (
 	ErrSystemTopic  = errors.New("topics: system topic")
 )
 
-// Config is one topic's configuration (RocketMQ TopicConfig; JSON field names are the wire's).
-type Config struct {
-	TopicName       string `json:"topicName"`
-	ReadQueueNums   int    `json:"readQueueNums"`
-	WriteQueueNums  int    `json:"writeQueueNums"`
-	Perm            int    `json:"perm"`
-	TopicFilterType string `json:"topicFilterType"`
-	TopicSysFlag    int    `json:"topicSysFlag"`
-	Order           bool   `json:"order"`
-}
-
-// Readable and Writable report the permission bits.
-func (c Config) Readable() bool { return c.Perm&PermRead != 0 }
-
-// Writable reports whether producers may send to the topic.
-func (c Config) Writable() bool { return c.Perm&PermWrite != 0 }
+// Config is one topic's configuration, as RocketMQ's TopicConfig (and its JSON) has it.
+type Config = protocol.TopicConfig
 
 // DataVersion identifies a version of the topic table.
-type DataVersion struct {
-	Timestamp int64 `json:"timestamp"`
-	Counter   int64 `json:"counter"`
-}
+type DataVersion = protocol.DataVersion
 
 // Validate checks a topic name the way RocketMQ does (message.ValidateTopic).
 func Validate(topic string) error {
@@ -135,22 +110,22 @@ func Open(opts Options) (*Manager, error) {
 		m.version = f.DataVersion
 	}
 	sys := []Config{
-		{TopicName: SelfTestTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
-		{TopicName: OffsetMovedEvent, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
-		{TopicName: ScheduleTopic, ReadQueueNums: max(opts.ScheduleLevels, 1), WriteQueueNums: max(opts.ScheduleLevels, 1), Perm: PermRead | PermWrite},
-		{TopicName: TransHalfTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
-		{TopicName: TransCheckMaxTime, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite},
+		{TopicName: SelfTestTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
+		{TopicName: OffsetMovedEvent, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
+		{TopicName: ScheduleTopic, ReadQueueNums: int32(max(opts.ScheduleLevels, 1)), WriteQueueNums: int32(max(opts.ScheduleLevels, 1)), Perm: protocol.PermRead | protocol.PermWrite},
+		{TopicName: TransHalfTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
+		{TopicName: TransCheckMaxTime, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
 	}
 	if opts.Cluster != "" {
-		sys = append(sys, Config{TopicName: protocol.ReplyTopic(opts.Cluster), ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRead | PermWrite})
+		sys = append(sys, Config{TopicName: protocol.ReplyTopic(opts.Cluster), ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite})
 	}
 	if opts.AutoCreate {
-		n := max(opts.DefaultQueueNums, 1)
-		sys = append(sys, Config{TopicName: AutoCreateTemplate, ReadQueueNums: n, WriteQueueNums: n, Perm: PermInherit | PermRead | PermWrite})
+		n := int32(max(opts.DefaultQueueNums, 1))
+		sys = append(sys, Config{TopicName: AutoCreateTemplate, ReadQueueNums: n, WriteQueueNums: n, Perm: protocol.PermInherit | protocol.PermRead | protocol.PermWrite})
 	}
 	changed := false
 	for _, c := range sys {
-		c.TopicFilterType = "SINGLE_TAG"
+		c.TopicFilterType = protocol.SingleTag
 		if old, ok := m.topics[c.TopicName]; !ok || old != c {
 			m.topics[c.TopicName] = c
 			changed = true
@@ -198,11 +173,11 @@ func (m *Manager) Update(c Config) (bool, error) {
 	if c.ReadQueueNums <= 0 || c.WriteQueueNums <= 0 || c.ReadQueueNums > 1024 || c.WriteQueueNums > 1024 {
 		return false, fmt.Errorf("topics: %s: queue counts %d/%d must be in [1, 1024]", c.TopicName, c.ReadQueueNums, c.WriteQueueNums)
 	}
-	if c.Perm&^(PermPriority|PermRead|PermWrite|PermInherit) != 0 {
+	if c.Perm&^(protocol.PermPriority|protocol.PermRead|protocol.PermWrite|protocol.PermInherit) != 0 {
 		return false, fmt.Errorf("topics: %s: invalid perm %d", c.TopicName, c.Perm)
 	}
 	if c.TopicFilterType == "" {
-		c.TopicFilterType = "SINGLE_TAG"
+		c.TopicFilterType = protocol.SingleTag
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -216,11 +191,11 @@ func (m *Manager) Update(c Config) (bool, error) {
 
 // CreateIfAbsent creates topic with the given queue count and perm unless it exists, and
 // returns its configuration and whether it was created.
-func (m *Manager) CreateIfAbsent(topic string, queues, perm int) (Config, bool, error) {
+func (m *Manager) CreateIfAbsent(topic string, queues, perm int32) (Config, bool, error) {
 	if c, ok := m.Get(topic); ok {
 		return c, false, nil
 	}
-	c := Config{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: "SINGLE_TAG"}
+	c := Config{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: perm, TopicFilterType: protocol.SingleTag}
 	m.mu.Lock()
 	if old, ok := m.topics[topic]; ok {
 		m.mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ternmq/tern/core/protocol"
 )
 
 func open(t *testing.T, dir string) *Manager {
@@ -37,7 +39,7 @@ func TestUpdatePersistDelete(t *testing.T) {
 	dir := t.TempDir()
 	m := open(t, dir)
 	v0 := m.DataVersion()
-	c := Config{TopicName: "Orders", ReadQueueNums: 4, WriteQueueNums: 4, Perm: PermRead | PermWrite}
+	c := Config{TopicName: "Orders", ReadQueueNums: 4, WriteQueueNums: 4, Perm: protocol.PermRead | protocol.PermWrite}
 	if changed, err := m.Update(c); !changed || err != nil {
 		t.Fatalf("update: %v %v", changed, err)
 	}
@@ -48,7 +50,7 @@ func TestUpdatePersistDelete(t *testing.T) {
 		t.Fatalf("data version %+v after one change from %+v", v, v0)
 	}
 	m2 := open(t, dir)
-	if got, ok := m2.Get("Orders"); !ok || got.WriteQueueNums != 4 || !got.Writable() || !got.Readable() {
+	if got, ok := m2.Get("Orders"); !ok || got.WriteQueueNums != 4 || !protocol.IsWriteable(got.Perm) || !protocol.IsReadable(got.Perm) {
 		t.Fatalf("after reopen: %+v %v", got, ok)
 	}
 	if err := m2.Delete("Orders"); err != nil {
