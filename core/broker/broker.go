@@ -199,9 +199,6 @@ func (b *Broker) Start(ctx context.Context) error {
 	return nil
 }
 
-// Addr returns the address the broker listens on.
-func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
-
 // AdvertisedAddr returns the address clients are told to use (brokerAddr).
 func (b *Broker) AdvertisedAddr() string { return b.cfg.BrokerAddr }
 

@@ -422,12 +422,16 @@ func (c *CommitLog) syncFlushLoop() {
 				}
 			}
 			gather.Stop()
+			if c.requests.Load() >= g.target() {
+				g.returned(time.Since(g.flushEnd))
+			}
 		}
 		req, start := c.requests.Load(), time.Now()
 		if _, err := c.Flush(); err != nil {
 			c.log.Error("commitlog flush failed", "err", err)
 		}
 		g.flushed(req, c.requests.Load(), time.Since(start))
+		g.flushEnd = time.Now()
 
 		c.served.Store(g.served)
 		c.target.Store(g.target())
@@ -438,13 +442,16 @@ func (c *CommitLog) syncFlushLoop() {
 // the writers in play as those the last flush served plus those that started waiting while it
 // ran, and gathers until that many wait again: with synchronous producers these are the same
 // producers back with their next message, so one flush covers them all instead of the flushes
-// alternating between two half-groups. It never gathers longer than the last flush took, so a
-// producer that does not come back costs the others at most one flush time; a lone producer is
-// served at once.
+// alternating between two half-groups. It gathers at most the longer of the last flush time and
+// twice the time writers have recently taken to come back after a flush (a network round trip
+// for remote producers), and never more than maxGather, so a producer that does not come back
+// costs the others a bounded wait; a lone producer is served at once.
 type gatherPolicy struct {
 	served    int64         // WaitFlushed calls counted before the last flush started
 	active    int64         // writers in play, as last estimated
 	lastFlush time.Duration // how long the last flush took
+	flushEnd  time.Time     // when it ended
+	back      time.Duration // moving average of the time writers took to come back
 }
 
 const (
@@ -456,7 +463,12 @@ const (
 func (g *gatherPolicy) target() int64 { return g.served + max(g.active, 1) }
 
 // timeout bounds the gathering.
-func (g *gatherPolicy) timeout() time.Duration { return min(max(g.lastFlush, minGather), maxGather) }
+func (g *gatherPolicy) timeout() time.Duration {
+	return min(max(g.lastFlush, 2*g.back, minGather), maxGather)
+}
+
+// returned records that the writers in play were back d after the last flush ended.
+func (g *gatherPolicy) returned(d time.Duration) { g.back += (d - g.back) / 8 }
 
 // flushed records a flush that started when before WaitFlushed calls had been counted, ended
 // when after had, and took took.
