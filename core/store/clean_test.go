@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ternmq/tern/core/config"
+	"github.com/ternmq/tern/core/message"
 )
 
 func TestPlanClean(t *testing.T) {
@@ -142,4 +143,37 @@ func TestRetention(t *testing.T) {
 	put(t, s, newRecord("Ret", 0, "accepted", nil))
 	waitDispatched(t, s)
 	checkQueuesAgree(t, s)
+}
+
+// A reader's records stay mapped while retention deletes their segment, until Release.
+func TestReadersKeepDeletedSegmentsMapped(t *testing.T) {
+	used := 0.10
+	cfg := testConfig(t.TempDir())
+	cfg.DiskUsage = func(string) (float64, error) { return used, nil }
+	cfg.CleanResourceInterval = config.Millis(time.Hour)
+	s := openStore(t, cfg)
+	defer s.Close()
+	for i := range 600 {
+		put(t, s, newRecord("Held", 0, fmt.Sprintf("%04d-%s", i, make([]byte, 280)), nil))
+	}
+	waitDispatched(t, s)
+	res, err := s.GetMessages("Held", 0, 0, 32, 0, nil)
+	if err != nil || len(res.Messages) != 32 {
+		t.Fatalf("%v %d", err, len(res.Messages))
+	}
+	first := s.cl.Segments().First().Path()
+	used = 0.86 // forced deletion of everything but the newest segment
+	if r, err := s.Clean(); err != nil || r.SegmentsDeleted == 0 {
+		t.Fatalf("retention: %+v %v", r, err)
+	}
+	if _, err := os.Stat(first); !os.IsNotExist(err) {
+		t.Fatalf("the first segment file was not deleted: %v", err)
+	}
+	for i, b := range res.Messages { // still mapped: reading them must not fault
+		v, err := message.Parse(b)
+		if err != nil || string(v.Body()[:4]) != fmt.Sprintf("%04d", i) {
+			t.Fatalf("record %d unreadable after its segment was deleted: %v", i, err)
+		}
+	}
+	res.Release()
 }
