@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ternmq/tern/core/internal/periodic"
 	"github.com/ternmq/tern/core/store/segment"
 )
 
@@ -36,18 +37,11 @@ func planClean(cfg *Config, hours []int, now time.Time, used float64) cleanPlan 
 
 func (s *Store) cleanLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.CleanResourceInterval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
+	periodic.Run(s.stop, s.cfg.CleanResourceInterval.D(), func() {
 		if _, err := s.Clean(); err != nil {
 			s.log.Error("retention failed", "err", err)
 		}
-	}
+	})
 }
 
 // checkDisk updates the disk-full state and returns the used fraction.

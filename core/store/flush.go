@@ -3,8 +3,8 @@ package store
 import (
 	"errors"
 	"path/filepath"
-	"time"
 
+	"github.com/ternmq/tern/core/internal/periodic"
 	"github.com/ternmq/tern/core/store/checkpoint"
 )
 
@@ -12,18 +12,12 @@ import (
 // FlushIntervalConsumeQueue. (The CommitLog has its own flusher.)
 func (s *Store) flushLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.FlushIntervalConsumeQueue.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return // Close writes the final checkpoint
-		case <-t.C:
-		}
+	// Close writes the final checkpoint.
+	periodic.Run(s.stop, s.cfg.FlushIntervalConsumeQueue.D(), func() {
 		if err := s.checkpoint(); err != nil {
 			s.log.Error("checkpoint failed", "err", err)
 		}
-	}
+	})
 }
 
 // checkpoint makes the dispatched entries durable and then records how far that goes. The

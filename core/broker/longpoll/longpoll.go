@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ternmq/tern/core/internal/periodic"
 )
 
 // Request is one held pull.
@@ -161,16 +163,7 @@ func (s *Service) Start() {
 
 func (s *Service) loop() {
 	defer close(s.stopped)
-	t := time.NewTicker(s.opts.Check)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.expire(s.opts.Now())
-		}
-	}
+	periodic.Run(s.stop, s.opts.Check, func() { s.expire(s.opts.Now()) })
 }
 
 // expire answers the requests whose deadline passed.

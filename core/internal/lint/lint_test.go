@@ -51,7 +51,9 @@ func sources(t *testing.T) []file {
 	return out
 }
 
-func library(path string) bool { return !strings.HasPrefix(path, "cmd/") && !strings.HasPrefix(path, "plugin-examples/") }
+func library(path string) bool {
+	return !strings.HasPrefix(path, "cmd/") && !strings.HasPrefix(path, "plugin-examples/")
+}
 
 // TestHouseRules: no init() registration; library packages log through an injected slog
 // logger, never fmt.Print* or the log package; no time.Sleep outside tests (wait on a signal).

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ternmq/tern/core/internal/periodic"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store/segment"
 )
@@ -377,18 +378,11 @@ func (c *CommitLog) flushLoop() {
 }
 
 func (c *CommitLog) asyncFlushLoop() {
-	t := time.NewTicker(c.opts.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-		}
+	periodic.Run(c.stop, c.opts.FlushInterval, func() {
 		if _, err := c.Flush(); err != nil {
 			c.log.Error("commitlog flush failed", "err", err)
 		}
-	}
+	})
 }
 
 // syncFlushLoop serves WaitFlushed by group commit. A round starts when a writer waits; the
