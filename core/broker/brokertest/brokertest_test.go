@@ -78,3 +78,64 @@ func TestStartSendPullStop(t *testing.T) {
 	}
 	c.RestartBroker(t)
 }
+
+func TestPullCodes(t *testing.T) {
+	c := Start(t, nil)
+	if err := c.CreateTopic("P", 1); err != nil {
+		t.Fatal(err)
+	}
+	cl := remoting.NewClient(remoting.ClientOptions{})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pull := func(offset, suspendMillis int64) (*remoting.Command, protocol.PullMessageResponseHeader) {
+		t.Helper()
+		h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "P", QueueID: 0, QueueOffset: offset, MaxMsgNums: 32, SysFlag: 1<<1 | 1<<2,
+			SuspendTimeoutMillis: suspendMillis, Subscription: "*", ExpressionType: "TAG", CommitOffset: -1}
+		resp, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rh protocol.PullMessageResponseHeader
+		if err := rh.Decode(resp.ExtFields); err != nil {
+			t.Fatalf("response header: %v %v", err, resp.ExtFields)
+		}
+		return resp, rh
+	}
+	// Nothing arrives: held for the suspend time, then PULL_NOT_FOUND.
+	start := time.Now()
+	resp, rh := pull(0, 300)
+	if remoting.Code(resp.Code) != remoting.PullNotFound || rh.NextBeginOffset != 0 {
+		t.Fatalf("empty queue: %v next %d", remoting.Code(resp.Code), rh.NextBeginOffset)
+	}
+	if held := time.Since(start); held < 300*time.Millisecond {
+		t.Fatalf("answered after %v, before the 300 ms suspend time", held)
+	}
+	for i := range 3 {
+		h := protocol.SendMessageHeader{ProducerGroup: "p", Topic: "P", DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: 0, BornTimestamp: time.Now().UnixMilli()}
+		if resp, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(remoting.SendMessageV2, h.Encode(true), []byte{byte(i)})); err != nil || resp.Code != 0 {
+			t.Fatalf("send: %v %+v", err, resp)
+		}
+	}
+	for c.Broker.Store().MaxOffset("P", 0) < 3 {
+		if ctx.Err() != nil {
+			t.Fatal("the sends never reached the queue")
+		}
+		time.Sleep(time.Millisecond) // the dispatcher runs behind the append
+	}
+	// Past the end: PULL_OFFSET_MOVED to the maximum; every response carries all four fields.
+	resp, rh = pull(99, 0)
+	if remoting.Code(resp.Code) != remoting.PullOffsetMoved || rh.NextBeginOffset != 3 || rh.MaxOffset != 3 || rh.MinOffset != 0 {
+		t.Fatalf("offset 99: %v %+v", remoting.Code(resp.Code), rh)
+	}
+	for _, k := range []string{"suggestWhichBrokerId", "nextBeginOffset", "minOffset", "maxOffset"} {
+		if _, ok := resp.ExtFields[k]; !ok {
+			t.Fatalf("response lacks %s: %v", k, resp.ExtFields)
+		}
+	}
+	// In range: found, next after the messages.
+	resp, rh = pull(1, 0)
+	if resp.Code != 0 || rh.NextBeginOffset != 3 {
+		t.Fatalf("offset 1: %v next %d", remoting.Code(resp.Code), rh.NextBeginOffset)
+	}
+}
