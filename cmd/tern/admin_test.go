@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/ternmq/tern/core/broker/brokertest"
 )
 
@@ -85,5 +87,40 @@ func TestBenchProduceAndConsume(t *testing.T) {
 	}
 	if out := run(t, "bench", "consume", ns, "--topic", "BenchT", "--duration", "500ms"); !strings.Contains(out, "msgs/s") {
 		t.Fatalf("bench consume:\n%s", out)
+	}
+}
+
+func TestBrokerConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/broker.yaml"
+	if err := os.WriteFile(file, []byte("namesrvAddr: 10.0.0.1:9876\nbrokerName: from-file\nflushDiskType: SYNC_FLUSH\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		namesrv    string
+		brokerName string
+	}{
+		{"file beats flag defaults", []string{"--config", file}, "10.0.0.1:9876", "from-file"},
+		{"given flags beat the file", []string{"--config", file, "--namesrv-addr", "10.0.0.2:9876"}, "10.0.0.2:9876", "from-file"},
+		{"--set beats everything", []string{"--config", file, "--set", "brokerName=from-set"}, "10.0.0.1:9876", "from-set"},
+		{"defaults", nil, "127.0.0.1:9876", "broker-a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var f serverFlags
+			cmd := &cobra.Command{Use: "broker"}
+			f.register(cmd, true, false)
+			if err := cmd.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := f.brokerConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.NamesrvAddr != tc.namesrv || cfg.BrokerName != tc.brokerName {
+				t.Fatalf("namesrv %q broker %q, want %q %q", cfg.NamesrvAddr, cfg.BrokerName, tc.namesrv, tc.brokerName)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ternmq/tern/core/broker"
 	"github.com/ternmq/tern/discovery/namesrv"
@@ -16,6 +17,7 @@ import (
 
 // serverFlags are the flags shared by dev, broker and namesrv.
 type serverFlags struct {
+	flags       *pflag.FlagSet
 	data        string
 	namesrvAddr string
 	brokerAddr  string
@@ -26,6 +28,7 @@ type serverFlags struct {
 
 func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
 	fl := cmd.Flags()
+	f.flags = fl
 	if broker {
 		fl.StringVar(&f.data, "data", "./tern-data", "data directory")
 		fl.StringVar(&f.brokerAddr, "broker-addr", "127.0.0.1:10911", "broker listen address (IPv4 ip:port, also advertised to clients)")
@@ -44,15 +47,25 @@ func (f *serverFlags) logger() (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
 }
 
-// brokerConfig builds the broker configuration: defaults, then --config, then flags, then --set.
+// brokerConfig builds the broker configuration: defaults (with the flags' defaults), then
+// --config, then the flags given on the command line, then --set.
 func (f *serverFlags) brokerConfig() (broker.Config, error) {
 	cfg := broker.DefaultConfig(f.data)
+	cfg.ListenAddr, cfg.BrokerAddr, cfg.NamesrvAddr = f.brokerAddr, f.brokerAddr, f.namesrvAddr
 	if f.configFile != "" {
 		if err := cfg.LoadFile(f.configFile); err != nil {
 			return cfg, err
 		}
 	}
-	cfg.ListenAddr, cfg.BrokerAddr, cfg.NamesrvAddr = f.brokerAddr, f.brokerAddr, f.namesrvAddr
+	if f.flags.Changed("data") {
+		cfg.Store.StorePathRootDir = f.data
+	}
+	if f.flags.Changed("broker-addr") {
+		cfg.ListenAddr, cfg.BrokerAddr = f.brokerAddr, f.brokerAddr
+	}
+	if f.flags.Changed("namesrv-addr") {
+		cfg.NamesrvAddr = f.namesrvAddr
+	}
 	for _, kv := range f.sets {
 		if err := cfg.Set(kv); err != nil {
 			return cfg, err
