@@ -21,28 +21,16 @@ func offsetResponse(req *remoting.Command, off int64) *remoting.Command {
 }
 
 // handleMaxOffset serves GET_MAX_OFFSET; handleMinOffset GET_MIN_OFFSET.
-func (b *Broker) handleMaxOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.TopicQueueHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleMaxOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TopicQueueHeader) *remoting.Command {
 	return offsetResponse(req, b.store.MaxOffset(h.Topic, h.QueueID))
 }
 
-func (b *Broker) handleMinOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.TopicQueueHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleMinOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TopicQueueHeader) *remoting.Command {
 	return offsetResponse(req, b.store.MinOffset(h.Topic, h.QueueID))
 }
 
 // handleSearchOffset serves SEARCH_OFFSET_BY_TIMESTAMP.
-func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.SearchOffsetHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.SearchOffsetHeader) *remoting.Command {
 	off, err := b.store.OffsetByTime(h.Topic, h.QueueID, h.Timestamp)
 	if err != nil {
 		return remoting.ErrorResponse(req, storeError(err))
@@ -51,11 +39,7 @@ func (b *Broker) handleSearchOffset(_ context.Context, _ *remoting.Conn, req *re
 }
 
 // handleEarliestTime serves GET_EARLIEST_MSG_STORETIME.
-func (b *Broker) handleEarliestTime(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.TopicQueueHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleEarliestTime(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TopicQueueHeader) *remoting.Command {
 	ts, err := b.store.EarliestMessageTime(h.Topic, h.QueueID)
 	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
@@ -67,11 +51,7 @@ func (b *Broker) handleEarliestTime(_ context.Context, _ *remoting.Conn, req *re
 }
 
 // handleViewMessage serves VIEW_MESSAGE_BY_ID: the record at a physical offset.
-func (b *Broker) handleViewMessage(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.ViewMessageHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleViewMessage(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.ViewMessageHeader) *remoting.Command {
 	m, err := b.store.GetMessage(h.Offset)
 	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: no message at offset %d: %w", remoting.ErrSystemError, h.Offset, err))
@@ -84,11 +64,7 @@ func (b *Broker) handleViewMessage(_ context.Context, _ *remoting.Conn, req *rem
 
 // handleQueryMessage serves QUERY_MESSAGE: records by key (or unique key), written straight
 // from the CommitLog.
-func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.QueryMessageHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.QueryMessageHeader) *remoting.Command {
 	var qr store.QueryResult
 	var err error
 	if h.UniqueKeyQuery {
@@ -115,11 +91,7 @@ func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *re
 
 // handleCreateTopic serves UPDATE_AND_CREATE_TOPIC. Like RocketMQ's broker it registers the
 // change at the NameServers before it answers, so the route exists when the caller goes on.
-func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.CreateTopicHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.CreateTopicHeader) *remoting.Command {
 	changed, err := b.topics.Update(topics.Config{
 		TopicName: h.Topic, ReadQueueNums: h.ReadQueueNums, WriteQueueNums: h.WriteQueueNums, Perm: h.Perm,
 		TopicFilterType: h.TopicFilterType, TopicSysFlag: h.TopicSysFlag, Order: h.Order,
@@ -198,11 +170,7 @@ type queueConsumeStat struct {
 }
 
 // handleConsumeStats serves GET_CONSUME_STATS.
-func (b *Broker) handleConsumeStats(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.GetConsumeStatsHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleConsumeStats(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.GetConsumeStatsHeader) *remoting.Command {
 	tps := []string{h.Topic}
 	if h.Topic == "" {
 		tps = b.offsets.Topics(h.ConsumerGroup)
@@ -235,11 +203,7 @@ func (b *Broker) handleConsumeStats(_ context.Context, _ *remoting.Conn, req *re
 }
 
 // handleConsumerConnections serves GET_CONSUMER_CONNECTION_LIST.
-func (b *Broker) handleConsumerConnections(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.ConsumerGroupHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleConsumerConnections(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.ConsumerGroupHeader) *remoting.Command {
 	info, found := b.clients.Consumer(h.ConsumerGroup)
 	if !found {
 		return remoting.NewResponse(req, int16(remoting.ConsumerNotOnline), "the consumer group["+h.ConsumerGroup+"] not online")

@@ -49,11 +49,7 @@ func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn,
 }
 
 // handleConsumerList serves GET_CONSUMER_LIST_BY_GROUP.
-func (b *Broker) handleConsumerList(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.ConsumerGroupHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleConsumerList(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.ConsumerGroupHeader) *remoting.Command {
 	ids := b.clients.ConsumerIDs(h.ConsumerGroup)
 	if len(ids) == 0 {
 		return remoting.NewResponse(req, int16(remoting.SystemError), "no consumer for this group, "+h.ConsumerGroup)
@@ -64,11 +60,7 @@ func (b *Broker) handleConsumerList(_ context.Context, _ *remoting.Conn, req *re
 }
 
 // handleUnregisterClient serves UNREGISTER_CLIENT (Java clients send it on shutdown).
-func (b *Broker) handleUnregisterClient(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.UnregisterClientHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleUnregisterClient(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.UnregisterClientHeader) *remoting.Command {
 	b.clients.Unregister(h.ClientID, h.ProducerGroup, h.ConsumerGroup)
 	return ok(req)
 }
@@ -126,11 +118,7 @@ const retryBaseLevel = 3
 // handleSendBack serves CONSUMER_SEND_MSG_BACK: the message at the given physical offset goes
 // to the group's retry topic with a growing delay, or to its dead-letter topic after
 // maxReconsumeTimes (or at once for a negative delay level).
-func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.ConsumerSendMsgBackHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return badHeader(req, err)
-	}
+func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *remoting.Command, h *protocol.ConsumerSendMsgBackHeader) *remoting.Command {
 	m, err := b.store.GetMessage(h.Offset)
 	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: look up the message at offset %d: %w", remoting.ErrSystemError, h.Offset, err))

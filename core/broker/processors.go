@@ -1,6 +1,28 @@
 package broker
 
-import "github.com/ternmq/tern/core/remoting"
+import (
+	"context"
+
+	"github.com/ternmq/tern/core/remoting"
+)
+
+// header is a request header that decodes itself from the request's extFields.
+type header[H any] interface {
+	*H
+	Decode(fields map[string]string) error
+}
+
+// withHeader adapts a processor that takes its request's decoded header. A header that does
+// not decode is answered here, with SYSTEM_ERROR and a remark naming the field.
+func withHeader[H any, P header[H]](f func(context.Context, *remoting.Conn, *remoting.Command, P) *remoting.Command) remoting.HandlerFunc {
+	return func(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+		var h H
+		if err := P(&h).Decode(req.ExtFields); err != nil {
+			return badHeader(req, err)
+		}
+		return f(ctx, conn, req, &h)
+	}
+}
 
 // mux routes every request code the broker serves to its processor.
 func (b *Broker) mux() *remoting.Mux {
@@ -8,27 +30,27 @@ func (b *Broker) mux() *remoting.Mux {
 	for _, c := range []int16{remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessage, remoting.SendReplyMessageV2} {
 		m.HandleFunc(c, b.handleSend)
 	}
-	m.HandleFunc(remoting.PullMessage, b.handlePull)
+	m.Handle(remoting.PullMessage, withHeader(b.handlePull))
 	m.HandleFunc(remoting.HeartBeat, b.handleHeartbeat)
-	m.HandleFunc(remoting.UnregisterClient, b.handleUnregisterClient)
-	m.HandleFunc(remoting.GetConsumerListByGroup, b.handleConsumerList)
+	m.Handle(remoting.UnregisterClient, withHeader(b.handleUnregisterClient))
+	m.Handle(remoting.GetConsumerListByGroup, withHeader(b.handleConsumerList))
 	m.HandleFunc(remoting.QueryConsumerOffset, b.handleQueryConsumerOffset)
 	m.HandleFunc(remoting.UpdateConsumerOffset, b.handleUpdateConsumerOffset)
-	m.HandleFunc(remoting.ConsumerSendMsgBack, b.handleSendBack)
+	m.Handle(remoting.ConsumerSendMsgBack, withHeader(b.handleSendBack))
 	m.HandleFunc(remoting.LockBatchMQ, b.handleLockBatch)
 	m.HandleFunc(remoting.UnlockBatchMQ, b.handleUnlockBatch)
-	m.HandleFunc(remoting.GetMaxOffset, b.handleMaxOffset)
-	m.HandleFunc(remoting.GetMinOffset, b.handleMinOffset)
-	m.HandleFunc(remoting.SearchOffsetByTimestamp, b.handleSearchOffset)
-	m.HandleFunc(remoting.GetEarliestMsgStoretime, b.handleEarliestTime)
-	m.HandleFunc(remoting.ViewMessageByID, b.handleViewMessage)
-	m.HandleFunc(remoting.QueryMessage, b.handleQueryMessage)
-	m.HandleFunc(remoting.UpdateAndCreateTopic, b.handleCreateTopic)
+	m.Handle(remoting.GetMaxOffset, withHeader(b.handleMaxOffset))
+	m.Handle(remoting.GetMinOffset, withHeader(b.handleMinOffset))
+	m.Handle(remoting.SearchOffsetByTimestamp, withHeader(b.handleSearchOffset))
+	m.Handle(remoting.GetEarliestMsgStoretime, withHeader(b.handleEarliestTime))
+	m.Handle(remoting.ViewMessageByID, withHeader(b.handleViewMessage))
+	m.Handle(remoting.QueryMessage, withHeader(b.handleQueryMessage))
+	m.Handle(remoting.UpdateAndCreateTopic, withHeader(b.handleCreateTopic))
 	m.HandleFunc(remoting.DeleteTopicInBroker, b.handleDeleteTopic)
 	m.HandleFunc(remoting.GetAllTopicConfig, b.handleAllTopicConfig)
 	m.HandleFunc(remoting.GetBrokerRuntimeInfo, b.handleRuntimeInfo)
-	m.HandleFunc(remoting.GetConsumeStats, b.handleConsumeStats)
-	m.HandleFunc(remoting.GetConsumerConnectionList, b.handleConsumerConnections)
+	m.Handle(remoting.GetConsumeStats, withHeader(b.handleConsumeStats))
+	m.Handle(remoting.GetConsumerConnectionList, withHeader(b.handleConsumerConnections))
 	m.HandleFunc(remoting.CheckClientConfig, b.handleCheckClientConfig)
 	m.HandleFunc(remoting.GetAllSubscriptionGroupConfig, b.handleAllSubscriptionGroups)
 	return m

@@ -23,11 +23,7 @@ const maxSuspend = 25 * time.Second
 
 // handlePull serves PULL_MESSAGE. A pull that finds nothing and may be suspended is held and
 // answered later through conn.Send.
-func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var h protocol.PullMessageHeader
-	if err := h.Decode(req.ExtFields); err != nil {
-		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
-	}
+func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remoting.Command, h *protocol.PullMessageHeader) *remoting.Command {
 	tc, ok := b.topics.Get(h.Topic)
 	if !ok {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: topic[%s] not exist, apply first please!", remoting.ErrTopicNotExist, h.Topic))
@@ -38,14 +34,14 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	if h.QueueID < 0 || h.QueueID >= tc.ReadQueueNums {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: queueId[%d] is illegal, topic %s has %d read queues", remoting.ErrSystemError, h.QueueID, h.Topic, tc.ReadQueueNums))
 	}
-	filter, err := b.pullFilter(&h)
+	filter, err := b.pullFilter(h)
 	if err != nil {
 		return remoting.ErrorResponse(req, err)
 	}
 	if h.SysFlag&pullCommitOffset != 0 && h.CommitOffset >= 0 {
 		b.offsets.Commit(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
 	}
-	resp, found := b.pullOnce(req, &h, filter)
+	resp, found := b.pullOnce(req, h, filter)
 	if found || resp.Code != int16(remoting.PullNotFound) || h.SysFlag&pullSuspend == 0 {
 		return resp
 	}
@@ -56,7 +52,7 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	b.hold.Hold(&longpoll.Request{
 		Topic: h.Topic, QueueID: h.QueueID, Offset: h.QueueOffset, Deadline: b.now().Add(suspend),
 		Retry: func(final bool) bool {
-			resp, found := b.pullOnce(req, &h, filter)
+			resp, found := b.pullOnce(req, h, filter)
 			if !found && !final && resp.Code != int16(remoting.PullOffsetMoved) {
 				return false // nothing for this pull yet: keep holding (no segment is held)
 			}
