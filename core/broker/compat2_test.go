@@ -228,9 +228,10 @@ func TestOfficialClientRetryThenDLQ(t *testing.T) {
 	if _, err := p.SendSync(context.Background(), primitive.NewMessage("Failing", []byte("poison"))); err != nil {
 		t.Fatal(err)
 	}
-	// The message is consumed 3 times (reconsume 0, 1, 2), then lands in the DLQ.
+	// The message is consumed 3 times (reconsume 0, 1, 2), then lands in the DLQ. The client
+	// learns the retry topic's route on its 30 s route refresh, hence the generous deadline.
 	dlq := "%DLQ%" + group
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for c.Broker.Store().MaxOffset(dlq, 0) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing in %s after %d attempts", dlq, total.Load())
