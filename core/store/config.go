@@ -98,10 +98,10 @@ type Config struct {
 	// OnArrival is called by the dispatcher, after each batch of records it makes visible, with
 	// the new maximum offset of every queue that grew. It must not block.
 	OnArrival func([]Arrival) `yaml:"-"`
-	// TagsCode computes the ConsumeQueue tags code of a record; nil means the Java hash of the
-	// TAGS property (0 without tags). The broker uses it to put delivery times on scheduled
-	// messages.
-	TagsCode func(topic, properties []byte, storeTimestamp int64) int64 `yaml:"-"`
+	// TagsCode, if set, may give a record another ConsumeQueue tags code than the Java hash of
+	// its TAGS property (which the dispatcher computes itself): it returns ok=false to leave a
+	// record alone. The broker uses it to put delivery times on scheduled messages.
+	TagsCode func(topic, properties []byte, storeTimestamp int64) (code int64, ok bool) `yaml:"-"`
 }
 
 // Arrival reports that a queue grew.

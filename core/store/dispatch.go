@@ -151,21 +151,15 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 	return nil
 }
 
+// tagsCode is the ConsumeQueue tags code of a record whose TAGS value is tags (found by the
+// dispatcher's one pass over the properties), unless the TagsCode hook claims the record.
 func (s *Store) tagsCode(topic, props, tags []byte, storeTimestamp int64) int64 {
 	if s.cfg.TagsCode != nil {
-		return s.cfg.TagsCode(topic, props, storeTimestamp)
+		if code, ok := s.cfg.TagsCode(topic, props, storeTimestamp); ok {
+			return code
+		}
 	}
 	if len(tags) == 0 {
-		return 0
-	}
-	return message.TagsCodeBytes(tags)
-}
-
-// DefaultTagsCode is the ConsumeQueue tags code of an ordinary record: the Java String.hashCode
-// of its TAGS property, 0 without tags.
-func DefaultTagsCode(props []byte) int64 {
-	tags, ok := message.Property(props, message.PropertyTags)
-	if !ok || len(tags) == 0 {
 		return 0
 	}
 	return message.TagsCodeBytes(tags)

@@ -195,25 +195,20 @@ func (l *Levels) Rewrite(r *message.Record) (bool, error) {
 	return true, nil
 }
 
-// TagsCode is the store's tags-code hook: a scheduled record's ConsumeQueue entry carries its
-// delivery time; every other record the hash of its tags.
-func (l *Levels) TagsCode(topic, props []byte, storeTimestamp int64) int64 {
-	return TagsCodeFunc(l.opts.Levels)(topic, props, storeTimestamp)
-}
-
-// TagsCodeFunc returns the store's tags-code hook for a level table. It needs no Levels, so the
-// store can have it while it recovers, before the scheduler exists.
-func TagsCodeFunc(levels []time.Duration) func(topic, props []byte, storeTimestamp int64) int64 {
-	return func(topic, props []byte, storeTimestamp int64) int64 {
+// TagsCodeFunc returns the store's tags-code hook for a level table: a scheduled record's
+// ConsumeQueue entry carries its delivery time; other records are left to the store (ok=false).
+// It needs no Levels, so the store can have it while it recovers, before the scheduler exists.
+func TagsCodeFunc(levels []time.Duration) func(topic, props []byte, storeTimestamp int64) (int64, bool) {
+	return func(topic, props []byte, storeTimestamp int64) (int64, bool) {
 		if string(topic) != Topic {
-			return store.DefaultTagsCode(props)
+			return 0, false
 		}
 		v, _ := message.Property(props, message.PropertyDelayLevel)
 		n, _ := strconv.Atoi(string(v))
 		if n <= 0 {
-			return storeTimestamp
+			return storeTimestamp, true
 		}
-		return storeTimestamp + levels[min(n, len(levels))-1].Milliseconds()
+		return storeTimestamp + levels[min(n, len(levels))-1].Milliseconds(), true
 	}
 }
 

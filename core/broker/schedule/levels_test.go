@@ -38,21 +38,20 @@ func (c *clock) now() time.Time { return c.t }
 func TestDelayedDelivery(t *testing.T) {
 	dir := t.TempDir()
 	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
-	var l *Levels
 	cfg := store.DefaultConfig(dir)
 	cfg.MappedFileSizeCommitLog = 1 << 20
 	cfg.MappedFileSizeConsumeQueue = 20 * 1000
 	cfg.MaxMessageSize = 64 << 10
 	cfg.Now = clk.now
 	cfg.DiskUsage = func(string) (float64, error) { return 0.1, nil }
-	cfg.TagsCode = func(topic, props []byte, ts int64) int64 { return l.TagsCode(topic, props, ts) }
+	levels, _ := ParseLevels("1s 5s 10s")
+	cfg.TagsCode = TagsCodeFunc(levels)
 	st, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	levels, _ := ParseLevels("1s 5s 10s")
-	l, err = New(st, Options{Levels: levels, Dir: dir, Now: clk.now})
+	l, err := New(st, Options{Levels: levels, Dir: dir, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
