@@ -33,16 +33,18 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	if qid >= max(tc.WriteQueueNums, tc.ReadQueueNums) {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: queueId %d is illegal: topic %s has %d write queues", remoting.ErrMessageIllegal, qid, h.Topic, tc.WriteQueueNums))
 	}
-	if v, _ := message.Property([]byte(h.Properties), message.PropertyTransactionPrepared); string(v) == "true" {
+	// One copy of the properties: looked into here, extended with CLUSTER, then stored.
+	props := []byte(h.Properties)
+	if v, _ := message.Property(props, message.PropertyTransactionPrepared); string(v) == "true" {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: transactional messages are not supported by this broker yet", remoting.ErrNoPermission))
 	}
 	born := bornHost(conn)
-	if to, ok := message.Property([]byte(h.Properties), message.PropertyReplyToClient); ok && req.Code != remoting.SendReplyMessage && req.Code != remoting.SendReplyMessageV2 {
+	if to, ok := message.Property(props, message.PropertyReplyToClient); ok && req.Code != remoting.SendReplyMessage && req.Code != remoting.SendReplyMessageV2 {
 		// A request (request/reply): its reply goes back over the connection it came on, even
 		// before the requester's first heartbeat.
 		b.requesters.Store(string(to), conn)
 	}
-	props, err := message.AppendProperty([]byte(h.Properties), message.PropertyCluster, b.cfg.BrokerClusterName)
+	props, err = message.AppendProperty(props, message.PropertyCluster, b.cfg.BrokerClusterName)
 	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
 	}
