@@ -100,29 +100,32 @@ func (s *Service) Held() int {
 
 // Arrived retries the requests on (topic, queueID) that asked for an offset below maxOffset.
 func (s *Service) Arrived(topic string, queueID int32, maxOffset int64) {
-	k := key{topic, queueID}
 	s.mu.Lock()
-	rs := s.held[k]
-	var wake, keep []*Request
-	for _, r := range rs {
-		if r.Offset < maxOffset {
-			wake = append(wake, r)
-		} else {
-			keep = append(keep, r)
-		}
-	}
-	if len(wake) > 0 {
-		if len(keep) == 0 {
-			delete(s.held, k)
-		} else {
-			s.held[k] = keep
-		}
-		s.n -= len(wake)
-	}
+	wake := s.takeLocked(key{topic, queueID}, func(r *Request) bool { return r.Offset < maxOffset })
 	s.mu.Unlock()
 	for _, r := range wake {
 		s.retry(r, false)
 	}
+}
+
+// takeLocked removes and returns the requests held on k that match; s.mu is held.
+func (s *Service) takeLocked(k key, match func(*Request) bool) []*Request {
+	var taken []*Request
+	keep := s.held[k][:0]
+	for _, r := range s.held[k] {
+		if match(r) {
+			taken = append(taken, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) == 0 {
+		delete(s.held, k)
+	} else {
+		s.held[k] = keep
+	}
+	s.n -= len(taken)
+	return taken
 }
 
 // retry runs r.Retry on its own goroutine; an unanswered non-final retry goes back on hold.
@@ -170,22 +173,9 @@ func (s *Service) loop() {
 func (s *Service) expire(now time.Time) {
 	var due []*Request
 	s.mu.Lock()
-	for k, rs := range s.held {
-		keep := rs[:0]
-		for _, r := range rs {
-			if now.Before(r.Deadline) {
-				keep = append(keep, r)
-			} else {
-				due = append(due, r)
-			}
-		}
-		if len(keep) == 0 {
-			delete(s.held, k)
-		} else {
-			s.held[k] = keep
-		}
+	for k := range s.held {
+		due = append(due, s.takeLocked(k, func(r *Request) bool { return !now.Before(r.Deadline) })...)
 	}
-	s.n -= len(due)
 	s.mu.Unlock()
 	for _, r := range due {
 		s.retry(r, true)

@@ -102,26 +102,22 @@ func (m *Manager) Offsets(group, topic string) map[int32]int64 {
 
 // Groups returns the groups with offsets on topic, sorted.
 func (m *Manager) Groups(topic string) []string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []string
-	for k := range m.table {
-		if k.topic == topic {
-			out = append(out, k.group)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return m.collect(func(k key) (string, bool) { return k.group, k.topic == topic })
 }
 
 // Topics returns the topics group has offsets on, sorted.
 func (m *Manager) Topics(group string) []string {
+	return m.collect(func(k key) (string, bool) { return k.topic, k.group == group })
+}
+
+// collect returns, sorted, what pick yields for the keys it selects.
+func (m *Manager) collect(pick func(key) (string, bool)) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []string
 	for k := range m.table {
-		if k.group == group {
-			out = append(out, k.topic)
+		if v, ok := pick(k); ok {
+			out = append(out, v)
 		}
 	}
 	slices.Sort(out)
