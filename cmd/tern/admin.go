@@ -589,16 +589,21 @@ func (a *admin) consumerCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				var body struct {
-					Queues []row `json:"queues"`
-					Lag    int64 `json:"diffTotal"`
+				var stats protocol.ConsumeStats
+				if err := stats.Decode(resp.Body); err != nil {
+					return fmt.Errorf("%s: consume stats: %w", addr, err)
 				}
-				if err := json.Unmarshal(resp.Body, &body); err != nil {
-					return err
+				for mq, o := range stats.OffsetTable {
+					r := row{Topic: mq.Topic, BrokerName: mq.BrokerName, QueueID: mq.QueueID, BrokerOffset: o.BrokerOffset,
+						ConsumerOffset: o.ConsumerOffset, Lag: o.BrokerOffset - o.ConsumerOffset}
+					rows = append(rows, r)
+					total += r.Lag
 				}
-				rows = append(rows, body.Queues...)
-				total += body.Lag
 			}
+			slices.SortFunc(rows, func(x, y row) int {
+				return protocol.MessageQueue{Topic: x.Topic, BrokerName: x.BrokerName, QueueID: x.QueueID}.Compare(
+					protocol.MessageQueue{Topic: y.Topic, BrokerName: y.BrokerName, QueueID: y.QueueID})
+			})
 			return a.print(map[string]any{"group": args[0], "queues": rows, "lag": total}, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "TOPIC\tBROKER\tQUEUE\tBROKER OFFSET\tCONSUMER OFFSET\tLAG")
 				for _, r := range rows {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/ternmq/tern/core/broker/brokertest"
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
 )
 
 func run(t *testing.T, args ...string) string {
@@ -72,6 +74,29 @@ func TestAdminSession(t *testing.T) {
 	}
 	if out := run(t, "admin", ns, "consumer", "progress", "nobody"); !strings.Contains(out, "total lag") {
 		t.Fatalf("consumer progress:\n%s", out)
+	}
+	// A group that committed offset 0 on both queues lags by the one message sent.
+	cl := remoting.NewClient(remoting.ClientOptions{})
+	defer cl.Close()
+	for q := int32(0); q < 2; q++ {
+		h := protocol.ConsumerOffsetHeader{ConsumerGroup: "g1", Topic: "Orders", QueueID: q, CommitOffset: 0}
+		if resp, err := cl.Invoke(context.Background(), c.BrokerAddr, remoting.NewRequest(remoting.UpdateConsumerOffset, h.EncodeUpdate(), nil)); err != nil || resp.Code != 0 {
+			t.Fatalf("commit offset: %v %+v", err, resp)
+		}
+	}
+	var progress struct {
+		Queues []struct {
+			QueueID        int32 `json:"queueId"`
+			BrokerOffset   int64 `json:"brokerOffset"`
+			ConsumerOffset int64 `json:"consumerOffset"`
+		} `json:"queues"`
+		Lag int64 `json:"lag"`
+	}
+	if err := json.Unmarshal([]byte(run(t, "admin", ns, "consumer", "progress", "g1", "--topic", "Orders", "-o", "json")), &progress); err != nil {
+		t.Fatal(err)
+	}
+	if len(progress.Queues) != 2 || progress.Lag != 1 || progress.Queues[0].QueueID != 0 {
+		t.Fatalf("progress of g1: %+v", progress)
 	}
 	run(t, "admin", ns, "topic", "delete", "Orders")
 	if out := run(t, "admin", ns, "topic", "list"); strings.Contains(out, "Orders") {

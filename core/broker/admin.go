@@ -126,7 +126,7 @@ func (b *Broker) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *rem
 func (b *Broker) handleAllTopicConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	all, ver := b.topics.All()
 	resp := ok(req)
-	resp.Body, _ = json.Marshal(map[string]any{"topicConfigTable": all, "dataVersion": ver})
+	resp.Body, _ = json.Marshal(protocol.TopicConfigSerializeWrapper{TopicConfigTable: all, DataVersion: ver})
 	return resp
 }
 
@@ -147,29 +147,13 @@ func (b *Broker) handleRuntimeInfo(_ context.Context, _ *remoting.Conn, req *rem
 		"diskFull":            strconv.FormatBool(st.DiskFull()),
 	}
 	resp := ok(req)
-	resp.Body, _ = json.Marshal(map[string]any{"table": table})
+	resp.Body, _ = json.Marshal(protocol.KVTable{Table: table})
 	return resp
 }
 
-// consumeStatsBody is GET_CONSUME_STATS's answer: per queue the broker's max offset, the
-// group's committed offset and the lag, as a list (Tern's own admin reads it; see the
-// package protocol for the fastjson form Java tools expect).
-type consumeStatsBody struct {
-	Group  string             `json:"group"`
-	Queues []queueConsumeStat `json:"queues"`
-	Lag    int64              `json:"diffTotal"`
-}
-
-type queueConsumeStat struct {
-	Topic          string `json:"topic"`
-	BrokerName     string `json:"brokerName"`
-	QueueID        int32  `json:"queueId"`
-	BrokerOffset   int64  `json:"brokerOffset"`
-	ConsumerOffset int64  `json:"consumerOffset"`
-	Lag            int64  `json:"lag"`
-}
-
-// handleConsumeStats serves GET_CONSUME_STATS.
+// handleConsumeStats serves GET_CONSUME_STATS: per queue of the group's topics (one topic, or
+// every topic it has offsets on or subscribes to) the broker's max offset and the group's
+// committed offset, in RocketMQ's ConsumeStats body.
 func (b *Broker) handleConsumeStats(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.GetConsumeStatsHeader) *remoting.Command {
 	tps := []string{h.Topic}
 	if h.Topic == "" {
@@ -182,23 +166,20 @@ func (b *Broker) handleConsumeStats(_ context.Context, _ *remoting.Conn, req *re
 		slices.Sort(tps)
 		tps = slices.Compact(tps)
 	}
-	body := consumeStatsBody{Group: h.ConsumerGroup, Queues: []queueConsumeStat{}}
+	stats := protocol.ConsumeStats{OffsetTable: map[protocol.MessageQueue]protocol.OffsetWrapper{}}
 	for _, t := range tps {
 		tc, ok := b.topics.Get(t)
 		if !ok {
 			continue
 		}
 		offs := b.offsets.Offsets(h.ConsumerGroup, t)
-		for q := int32(0); q < int32(tc.ReadQueueNums); q++ {
-			max := b.store.MaxOffset(t, q)
-			c := offs[q]
-			s := queueConsumeStat{Topic: t, BrokerName: b.cfg.BrokerName, QueueID: q, BrokerOffset: max, ConsumerOffset: c, Lag: max - c}
-			body.Lag += s.Lag
-			body.Queues = append(body.Queues, s)
+		for q := int32(0); q < tc.ReadQueueNums; q++ {
+			mq := protocol.MessageQueue{Topic: t, BrokerName: b.cfg.BrokerName, QueueID: q}
+			stats.OffsetTable[mq] = protocol.OffsetWrapper{BrokerOffset: b.store.MaxOffset(t, q), ConsumerOffset: offs[q]}
 		}
 	}
 	resp := ok(req)
-	resp.Body, _ = json.Marshal(body)
+	resp.Body = stats.Encode()
 	return resp
 }
 
@@ -208,25 +189,20 @@ func (b *Broker) handleConsumerConnections(_ context.Context, _ *remoting.Conn, 
 	if !found {
 		return remoting.NewResponse(req, int16(remoting.ConsumerNotOnline), "the consumer group["+h.ConsumerGroup+"] not online")
 	}
-	type conn struct {
-		ClientID   string `json:"clientId"`
-		ClientAddr string `json:"clientAddr"`
-		Language   string `json:"language"`
-		Version    int    `json:"version"`
+	cc := protocol.ConsumerConnection{
+		ConsumeType: protocol.ConsumeType(info.ConsumeType), MessageModel: protocol.MessageModel(info.MessageModel),
+		ConsumeFromWhere: protocol.ConsumeFromWhere(info.ConsumeFromWhere), SubscriptionTable: map[string]protocol.SubscriptionData{},
 	}
-	var conns []conn
 	for _, c := range b.clients.Consumers(h.ConsumerGroup) {
-		conns = append(conns, conn{ClientID: c.ID, ClientAddr: c.Conn.RemoteAddr(), Language: c.Language, Version: c.Version})
+		cc.ConnectionSet = append(cc.ConnectionSet, protocol.Connection{ClientID: c.ID, ClientAddr: c.Conn.RemoteAddr(), Language: c.Language, Version: int32(c.Version)})
 	}
-	subs := map[string]any{}
 	for _, s := range info.Subscriptions {
-		subs[s.Topic] = map[string]any{"topic": s.Topic, "subString": s.Expression, "expressionType": s.ExpressionType, "tagsSet": s.Tags, "subVersion": s.SubVersion}
+		sd := protocol.NewSubscriptionData(s.Topic, s.Expression, s.ExpressionType)
+		sd.SubVersion = s.SubVersion
+		cc.SubscriptionTable[s.Topic] = sd
 	}
 	resp := ok(req)
-	resp.Body, _ = json.Marshal(map[string]any{
-		"connectionSet": conns, "subscriptionTable": subs, "consumeType": info.ConsumeType,
-		"messageModel": info.MessageModel, "consumeFromWhere": info.ConsumeFromWhere,
-	})
+	resp.Body, _ = json.Marshal(cc)
 	return resp
 }
 
@@ -249,13 +225,14 @@ func (b *Broker) handleCheckClientConfig(_ context.Context, _ *remoting.Conn, re
 // handleAllSubscriptionGroups serves GET_ALL_SUBSCRIPTIONGROUP_CONFIG: the groups known from
 // heartbeats and offsets, with RocketMQ's default group settings.
 func (b *Broker) handleAllSubscriptionGroups(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	groups := map[string]any{}
+	w := protocol.SubscriptionGroupWrapper{SubscriptionGroupTable: map[string]protocol.SubscriptionGroupConfig{}, DataVersion: b.topics.DataVersion()}
 	for _, g := range b.clients.ConsumerGroups() {
-		groups[g] = map[string]any{"groupName": g, "consumeEnable": true, "consumeFromMinEnable": true, "consumeBroadcastEnable": true,
-			"retryQueueNums": 1, "retryMaxTimes": b.cfg.MaxReconsumeTimes, "brokerId": 0, "whichBrokerWhenConsumeSlowly": 1}
+		c := protocol.NewSubscriptionGroupConfig(g)
+		c.RetryMaxTimes = int32(b.cfg.MaxReconsumeTimes)
+		w.SubscriptionGroupTable[g] = c
 	}
 	resp := ok(req)
-	resp.Body, _ = json.Marshal(map[string]any{"subscriptionGroupTable": groups, "dataVersion": b.topics.DataVersion()})
+	resp.Body, _ = json.Marshal(w)
 	return resp
 }
 

@@ -55,7 +55,7 @@ func (b *Broker) handleConsumerList(_ context.Context, _ *remoting.Conn, req *re
 		return remoting.NewResponse(req, int16(remoting.SystemError), "no consumer for this group, "+h.ConsumerGroup)
 	}
 	resp := ok(req)
-	resp.Body, _ = json.Marshal(map[string][]string{"consumerIdList": ids})
+	resp.Body, _ = json.Marshal(protocol.ConsumerListBody{ConsumerIDList: ids})
 	return resp
 }
 
@@ -65,21 +65,10 @@ func (b *Broker) handleUnregisterClient(_ context.Context, _ *remoting.Conn, req
 	return ok(req)
 }
 
-type mqJSON struct {
-	Topic      string `json:"topic"`
-	BrokerName string `json:"brokerName"`
-	QueueID    int32  `json:"queueId"`
-}
-
-type lockBody struct {
-	ConsumerGroup string   `json:"consumerGroup"`
-	ClientID      string   `json:"clientId"`
-	MQSet         []mqJSON `json:"mqSet"`
-}
-
-func (l lockBody) queues() []locks.Queue {
-	out := make([]locks.Queue, 0, len(l.MQSet))
-	for _, q := range l.MQSet {
+// lockQueues turns a lock body's message queues into the lock manager's.
+func lockQueues(mqs []protocol.MessageQueue) []locks.Queue {
+	out := make([]locks.Queue, 0, len(mqs))
+	for _, q := range mqs {
 		out = append(out, locks.Queue{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: q.QueueID})
 	}
 	return out
@@ -87,27 +76,27 @@ func (l lockBody) queues() []locks.Queue {
 
 // handleLockBatch serves LOCK_BATCH_MQ: the queues the client now holds.
 func (b *Broker) handleLockBatch(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var body lockBody
-	if err := json.Unmarshal(req.Body, &body); err != nil {
+	var body protocol.LockBatchRequestBody
+	if err := protocol.Unmarshal(req.Body, &body); err != nil {
 		return badHeader(req, fmt.Errorf("lock body: %w", err))
 	}
-	held := b.locks.TryLock(body.ConsumerGroup, body.ClientID, body.queues())
-	out := make([]mqJSON, 0, len(held))
+	held := b.locks.TryLock(body.ConsumerGroup, body.ClientID, lockQueues(body.MQSet))
+	out := protocol.LockBatchResponseBody{LockOKMQSet: make([]protocol.MessageQueue, 0, len(held))}
 	for _, q := range held {
-		out = append(out, mqJSON{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: q.QueueID})
+		out.LockOKMQSet = append(out.LockOKMQSet, protocol.MessageQueue{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: q.QueueID})
 	}
 	resp := ok(req)
-	resp.Body, _ = json.Marshal(map[string][]mqJSON{"lockOKMQSet": out})
+	resp.Body, _ = json.Marshal(out)
 	return resp
 }
 
 // handleUnlockBatch serves UNLOCK_BATCH_MQ.
 func (b *Broker) handleUnlockBatch(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	var body lockBody
-	if err := json.Unmarshal(req.Body, &body); err != nil {
+	var body protocol.LockBatchRequestBody // UNLOCK_BATCH_MQ's body has the same shape
+	if err := protocol.Unmarshal(req.Body, &body); err != nil {
 		return badHeader(req, fmt.Errorf("unlock body: %w", err))
 	}
-	b.locks.Unlock(body.ConsumerGroup, body.ClientID, body.queues())
+	b.locks.Unlock(body.ConsumerGroup, body.ClientID, lockQueues(body.MQSet))
 	return ok(req)
 }
 
