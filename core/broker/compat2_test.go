@@ -256,12 +256,7 @@ func TestOfficialClientPullFrom(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); c.Broker.Store().MaxOffset("Pulled", 0) < 10; {
-		if time.Now().After(deadline) {
-			t.Fatal("the sent messages never reached the queue")
-		}
-		time.Sleep(10 * time.Millisecond) // the dispatcher runs behind the append
-	}
+	waitDispatched(t, c)
 	pc, err := rocketmq.NewPullConsumer(
 		consumer.WithNsResolver(primitive.NewPassthroughResolver([]string{c.NamesrvAddr})),
 		consumer.WithGroupName("cg-"+instance(t)), consumer.WithInstance(instance(t)))
@@ -309,7 +304,7 @@ func TestOfficialClientBrokerRestartLosesNothing(t *testing.T) {
 	col.wait(t, len(acked), 60*time.Second)
 	c.RestartBroker(t)
 	send(100, 200)
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.After(90 * time.Second)
 	for {
 		missing := 0
 		col.mu.Lock()
@@ -322,10 +317,11 @@ func TestOfficialClientBrokerRestartLosesNothing(t *testing.T) {
 		if missing == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
+		select { // wake on the next consumption
+		case <-col.ch:
+		case <-deadline:
 			t.Fatalf("%d of %d acknowledged messages never consumed after the restart", missing, len(acked))
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("%d acknowledged, %d duplicates", len(acked), col.duplicates())
 }
@@ -340,12 +336,7 @@ func TestOfficialClientCompressedBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Stored compressed (sysflag bit 0), as the client sent it.
-	for deadline := time.Now().Add(10 * time.Second); c.Broker.Store().MaxOffset("Big", 0) < 1; {
-		if time.Now().After(deadline) {
-			t.Fatal("not stored")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitDispatched(t, c)
 	res, err := c.Broker.Store().GetMessages("Big", 0, 0, 1, 0, nil)
 	if err != nil || len(res.Messages) != 1 {
 		t.Fatalf("%v %d", err, len(res.Messages))

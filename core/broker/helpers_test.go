@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sync"
@@ -127,4 +128,16 @@ func (c *collector) duplicates() int {
 		d += n - 1
 	}
 	return d
+}
+
+// waitDispatched waits until everything the broker stored is visible in its queues (the
+// dispatcher runs behind the append).
+func waitDispatched(t *testing.T, c *brokertest.Cluster) {
+	t.Helper()
+	st := c.Broker.Store()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := st.WaitDispatched(ctx, st.CommitLogMaxOffset()); err != nil {
+		t.Fatalf("dispatch: %v", err)
+	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -47,6 +48,12 @@ func (s *Store) dispatchAvailable(d *dispatcher, notify bool) error {
 	}
 	pos, err := s.walk(from, to, func(v message.View) error { return s.dispatch(d, v) })
 	s.dispatched.Store(pos)
+	if pos > from {
+		s.dispMu.Lock()
+		close(s.dispDone)
+		s.dispDone = make(chan struct{})
+		s.dispMu.Unlock()
+	}
 	if notify && s.cfg.OnArrival != nil && len(d.arrivals) > 0 {
 		s.cfg.OnArrival(d.arrivals)
 	}
@@ -163,4 +170,24 @@ func (s *Store) tagsCode(topic, props, tags []byte, storeTimestamp int64) int64 
 		return 0
 	}
 	return message.TagsCodeBytes(tags)
+}
+
+// WaitDispatched waits until every record below offset is in its ConsumeQueue (and the index),
+// ctx ends, or the store closes. Pass CommitLogMaxOffset() to wait for everything appended.
+func (s *Store) WaitDispatched(ctx context.Context, offset int64) error {
+	for {
+		s.dispMu.Lock()
+		done := s.dispDone
+		s.dispMu.Unlock()
+		if s.dispatched.Load() >= offset {
+			return nil
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stop:
+			return ErrClosed
+		}
+	}
 }

@@ -61,6 +61,8 @@ type Store struct {
 
 	dispatched  atomic.Int64 // CommitLog offset below which every record is dispatched
 	dispatchReq chan struct{}
+	dispMu      sync.Mutex    // guards dispDone
+	dispDone    chan struct{} // closed each time dispatched moves (WaitDispatched)
 	diskFull    atomic.Bool
 	closed      atomic.Bool
 	stop        chan struct{}
@@ -85,6 +87,7 @@ func Open(cfg Config) (*Store, error) {
 		queues:      make(map[string]map[int32]*consumequeue.Queue),
 		nextOffs:    make(map[string][]int64),
 		dispatchReq: make(chan struct{}, 1),
+		dispDone:    make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
 	if s.log == nil {

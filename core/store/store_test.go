@@ -68,12 +68,10 @@ func put(t testing.TB, s *Store, r *message.Record) PutResult {
 // waitDispatched waits until every appended record is visible in its ConsumeQueue.
 func waitDispatched(t testing.TB, s *Store) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.DispatchedOffset() < s.CommitLogMaxOffset() {
-		if time.Now().After(deadline) {
-			t.Fatalf("dispatch stuck at %d of %d", s.DispatchedOffset(), s.CommitLogMaxOffset())
-		}
-		time.Sleep(time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitDispatched(ctx, s.CommitLogMaxOffset()); err != nil {
+		t.Fatalf("dispatch stuck at %d of %d: %v", s.DispatchedOffset(), s.CommitLogMaxOffset(), err)
 	}
 }
 
@@ -509,6 +507,7 @@ func TestConcurrentPutGet(t *testing.T) {
 			off := int64(0)
 			deadline := time.Now().Add(20 * time.Second)
 			for len(seen[q]) < producers*perProducer/queues && time.Now().Before(deadline) {
+				mark := s.DispatchedOffset() // before the read, so no progress after it is missed
 				res, err := s.GetMessages("Conc", int32(q), off, 32, 0, nil)
 				if err != nil {
 					t.Error(err)
@@ -524,12 +523,15 @@ func TestConcurrentPutGet(t *testing.T) {
 					}
 					seen[q][string(v.Body())] = true
 				}
+				res.Release()
 				if res.Status == Found {
 					off = res.NextBeginOffset
-				} else {
-					time.Sleep(time.Millisecond) // polling a queue that has nothing new yet
+					continue
 				}
-				res.Release()
+				// Nothing new in this queue yet: wait for the dispatcher to make progress.
+				ctx, cancel := context.WithDeadline(context.Background(), deadline)
+				s.WaitDispatched(ctx, mark+1)
+				cancel()
 			}
 		}()
 	}

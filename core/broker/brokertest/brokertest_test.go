@@ -117,11 +117,8 @@ func TestPullCodes(t *testing.T) {
 			t.Fatalf("send: %v %+v", err, resp)
 		}
 	}
-	for c.Broker.Store().MaxOffset("P", 0) < 3 {
-		if ctx.Err() != nil {
-			t.Fatal("the sends never reached the queue")
-		}
-		time.Sleep(time.Millisecond) // the dispatcher runs behind the append
+	if err := c.Broker.Store().WaitDispatched(ctx, c.Broker.Store().CommitLogMaxOffset()); err != nil {
+		t.Fatal(err) // the dispatcher runs behind the append
 	}
 	// Past the end: PULL_OFFSET_MOVED to the maximum; every response carries all four fields.
 	resp, rh = pull(99, 0)

@@ -71,7 +71,7 @@ func TestDelayedDelivery(t *testing.T) {
 	put(1, "a")  // due at +1s
 	put(2, "b")  // +5s
 	put(99, "c") // clamped to level 3: +10s
-	waitFor(t, func() bool { return st.DispatchedOffset() == st.CommitLogMaxOffset() })
+	waitDispatched(t, st)
 
 	deliver := func(want int) {
 		t.Helper()
@@ -86,7 +86,7 @@ func TestDelayedDelivery(t *testing.T) {
 	deliver(0) // not twice
 	clk.t = clk.t.Add(10 * time.Second)
 	deliver(2)
-	waitFor(t, func() bool { return st.MaxOffset("Orders", 2) == 3 })
+	waitDispatched(t, st)
 	res, err := st.GetMessages("Orders", 2, 0, 32, 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -136,13 +136,11 @@ func TestRewriteIgnores(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitDispatched(t *testing.T, st *store.Store) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := st.WaitDispatched(ctx, st.CommitLogMaxOffset()); err != nil {
+		t.Fatal(err)
 	}
 }
