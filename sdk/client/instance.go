@@ -1,0 +1,312 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
+)
+
+// instance is what every client value owns (RocketMQ's MQClientInstance, one per value rather
+// than one per process): the connections, the route cache, the heartbeat, and the goroutines
+// that keep them fresh. Producers and consumers build on it.
+type instance struct {
+	cfg  commonConfig
+	log  *slog.Logger
+	id   string // client id: ip@instance
+	ip   netip.Addr
+	rc   *remoting.Client
+	uniq *message.UniqIDGenerator
+
+	heartbeat func() protocol.HeartbeatData // what to announce; set before start
+
+	ctx    context.Context // ends at close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.RWMutex // guards the fields below
+	routes   map[string]*topicRoute
+	brokers  map[string]map[int64]string // broker name → broker id → address
+	nsNext   int                         // the NameServer tried first next time
+	closed   bool
+	hbFailed map[string]bool // brokers whose last heartbeat failed (logged once)
+}
+
+// newInstance builds an instance whose connections serve the server-initiated requests in
+// handlers (CHECK_TRANSACTION_STATE, NOTIFY_CONSUMER_IDS_CHANGED, …). It starts nothing.
+func newInstance(cfg commonConfig, handlers map[int16]remoting.Handler) (*instance, error) {
+	cfg = cfg.withDefaults()
+	if len(cfg.nameServers) == 0 {
+		return nil, ErrNoNameServer
+	}
+	ip := localIP()
+	name := cfg.instanceName
+	if name == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		name = strconv.Itoa(os.Getpid()) + "#" + hex.EncodeToString(b[:])
+	}
+	mux := remoting.NewMux()
+	for code, h := range handlers {
+		mux.Handle(code, h)
+	}
+	in := &instance{
+		cfg:      cfg,
+		log:      cfg.logger,
+		id:       ip.String() + "@" + name,
+		ip:       ip,
+		uniq:     message.NewUniqIDGenerator(ip, os.Getpid(), time.Now),
+		routes:   make(map[string]*topicRoute),
+		brokers:  make(map[string]map[int64]string),
+		hbFailed: make(map[string]bool),
+	}
+	in.rc = remoting.NewClient(remoting.ClientOptions{Logger: cfg.logger, Handler: mux})
+	in.ctx, in.cancel = context.WithCancel(context.Background())
+	return in, nil
+}
+
+// localIP returns the first non-loopback IPv4 address of the host, or 127.0.0.1.
+func localIP() netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if p, ok := a.(*net.IPNet); ok && !p.IP.IsLoopback() {
+				if ip, ok := netip.AddrFromSlice(p.IP.To4()); ok && p.IP.To4() != nil {
+					return ip
+				}
+			}
+		}
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// start launches the route refresh and heartbeat loops.
+func (in *instance) start() {
+	in.every(in.cfg.routeRefresh, in.refreshRoutes)
+	in.every(in.cfg.heartbeatInterval, func(ctx context.Context) { in.sendHeartbeat(ctx) })
+}
+
+// every runs f every d on an owned goroutine until close.
+func (in *instance) every(d time.Duration, f func(context.Context)) {
+	in.goFunc(func(ctx context.Context) {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				f(ctx)
+			}
+		}
+	})
+}
+
+// goFunc runs f on a goroutine owned by the instance; f must return once ctx ends.
+func (in *instance) goFunc(f func(ctx context.Context)) {
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		f(in.ctx)
+	}()
+}
+
+// close stops every goroutine and connection of the instance and waits for them, or returns
+// ctx's error when ctx ends first.
+func (in *instance) close(ctx context.Context) error {
+	in.mu.Lock()
+	in.closed = true
+	in.mu.Unlock()
+	in.cancel()
+	done := make(chan struct{})
+	go func() {
+		in.wg.Wait()
+		_ = in.rc.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// isClosed reports whether close has begun.
+func (in *instance) isClosed() bool {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	return in.closed
+}
+
+// callCtx bounds ctx by the call timeout, and ends it when the instance closes.
+func (in *instance) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, in.cfg.callTimeout)
+	stop := context.AfterFunc(in.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// invoke sends req to addr and waits for its response, within the call timeout. A transport
+// failure is an error; a non-success response is returned as is for the caller to judge.
+func (in *instance) invoke(ctx context.Context, addr string, req *remoting.Command) (*remoting.Command, error) {
+	if in.isClosed() {
+		return nil, ErrClosed
+	}
+	ctx, cancel := in.callCtx(ctx)
+	defer cancel()
+	resp, err := in.rc.Invoke(ctx, addr, req)
+	if err != nil {
+		if in.isClosed() {
+			return nil, ErrClosed
+		}
+		return nil, fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)
+	}
+	return resp, nil
+}
+
+// invokeOK is invoke for calls where anything but SUCCESS is an error.
+func (in *instance) invokeOK(ctx context.Context, addr string, req *remoting.Command) (*remoting.Command, error) {
+	resp, err := in.invoke(ctx, addr, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := brokerError(resp); err != nil {
+		return nil, fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)
+	}
+	return resp, nil
+}
+
+// invokeOneway sends req to addr without waiting for an answer.
+func (in *instance) invokeOneway(ctx context.Context, addr string, req *remoting.Command) error {
+	if in.isClosed() {
+		return ErrClosed
+	}
+	ctx, cancel := in.callCtx(ctx)
+	defer cancel()
+	if err := in.rc.InvokeOneway(ctx, addr, req); err != nil {
+		return fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)
+	}
+	return nil
+}
+
+// invokeNameServer sends req to the NameServers in turn, starting after the one used last,
+// until one answers.
+func (in *instance) invokeNameServer(ctx context.Context, req func() *remoting.Command) (*remoting.Command, error) {
+	in.mu.Lock()
+	first := in.nsNext
+	in.mu.Unlock()
+	ns := in.cfg.nameServers
+	var errs []error
+	for i := range ns {
+		addr := ns[(first+i)%len(ns)]
+		resp, err := in.invoke(ctx, addr, req())
+		if err == nil {
+			in.mu.Lock()
+			in.nsNext = (first + i) % len(ns)
+			in.mu.Unlock()
+			return resp, nil
+		}
+		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// requestName names a request code for error messages.
+func requestName(code int16) string {
+	switch code {
+	case remoting.SendMessage, remoting.SendMessageV2:
+		return "send"
+	case remoting.SendBatchMessage:
+		return "send batch"
+	case remoting.PullMessage:
+		return "pull"
+	case remoting.HeartBeat:
+		return "heartbeat"
+	case remoting.GetRouteInfoByTopic:
+		return "route"
+	}
+	return "request " + strconv.Itoa(int(code))
+}
+
+// sendHeartbeat announces the client's groups to every broker it knows.
+func (in *instance) sendHeartbeat(ctx context.Context) {
+	if in.heartbeat == nil {
+		return
+	}
+	hb := in.heartbeat()
+	hb.ClientID = in.id
+	body, err := json.Marshal(hb)
+	if err != nil {
+		in.log.Error("heartbeat encode failed", "err", err)
+		return
+	}
+	for _, addr := range in.brokerAddrs() {
+		_, err := in.invokeOK(ctx, addr, remoting.NewRequest(remoting.HeartBeat, nil, body))
+		in.mu.Lock()
+		was := in.hbFailed[addr]
+		in.hbFailed[addr] = err != nil
+		in.mu.Unlock()
+		switch {
+		case err != nil && !was && ctx.Err() == nil:
+			in.log.Warn("heartbeat failed", "broker", addr, "err", err)
+		case err == nil && was:
+			in.log.Info("heartbeat ok again", "broker", addr)
+		}
+	}
+}
+
+// brokerAddrs returns the addresses of every broker the cached routes name.
+func (in *instance) brokerAddrs() []string {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	var out []string
+	for _, ids := range in.brokers {
+		for _, addr := range ids {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+// brokerAddr returns the address of broker id of brokerName.
+func (in *instance) brokerAddr(brokerName string, id int64) (string, bool) {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	addr, ok := in.brokers[brokerName][id]
+	return addr, ok
+}
+
+// masterAddr returns the master's address of brokerName.
+func (in *instance) masterAddr(brokerName string) (string, bool) {
+	return in.brokerAddr(brokerName, protocol.MasterID)
+}
+
+// brokerNames returns every broker name the cached routes name.
+func (in *instance) brokerNames() []string {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	out := make([]string, 0, len(in.brokers))
+	for name := range in.brokers {
+		out = append(out, name)
+	}
+	return out
+}
+
+// nextUniqID returns a new client unique message id (UNIQ_KEY).
+func (in *instance) nextUniqID() string { return in.uniq.Next() }

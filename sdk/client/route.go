@@ -1,0 +1,122 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
+)
+
+// topicRoute is a topic's route as the NameServers answered it, with the queue lists derived
+// from it.
+type topicRoute struct {
+	data    protocol.TopicRouteData
+	fetched time.Time
+	// publish lists the writable queues of brokers that have a master, in broker-name order.
+	publish []MessageQueue
+	// subscribe lists the readable queues, in broker-name order.
+	subscribe []MessageQueue
+}
+
+// newTopicRoute derives the queue lists of topic from data.
+func newTopicRoute(topic string, data protocol.TopicRouteData) *topicRoute {
+	data.Sort()
+	r := &topicRoute{data: data, fetched: time.Now()}
+	masters := make(map[string]bool)
+	for _, b := range data.BrokerDatas {
+		if b.MasterAddr() != "" {
+			masters[b.BrokerName] = true
+		}
+	}
+	for _, q := range data.QueueDatas {
+		if protocol.IsWriteable(q.Perm) && masters[q.BrokerName] {
+			for i := range q.WriteQueueNums {
+				r.publish = append(r.publish, MessageQueue{Topic: topic, BrokerName: q.BrokerName, QueueID: i})
+			}
+		}
+		if protocol.IsReadable(q.Perm) {
+			for i := range q.ReadQueueNums {
+				r.subscribe = append(r.subscribe, MessageQueue{Topic: topic, BrokerName: q.BrokerName, QueueID: i})
+			}
+		}
+	}
+	return r
+}
+
+// route returns topic's route from the cache, fetching it on a miss.
+func (in *instance) route(ctx context.Context, topic string) (*topicRoute, error) {
+	in.mu.RLock()
+	r := in.routes[topic]
+	in.mu.RUnlock()
+	if r != nil {
+		return r, nil
+	}
+	return in.fetchRoute(ctx, topic)
+}
+
+// fetchRoute asks the NameServers for topic's route and caches it. A topic the NameServers
+// don't know gives an error matching ErrTopicNotExist (and ErrNoRoute).
+func (in *instance) fetchRoute(ctx context.Context, topic string) (*topicRoute, error) {
+	h := protocol.GetRouteInfoHeader{Topic: topic, AcceptStandardJSONOnly: true}
+	resp, err := in.invokeNameServer(ctx, func() *remoting.Command {
+		return remoting.NewRequest(remoting.GetRouteInfoByTopic, h.Encode(), nil)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("route of %s: %w", topic, err)
+	}
+	if err := brokerError(resp); err != nil {
+		if errors.Is(err, ErrTopicNotExist) {
+			return nil, fmt.Errorf("route of %s: %w: %w", topic, ErrNoRoute, err)
+		}
+		return nil, fmt.Errorf("route of %s: %w", topic, err)
+	}
+	var data protocol.TopicRouteData
+	if err := data.UnmarshalJSON(resp.Body); err != nil {
+		return nil, fmt.Errorf("route of %s: %w", topic, err)
+	}
+	r := newTopicRoute(topic, data)
+	in.mu.Lock()
+	in.routes[topic] = r
+	for _, b := range data.BrokerDatas {
+		ids := in.brokers[b.BrokerName]
+		if ids == nil {
+			ids = make(map[int64]string)
+			in.brokers[b.BrokerName] = ids
+		}
+		clear(ids)
+		for id, addr := range b.BrokerAddrs {
+			ids[id] = addr
+		}
+	}
+	in.mu.Unlock()
+	return r, nil
+}
+
+// refreshRoutes re-fetches every cached route. A route that fails to refresh keeps its last
+// value (a NameServer outage must not stop a running client).
+func (in *instance) refreshRoutes(ctx context.Context) {
+	in.mu.RLock()
+	topics := make([]string, 0, len(in.routes))
+	for t := range in.routes {
+		topics = append(topics, t)
+	}
+	in.mu.RUnlock()
+	slices.Sort(topics)
+	for _, t := range topics {
+		if _, err := in.fetchRoute(ctx, t); err != nil && ctx.Err() == nil {
+			in.log.Warn("route refresh failed", "topic", t, "err", err)
+		}
+	}
+}
+
+// forgetRoute drops topic's cached route (after a failure that suggests it is stale) so that
+// the next call fetches it again.
+func (in *instance) forgetRoute(topic string) {
+	in.mu.Lock()
+	delete(in.routes, topic)
+	in.mu.Unlock()
+}
