@@ -11,6 +11,7 @@ import (
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
+	"github.com/ternmq/tern/sdk/plugin/filter"
 )
 
 func offsetResponse(req *remoting.Command, off int64) *remoting.Command {
@@ -206,18 +207,25 @@ func (b *Broker) handleConsumerConnections(_ context.Context, _ *remoting.Conn, 
 	return resp
 }
 
-// handleCheckClientConfig serves CHECK_CLIENT_CONFIG (Java clients with SQL92 subscriptions).
-func (b *Broker) handleCheckClientConfig(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+// handleCheckClientConfig serves CHECK_CLIENT_CONFIG, which clients send before subscribing
+// with an expression type other than TAG: the broker compiles the expression, and a bad one is
+// refused with the filter's message.
+func (b *Broker) handleCheckClientConfig(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var body struct {
+		Group            string `json:"group"`
 		SubscriptionData struct {
+			Topic          string `json:"topic"`
+			SubString      string `json:"subString"`
 			ExpressionType string `json:"expressionType"`
 		} `json:"subscriptionData"`
 	}
 	if err := json.Unmarshal(req.Body, &body); err != nil {
 		return badHeader(req, err)
 	}
-	if t := body.SubscriptionData.ExpressionType; t != "" && t != protocol.ExpressionTag {
-		return remoting.NewResponse(req, int16(remoting.SystemError), "The broker does not support consumer to filter message by "+t)
+	sd := body.SubscriptionData
+	sub := filter.Subscription{Group: body.Group, Topic: sd.Topic, ExpressionType: sd.ExpressionType, Expression: sd.SubString}
+	if _, err := b.newSelector(ctx, sub); err != nil {
+		return remoting.ErrorResponse(req, err)
 	}
 	return ok(req)
 }

@@ -91,10 +91,10 @@ func TestBadInput(t *testing.T) {
 		{"body over maxMessageSize", sendReq("Good", make([]byte, 65<<10)), remoting.MessageIllegal, "maxMessageSize"},
 		{"missing header field", remoting.NewRequest(remoting.SendMessageV2, map[string]string{"b": "Good"}, []byte("x")), remoting.MessageIllegal, "missing"},
 		{"bad number", remoting.NewRequest(remoting.PullMessage, map[string]string{"consumerGroup": "g", "topic": "Good", "queueId": "zero"}, nil), remoting.SystemError, "queueId"},
-		{"SQL92 subscription before the filter plugins", func() *remoting.Command {
+		{"SQL92 subscription without filter plugins", func() *remoting.Command {
 			h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "Good", MaxMsgNums: 1, SysFlag: 1 << 2, Subscription: "a > 1", ExpressionType: "SQL92"}
 			return remoting.NewRequest(remoting.PullMessage, h.Encode(), nil)
-		}(), remoting.SystemError, "does not support filtering by SQL92"},
+		}(), remoting.SubscriptionParseFailed, "no filter plugin evaluates expression type SQL92"},
 		{"unknown topic pull", func() *remoting.Command {
 			h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "Nope", MaxMsgNums: 1, SysFlag: 1 << 2, Subscription: "*"}
 			return remoting.NewRequest(remoting.PullMessage, h.Encode(), nil)

@@ -73,6 +73,7 @@ type Broker struct {
 	ln      net.Listener
 
 	requesters sync.Map // request/reply: requester client id → *remoting.Conn its requests came on
+	compiled   compiledSubs
 
 	regMu   sync.Mutex    // serialises registrations
 	regNow  chan struct{} // asks the registration loop to register now (capacity 1)

@@ -59,6 +59,10 @@ type Config struct {
 
 	// Store configures the message store.
 	Store store.Config `yaml:",inline"`
+
+	// Filters resolves the expression types other than TAG (CEL, SQL92, a named filter plugin)
+	// to their filter, usually the plugin host's. Nil: only TAG subscriptions are served.
+	Filters FilterResolver `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults with the data in dir.

@@ -1,11 +1,204 @@
 package broker
 
 import (
+	"bytes"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
+	"github.com/ternmq/tern/sdk/plugin"
+	"github.com/ternmq/tern/sdk/plugin/filter"
 )
+
+// MessageFilter evaluates the subscriptions of one expression type other than TAG: a filter
+// plugin (built in or out of process) behind the plugin host, which applies its timeout, batch
+// size and failure policy.
+type MessageFilter interface {
+	// Compile checks a subscription; a bad expression gives an error wrapping
+	// plugin.ErrInvalidArgument with the filter's message.
+	Compile(ctx context.Context, sub filter.Subscription) error
+	// Match says which of msgs sub selects. An error means the filter could not decide (its
+	// failure policy is closed): the pull delivers nothing and skips nothing.
+	Match(ctx context.Context, sub filter.Subscription, msgs []filter.Message) ([]bool, error)
+	// NeedsBody reports whether Match needs message bodies.
+	NeedsBody() bool
+}
+
+// FilterResolver returns the filter of an expression type (case-insensitive), or false when no
+// plugin evaluates it.
+type FilterResolver func(expressionType string) (MessageFilter, bool)
+
+// filterCallTimeout bounds one Match or Compile call made on the pull path, in case the filter
+// applies no timeout of its own.
+const filterCallTimeout = 10 * time.Second
+
+// selector is a pull's filter: a tag expression on the ConsumeQueue hash and the TAGS property
+// (store.Filter), then, for other expression types, a MessageFilter over the batch the store
+// returned.
+type selector struct {
+	store  store.Filter
+	plugin MessageFilter // nil for TAG
+	sub    filter.Subscription
+}
+
+// newSelector builds the selector of a subscription, compiling non-TAG expressions (once per
+// subscription, see compiledSubs).
+func (b *Broker) newSelector(ctx context.Context, sub filter.Subscription) (*selector, error) {
+	if sub.ExpressionType == "" || strings.EqualFold(sub.ExpressionType, protocol.ExpressionTag) {
+		return &selector{store: newTagFilter(sub.Expression)}, nil
+	}
+	var f MessageFilter
+	if b.cfg.Filters != nil {
+		f, _ = b.cfg.Filters(sub.ExpressionType)
+	}
+	if f == nil {
+		return nil, fmt.Errorf("%w: no filter plugin evaluates expression type %s (subscription of %s to %s)",
+			remoting.ErrSubscriptionParseFailed, sub.ExpressionType, sub.Group, sub.Topic)
+	}
+	if err := b.compiled.check(ctx, f, sub); err != nil {
+		return nil, err
+	}
+	return &selector{store: matchAll{}, plugin: f, sub: sub}, nil
+}
+
+// compiledSubs remembers the subscriptions a filter has accepted or refused, so that a pull does
+// not cross to a plugin to compile the same expression again. A compile that failed for any other
+// reason than a bad expression (the plugin is down) is not remembered.
+type compiledSubs struct {
+	mu   sync.Mutex
+	subs map[filter.Subscription]error
+}
+
+// maxCompiledSubs bounds compiledSubs; past it the memory starts over.
+const maxCompiledSubs = 10_000
+
+func (c *compiledSubs) check(ctx context.Context, f MessageFilter, sub filter.Subscription) error {
+	c.mu.Lock()
+	err, ok := c.subs[sub]
+	c.mu.Unlock()
+	if ok {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, filterCallTimeout)
+	defer cancel()
+	err = f.Compile(cctx, sub)
+	switch {
+	case err == nil:
+	case errors.Is(err, plugin.ErrInvalidArgument):
+		err = fmt.Errorf("%w: %s expression of %s for %s: %v", remoting.ErrSubscriptionParseFailed, sub.ExpressionType, sub.Group, sub.Topic, err)
+	default:
+		return nil // not the expression's fault: Match applies the failure policy
+	}
+	c.mu.Lock()
+	if c.subs == nil || len(c.subs) >= maxCompiledSubs {
+		c.subs = make(map[filter.Subscription]error)
+	}
+	c.subs[sub] = err
+	c.mu.Unlock()
+	return err
+}
+
+// matchAll is the store filter of non-TAG subscriptions: everything goes to the plugin.
+type matchAll struct{}
+
+func (matchAll) MatchTagsCode(int64) bool      { return true }
+func (matchAll) MatchRecord(message.View) bool { return true }
+
+// errFilterUnavailable marks a pull whose filter could not decide: deliver nothing, skip nothing.
+var errFilterUnavailable = errors.New("broker: filter unavailable")
+
+// apply runs the selector's plugin over the messages of res, keeping the selected ones in
+// place. On failure res is left unchanged and the error wraps errFilterUnavailable.
+func (s *selector) apply(ctx context.Context, res *store.GetResult) error {
+	if s.plugin == nil || len(res.Messages) == 0 {
+		return nil
+	}
+	needsBody := s.plugin.NeedsBody()
+	msgs := make([]filter.Message, len(res.Messages))
+	for i, raw := range res.Messages {
+		msgs[i] = filterMessage(message.View(raw), needsBody)
+	}
+	ctx, cancel := context.WithTimeout(ctx, filterCallTimeout)
+	defer cancel()
+	matched, err := s.plugin.Match(ctx, s.sub, msgs)
+	if err == nil && len(matched) != len(msgs) {
+		err = fmt.Errorf("filter answered %d results for %d messages", len(matched), len(msgs))
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s filter for %s on %s: %w", errFilterUnavailable, s.sub.ExpressionType, s.sub.Group, s.sub.Topic, err)
+	}
+	n := 0
+	for i, ok := range matched {
+		if ok {
+			res.Messages[n] = res.Messages[i]
+			res.QueueOffsets[n] = res.QueueOffsets[i]
+			n++
+		} else {
+			res.Bytes -= len(res.Messages[i])
+		}
+	}
+	clear(res.Messages[n:])
+	res.Messages, res.QueueOffsets = res.Messages[:n], res.QueueOffsets[:n]
+	if n == 0 {
+		res.Status = store.NoMatchedMessage
+	}
+	return nil
+}
+
+// filterMessage is what a filter plugin sees of a stored record. The body aliases the mapped
+// CommitLog (inflated if it was stored compressed) and is set only when needsBody.
+func filterMessage(v message.View, needsBody bool) filter.Message {
+	props := message.ParseProperties(v.Properties())
+	m := filter.Message{
+		Topic:          string(v.Topic()),
+		QueueID:        v.QueueID(),
+		QueueOffset:    v.QueueOffset(),
+		Properties:     props,
+		BornTimestamp:  v.BornTimestamp(),
+		StoreTimestamp: v.StoreTimestamp(),
+		ReconsumeTimes: v.ReconsumeTimes(),
+	}
+	if t := props[message.PropertyTags]; t != "" {
+		for tag := range strings.SplitSeq(t, "||") {
+			if tag = strings.TrimSpace(tag); tag != "" {
+				m.Tags = append(m.Tags, tag)
+			}
+		}
+	}
+	if k := props[message.PropertyKeys]; k != "" {
+		m.Keys = strings.Fields(k)
+	}
+	if needsBody {
+		m.Body = v.Body()
+		if v.SysFlag()&message.SysFlagCompressed != 0 {
+			if b, err := inflate(m.Body); err == nil {
+				m.Body = b
+			}
+		}
+	}
+	return m
+}
+
+// maxInflated bounds a compressed body inflated for a filter.
+const maxInflated = 64 << 20
+
+func inflate(body []byte) ([]byte, error) {
+	r, err := zlib.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(io.LimitReader(r, maxInflated))
+}
 
 // tagFilter selects by RocketMQ tag expression ("A || B", "*"): first on the ConsumeQueue tags
 // code (the Java hash of the tag), then on the TAGS property itself, which rules out hash
@@ -20,19 +213,13 @@ var _ store.Filter = (*tagFilter)(nil)
 
 // newTagFilter parses a tag expression: "", "*" or tags separated by "||".
 func newTagFilter(expr string) *tagFilter {
-	expr = strings.TrimSpace(expr)
-	if expr == "" || expr == "*" {
+	tags, all := protocol.ParseTagExpression(expr)
+	if all || len(tags) == 0 {
 		return &tagFilter{all: true}
 	}
-	f := &tagFilter{}
-	for _, t := range strings.Split(expr, "||") {
-		if t = strings.TrimSpace(t); t != "" {
-			f.tags = append(f.tags, t)
-			f.codes = append(f.codes, message.TagsCode(t))
-		}
-	}
-	if len(f.tags) == 0 {
-		f.all = true
+	f := &tagFilter{tags: tags}
+	for _, t := range tags {
+		f.codes = append(f.codes, message.TagsCode(t))
 	}
 	return f
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
+	"github.com/ternmq/tern/sdk/plugin/filter"
 )
 
 // Pull flags (wire format): PULL_MESSAGE's sysFlag bits.
@@ -34,27 +35,37 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	if h.QueueID < 0 || h.QueueID >= tc.ReadQueueNums {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: queueId[%d] is illegal, topic %s has %d read queues", remoting.ErrSystemError, h.QueueID, h.Topic, tc.ReadQueueNums))
 	}
-	filter, err := b.pullFilter(h)
+	sel, err := b.pullSelector(ctx, h)
 	if err != nil {
 		return remoting.ErrorResponse(req, err)
 	}
 	if h.SysFlag&pullCommitOffset != 0 && h.CommitOffset >= 0 {
 		b.offsets.Commit(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
 	}
-	resp, found := b.pullOnce(req, h, filter)
-	if found || resp.Code != int16(remoting.PullNotFound) || h.SysFlag&pullSuspend == 0 {
+	resp, found := b.pullOnce(ctx, req, h, sel)
+	held := resp.Code == int16(remoting.PullNotFound) && h.SysFlag&pullSuspend != 0
+	if found || !held && !b.filterDown(resp) {
 		return resp
 	}
 	suspend := b.cfg.ShortPollingTimeMills.D()
-	if b.cfg.LongPollingEnable {
+	if b.cfg.LongPollingEnable && held {
 		suspend = min(time.Duration(h.SuspendTimeoutMillis)*time.Millisecond, maxSuspend)
+	}
+	if b.filterDown(resp) {
+		// The filter could not decide and its policy holds delivery: answer "nothing new" at the
+		// same offset after a short wait, so the client asks again without spinning.
+		suspend = min(suspend, filterRetryWait)
 	}
 	b.hold.Hold(&longpoll.Request{
 		Topic: h.Topic, QueueID: h.QueueID, Offset: h.QueueOffset, Deadline: b.now().Add(suspend),
 		Retry: func(final bool) bool {
-			resp, found := b.pullOnce(req, h, filter)
-			if !found && !final && resp.Code != int16(remoting.PullOffsetMoved) {
+			resp, found := b.pullOnce(ctx, req, h, sel)
+			down := b.filterDown(resp)
+			if !found && !final && (down || resp.Code != int16(remoting.PullOffsetMoved)) {
 				return false // nothing for this pull yet: keep holding (no segment is held)
+			}
+			if down {
+				resp.Code = int16(remoting.PullNotFound)
 			}
 			if err := conn.Send(resp); err != nil {
 				b.log.Debug("held pull answer not sent", "remote", conn.RemoteAddr(), "err", err)
@@ -65,9 +76,19 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	return nil
 }
 
-// pullFilter builds the pull's filter: the expression in the request when it carries one, else
-// the subscription the group registered by heartbeat.
-func (b *Broker) pullFilter(h *protocol.PullMessageHeader) (store.Filter, error) {
+// filterRetryWait is how long a pull whose filter plugin is down waits before it is answered
+// "nothing new" at the same offset.
+const filterRetryWait = time.Second
+
+// filterDown reports a pull answer built while the filter could not decide (see pullOnce).
+func (b *Broker) filterDown(resp *remoting.Command) bool { return resp.Remark == remarkFilterDown }
+
+// remarkFilterDown is the remark of a pull answered while its filter plugin is unavailable.
+const remarkFilterDown = "filter unavailable, delivery held"
+
+// pullSelector builds the pull's selector: the expression in the request when it carries one,
+// else the subscription the group registered by heartbeat.
+func (b *Broker) pullSelector(ctx context.Context, h *protocol.PullMessageHeader) (*selector, error) {
 	expr, typ := h.Subscription, h.ExpressionType
 	if h.SysFlag&pullSubscription == 0 {
 		sub, ok := b.clients.Subscription(h.ConsumerGroup, h.Topic)
@@ -79,18 +100,24 @@ func (b *Broker) pullFilter(h *protocol.PullMessageHeader) (store.Filter, error)
 		// The Go pull consumer labels SQL92 expressions as TAG: trust the registration.
 		typ = sub.ExpressionType
 	}
-	if typ != "" && typ != protocol.ExpressionTag {
-		return nil, fmt.Errorf("%w: the broker does not support filtering by %s yet", remoting.ErrSystemError, typ)
-	}
-	return newTagFilter(expr), nil
+	return b.newSelector(ctx, filter.Subscription{Group: h.ConsumerGroup, Topic: h.Topic, ExpressionType: typ, Expression: expr})
 }
 
 // pullOnce reads the messages of one pull and builds its response. found reports messages in
 // it. The response owns the read's segment references (Release).
-func (b *Broker) pullOnce(req *remoting.Command, h *protocol.PullMessageHeader, f store.Filter) (resp *remoting.Command, found bool) {
-	res, err := b.store.GetMessages(h.Topic, h.QueueID, h.QueueOffset, int(max(h.MaxMsgNums, 1)), 0, f)
+func (b *Broker) pullOnce(ctx context.Context, req *remoting.Command, h *protocol.PullMessageHeader, sel *selector) (resp *remoting.Command, found bool) {
+	res, err := b.store.GetMessages(h.Topic, h.QueueID, h.QueueOffset, int(max(h.MaxMsgNums, 1)), 0, sel.store)
 	if err != nil {
 		return remoting.ErrorResponse(req, storeError(err)), false
+	}
+	if err := sel.apply(ctx, &res); err != nil {
+		// Deliver nothing and skip nothing: the same offset is asked again.
+		res.Release()
+		b.log.Warn("pull filter failed", "group", h.ConsumerGroup, "topic", h.Topic, "queue_id", h.QueueID, "err", err)
+		resp = remoting.NewResponse(req, int16(remoting.PullRetryImmediately), remarkFilterDown)
+		rh := protocol.PullMessageResponseHeader{NextBeginOffset: h.QueueOffset, MinOffset: res.MinOffset, MaxOffset: res.MaxOffset}
+		resp.ExtFields = rh.Encode()
+		return resp, false
 	}
 	code := remoting.PullRetryImmediately
 	switch res.Status {
