@@ -38,6 +38,7 @@ import (
 	"github.com/ternmq/tern/core/broker/offsets"
 	"github.com/ternmq/tern/core/broker/schedule"
 	"github.com/ternmq/tern/core/broker/topics"
+	"github.com/ternmq/tern/core/broker/transaction"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
@@ -67,6 +68,7 @@ type Broker struct {
 	clients *clients.Manager
 	locks   *locks.Manager
 	sched   scheduler
+	tx      *transaction.Service
 	hold    *longpoll.Service
 	server  *remoting.Server
 	client  *remoting.Client // to NameServers
@@ -149,6 +151,9 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b.locks = locks.New(60*time.Second, b.now)
 	b.clients = clients.New(b.notifyConsumersChanged)
+	if err := b.openTransactions(); err != nil {
+		return nil, err
+	}
 	b.client = remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "namesrv-client")})
 	b.server = remoting.NewServer(remoting.ServerOptions{
 		Logger:       logger.With("component", "remoting"),
@@ -180,6 +185,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	ln := b.ln
 	b.hold.Start()
 	b.sched.Start()
+	b.tx.Start()
 	b.wg.Add(2)
 	go func() {
 		defer b.wg.Done()
@@ -265,6 +271,9 @@ func (b *Broker) Close(ctx context.Context) error {
 		b.wg.Wait()
 		b.client.Close()
 		if err := b.sched.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := b.tx.Close(); err != nil { // before the offsets flush: it commits the check progress
 			errs = append(errs, err)
 		}
 		if err := b.offsets.Flush(); err != nil {

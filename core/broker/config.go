@@ -53,6 +53,13 @@ type Config struct {
 	FlushConsumerOffsetInterval config.Millis `yaml:"flushConsumerOffsetInterval"`
 	// ChannelExpiredTimeout drops clients silent for this long (120 s).
 	ChannelExpiredTimeout config.Millis `yaml:"channelExpiredTimeout"`
+	// TransactionTimeOut is how old a half message must be before it is first checked (6 s),
+	// TransactionCheckInterval how often unresolved ones are checked (60 s) and
+	// TransactionCheckMax how many checks it gets before it is discarded to
+	// TRANS_CHECK_MAX_TIME_TOPIC (15).
+	TransactionTimeOut       config.Millis `yaml:"transactionTimeOut"`
+	TransactionCheckInterval config.Millis `yaml:"transactionCheckInterval"`
+	TransactionCheckMax      int           `yaml:"transactionCheckMax"`
 	// ConfigDir holds topics.json, consumerOffset.json and delayOffset.json (default
 	// <storePathRootDir>/config).
 	ConfigDir string `yaml:"configDir"`
@@ -83,6 +90,9 @@ func DefaultConfig(dir string) Config {
 		RegisterNameServerPeriod:    config.Millis(30 * time.Second),
 		FlushConsumerOffsetInterval: config.Millis(5 * time.Second),
 		ChannelExpiredTimeout:       config.Millis(120 * time.Second),
+		TransactionTimeOut:          config.Millis(6 * time.Second),
+		TransactionCheckInterval:    config.Millis(60 * time.Second),
+		TransactionCheckMax:         15,
 		Store:                       store.DefaultConfig(dir),
 	}
 }
@@ -111,10 +121,14 @@ func (c *Config) Validate() error {
 		bad("defaultTopicQueueNums %d and maxReconsumeTimes %d must be positive", c.DefaultTopicQueueNums, c.MaxReconsumeTimes)
 	}
 	for name, d := range map[string]config.Millis{"shortPollingTimeMills": c.ShortPollingTimeMills, "registerNameServerPeriod": c.RegisterNameServerPeriod,
-		"flushConsumerOffsetInterval": c.FlushConsumerOffsetInterval, "channelExpiredTimeout": c.ChannelExpiredTimeout} {
+		"flushConsumerOffsetInterval": c.FlushConsumerOffsetInterval, "channelExpiredTimeout": c.ChannelExpiredTimeout,
+		"transactionCheckInterval": c.TransactionCheckInterval} {
 		if d <= 0 {
 			bad("%s %v must be positive", name, d)
 		}
+	}
+	if c.TransactionTimeOut < 0 || c.TransactionCheckMax < 1 {
+		bad("transactionTimeOut %v must not be negative and transactionCheckMax %d must be positive", c.TransactionTimeOut, c.TransactionCheckMax)
 	}
 	if err == nil {
 		c.Store.StoreHost = ap

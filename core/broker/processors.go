@@ -37,6 +37,7 @@ func (b *Broker) mux() *remoting.Mux {
 	m.HandleFunc(remoting.QueryConsumerOffset, b.handleQueryConsumerOffset)
 	m.HandleFunc(remoting.UpdateConsumerOffset, b.handleUpdateConsumerOffset)
 	m.Handle(remoting.ConsumerSendMsgBack, withHeader(b.handleSendBack))
+	m.Handle(remoting.EndTransaction, withHeader(b.handleEndTransaction))
 	m.HandleFunc(remoting.LockBatchMQ, b.handleLockBatch)
 	m.HandleFunc(remoting.UnlockBatchMQ, b.handleUnlockBatch)
 	m.Handle(remoting.GetMaxOffset, withHeader(b.handleMaxOffset))

@@ -35,8 +35,9 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	}
 	// One copy of the properties: looked into here, extended with CLUSTER, then stored.
 	props := []byte(h.Properties)
-	if v, _ := message.Property(props, message.PropertyTransactionPrepared); string(v) == "true" {
-		return remoting.ErrorResponse(req, fmt.Errorf("%w: transactional messages are not supported by this broker yet", remoting.ErrNoPermission))
+	half, err := sendsHalf(req, &h, props)
+	if err != nil {
+		return remoting.ErrorResponse(req, err)
 	}
 	born := bornHost(conn)
 	if to, ok := message.Property(props, message.PropertyReplyToClient); ok && req.Code != remoting.SendReplyMessage && req.Code != remoting.SendReplyMessageV2 {
@@ -74,6 +75,12 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		if len(r.Body) > b.cfg.Store.MaxMessageSize {
 			return remoting.ErrorResponse(req, fmt.Errorf("%w: the message body is %d bytes, maxMessageSize is %d", remoting.ErrMessageIllegal, len(r.Body), b.cfg.Store.MaxMessageSize))
 		}
+		if half {
+			if err := prepareHalf(&h, r); err != nil {
+				return remoting.ErrorResponse(req, err)
+			}
+			continue // parked until END_TRANSACTION: no retry or delay handling now
+		}
 		if len(recs) == 1 {
 			if err := b.toDLQIfExhausted(ctx, &h, r); err != nil {
 				return remoting.ErrorResponse(req, err)
@@ -101,6 +108,9 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		phy += int64(r.Size())
 	}
 	rh := protocol.SendMessageResponseHeader{MsgID: string(ids), QueueID: qid, QueueOffset: res.QueueOffset, MsgRegion: protocol.DefaultRegion, TraceOn: true}
+	if half {
+		rh.TransactionID = halfTransactionID(recs[0], string(ids))
+	}
 	resp.ExtFields = rh.Encode()
 	if req.Code == remoting.SendReplyMessage || req.Code == remoting.SendReplyMessageV2 {
 		b.pushReply(ctx, &h, recs[0], res)
