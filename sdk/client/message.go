@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ternmq/tern/core/message"
@@ -30,7 +31,8 @@ type Message struct {
 	// DeliverAt delivers the message at this time (the RocketMQ 5 timer property
 	// TIMER_DELIVER_MS). Brokers without a timer deliver it at once.
 	DeliverAt time.Time
-	// ShardingKey selects the queue for ordered sends through a key (WithShardingKeySelector).
+	// ShardingKey, when set, makes a send ordered: every message with the same key goes to the
+	// same queue (ShardingKeySelector), unless a QueueSelector is given (WithQueueSelector).
 	ShardingKey string
 	// Flag is RocketMQ's opaque message flag.
 	Flag int32
@@ -186,14 +188,25 @@ func messageFromView(v message.View, brokerName string) (*MessageExt, error) {
 	return m, nil
 }
 
-// deflate compresses body with zlib at level (as RocketMQ clients do for bodies over the
-// compression threshold).
-func deflate(body []byte, level int) ([]byte, error) {
+// deflater compresses bodies with zlib at one level (as RocketMQ clients do for bodies over the
+// compression threshold). It reuses its writers: setting one up costs hundreds of KiB.
+type deflater struct {
+	level int
+	pool  sync.Pool // *zlib.Writer
+}
+
+// deflate returns body compressed.
+func (d *deflater) deflate(body []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(body) / 2)
-	w, err := zlib.NewWriterLevel(&buf, level)
-	if err != nil {
-		return nil, err
+	w, _ := d.pool.Get().(*zlib.Writer)
+	if w == nil {
+		var err error
+		if w, err = zlib.NewWriterLevel(&buf, d.level); err != nil {
+			return nil, err
+		}
+	} else {
+		w.Reset(&buf)
 	}
 	if _, err := w.Write(body); err != nil {
 		return nil, err
@@ -201,6 +214,7 @@ func deflate(body []byte, level int) ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
+	d.pool.Put(w)
 	return buf.Bytes(), nil
 }
 

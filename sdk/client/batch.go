@@ -1,0 +1,81 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/protocol"
+	"github.com/ternmq/tern/core/remoting"
+)
+
+// SendBatch sends msgs as one SEND_BATCH_MESSAGE request (§3.6): the broker stores them in one
+// queue, in order, as separate messages, and all or none of them. The messages must share one
+// topic, and none may be delayed (DelayLevel, DeliverAt) or be a reply, as in RocketMQ. Each
+// message gets its own UNIQ_KEY; bodies are not compressed. The encoded batch must fit in
+// WithMaxMessageSize (4 MiB), else SendBatch fails with ErrMessageTooLarge before any network
+// call. The batch is load-balanced and retried like Send, or ordered by a selector or by the
+// first message's ShardingKey.
+//
+// The result's MsgID and OffsetMsgID list the messages' ids joined by ","; QueueOffset is the
+// first message's.
+func (p *Producer) SendBatch(ctx context.Context, msgs []*Message, opts ...SendOption) (*SendResult, error) {
+	if p.isClosed() {
+		return nil, ErrClosed
+	}
+	o, err := p.encodeBatch(ctx, msgs, p.sendConfig(opts))
+	if err != nil {
+		return nil, err
+	}
+	return p.deliver(ctx, o)
+}
+
+// encodeBatch validates msgs and encodes them into one batch request.
+func (p *Producer) encodeBatch(ctx context.Context, msgs []*Message, sc sendConfig) (*outgoing, error) {
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("%w: empty batch", ErrInvalidMessage)
+	}
+	if msgs[0] == nil {
+		return nil, fmt.Errorf("%w: batch message 0 is nil", ErrInvalidMessage)
+	}
+	topic := msgs[0].Topic
+	if protocol.IsRetryTopic(topic) {
+		return nil, fmt.Errorf("%w: batches cannot be sent to the retry topic %s", ErrInvalidMessage, topic)
+	}
+	var body []byte
+	var ids strings.Builder
+	for i, m := range msgs {
+		if err := p.check(m); err != nil {
+			return nil, fmt.Errorf("batch message %d: %w", i, err)
+		}
+		switch {
+		case m.Topic != topic:
+			return nil, fmt.Errorf("%w: batch message %d has topic %s, the batch %s", ErrInvalidMessage, i, m.Topic, topic)
+		case m.DelayLevel > 0 || !m.DeliverAt.IsZero():
+			return nil, fmt.Errorf("%w: batch message %d is delayed; batches cannot be", ErrInvalidMessage, i)
+		case m.Properties[message.PropertyMessageType] == replyMessageType:
+			return nil, fmt.Errorf("%w: batch message %d is a reply; replies cannot be batched", ErrInvalidMessage, i)
+		}
+		props, uniq, err := p.properties(ctx, m, nil)
+		if err != nil {
+			return nil, fmt.Errorf("batch message %d: %w", i, err)
+		}
+		body = message.AppendBatchElement(body, m.Flag, m.Body, props)
+		if len(body) > p.cfg.maxMessageSize {
+			return nil, fmt.Errorf("%w: batch exceeds %d bytes at message %d", ErrMessageTooLarge, p.cfg.maxMessageSize, i)
+		}
+		if i > 0 {
+			ids.WriteByte(',')
+		}
+		ids.WriteString(uniq)
+	}
+	o := &outgoing{
+		msg: msgs[0], topic: topic, code: remoting.SendBatchMessage, body: body, batch: true,
+		msgIDs: ids.String(), selector: sc.selector,
+	}
+	if o.selector == nil && msgs[0].ShardingKey != "" {
+		o.selector = QueueSelectorFunc(selectBySharding)
+	}
+	return o, nil
+}
