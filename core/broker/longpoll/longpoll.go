@@ -48,9 +48,10 @@ type Options struct {
 type Service struct {
 	opts Options
 
-	mu   sync.Mutex
-	held map[key][]*Request
-	n    int
+	mu       sync.Mutex
+	held     map[key][]*Request
+	n        int
+	draining bool // Close is waiting for the retries: later ones run inline
 
 	wg      sync.WaitGroup // retries in flight
 	started atomic.Bool
@@ -130,7 +131,16 @@ func (s *Service) takeLocked(k key, match func(*Request) bool) []*Request {
 
 // retry runs r.Retry on its own goroutine; an unanswered non-final retry goes back on hold.
 func (s *Service) retry(r *Request, final bool) {
-	s.wg.Add(1)
+	s.mu.Lock()
+	if s.draining {
+		// Close is waiting for the retries: answer this late one (a pull held or woken while
+		// the broker closes) here rather than start a goroutine Close would not wait for.
+		s.mu.Unlock()
+		r.Retry(true)
+		return
+	}
+	s.wg.Add(1) // under s.mu: every Add happens before Close's Wait
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		if r.Retry(final) || final {
@@ -197,6 +207,9 @@ func (s *Service) Close() {
 		for _, r := range all {
 			s.retry(r, true)
 		}
+		s.mu.Lock()
+		s.draining = true
+		s.mu.Unlock()
 	})
 	if s.started.Load() {
 		<-s.stopped

@@ -120,3 +120,35 @@ func waitHeld(t *testing.T, s *Service, n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestHoldRacesClose: pulls held and woken while Close runs (a broker closing under load) are
+// all answered, and -race sees no WaitGroup reuse.
+func TestHoldRacesClose(t *testing.T) {
+	for range 20 {
+		s := New(Options{MaxOffset: func(string, int32) int64 { return 1 }})
+		s.Start()
+		var answered atomic.Int32
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 25 {
+					s.Hold(&Request{Topic: "A", QueueID: int32(g), Offset: 5, Deadline: time.Now().Add(time.Hour), Retry: func(final bool) bool {
+						if final {
+							answered.Add(1)
+						}
+						return final
+					}})
+					s.Arrived("A", int32(g), 10)
+				}
+			}()
+		}
+		s.Close()
+		wg.Wait()
+		s.Close()
+		if answered.Load() != 100 {
+			t.Fatalf("%d of 100 held pulls answered", answered.Load())
+		}
+	}
+}
