@@ -13,6 +13,9 @@ import (
 
 	"github.com/ternmq/tern/core/broker"
 	"github.com/ternmq/tern/discovery/namesrv"
+	"github.com/ternmq/tern/plugins/builtin"
+	"github.com/ternmq/tern/plugins/host"
+	"github.com/ternmq/tern/plugins/manifest"
 )
 
 // serverFlags are the flags shared by dev, broker and namesrv.
@@ -24,6 +27,7 @@ type serverFlags struct {
 	configFile  string
 	sets        []string
 	logLevel    string
+	manifest    string
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
@@ -34,6 +38,7 @@ func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
 		fl.StringVar(&f.brokerAddr, "broker-addr", "127.0.0.1:10911", "broker listen address (IPv4 ip:port, also advertised to clients)")
 		fl.StringVar(&f.configFile, "config", "", "broker configuration file (YAML, RocketMQ key names)")
 		fl.StringArrayVar(&f.sets, "set", nil, "set a broker or store option, key=value (repeatable), e.g. --set flushDiskType=SYNC_FLUSH")
+		fl.StringVar(&f.manifest, "manifest", "", "plugin manifest (YAML); default: the built-in plugins (tag, cel)")
 	}
 	fl.StringVar(&f.namesrvAddr, "namesrv-addr", "127.0.0.1:9876", map[bool]string{true: "NameServer listen address", false: "NameServer addresses (';'-separated)"}[nameserver])
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -129,6 +134,17 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		ready = append(ready, "namesrv", ns.Addr().String())
 	}
 	if withBroker {
+		h, err := f.startPlugins(ctx, log)
+		if err != nil {
+			return errors.Join(err, stop())
+		}
+		closers = append(closers, h.Close) // closed after the broker
+		cfg.Filters = func(typ string) (broker.MessageFilter, bool) {
+			if fp, ok := h.Filter(typ); ok {
+				return fp, true
+			}
+			return nil, false
+		}
 		b, err := startBroker(ctx, cfg, log)
 		if err != nil {
 			return errors.Join(err, stop())
@@ -140,6 +156,24 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 	<-ctx.Done()
 	log.Info("shutting down")
 	return stop()
+}
+
+// startPlugins starts the plugins of --manifest, or of the default manifest. A plugin that does
+// not start is logged and the broker goes on without it (its failure policy decides what its
+// subscriptions get); a manifest that does not load stops the start.
+func (f *serverFlags) startPlugins(ctx context.Context, log *slog.Logger) (*host.Host, error) {
+	m := manifest.Default()
+	if f.manifest != "" {
+		var err error
+		if m, err = manifest.Load(f.manifest); err != nil {
+			return nil, err
+		}
+	}
+	h := host.New(m, host.Options{Logger: log.With("component", "plugins"), Builtins: builtin.Registry()})
+	if err := h.Start(ctx); err != nil {
+		log.Error("some plugins did not start", "err", err)
+	}
+	return h, nil
 }
 
 func startBroker(ctx context.Context, cfg broker.Config, log *slog.Logger) (*broker.Broker, error) {

@@ -166,6 +166,9 @@ func pid(t *testing.T, s PluginStats) int {
 	if err != nil {
 		t.Fatalf("no pid in version %q", s.Version)
 	}
+	if s.Pid != n {
+		t.Fatalf("stats say pid %d, the plugin reports %d", s.Pid, n)
+	}
 	return n
 }
 

@@ -237,6 +237,11 @@ func (in *instance) snapshot() PluginStats {
 	}
 	if !in.spec.IsBuiltin() {
 		s.Command, s.Args = in.spec.Executable(), slices.Clone(in.spec.Args)
+		if in.client != nil {
+			if rc := in.client.ReattachConfig(); rc != nil {
+				s.Pid = rc.Pid
+			}
+		}
 	}
 	if in.err != nil {
 		s.Err = in.err.Error()

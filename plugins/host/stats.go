@@ -39,6 +39,8 @@ type PluginStats struct {
 	NeedsBody bool
 	// UpSince is when the running process came up; zero unless the state is up.
 	UpSince time.Time
+	// Pid is the process id of an external plugin's running process; 0 when none runs.
+	Pid int
 
 	Calls    uint64 // calls made (a Match of many messages is one call per batch)
 	Errors   uint64 // calls that failed, timeouts and fail-fast refusals included
