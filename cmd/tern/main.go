@@ -29,5 +29,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newDevCmd(), newBrokerCmd(), newNamesrvCmd(), newAdminCmd(), newBenchCmd())
+	root.AddCommand(newPluginCmd(), newPluginsCmd())
 	return root
 }
