@@ -78,7 +78,7 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 
 // filterRetryWait is how long a pull whose filter plugin is down waits before it is answered
 // "nothing new" at the same offset.
-const filterRetryWait = time.Second
+const filterRetryWait = 250 * time.Millisecond
 
 // filterDown reports a pull answer built while the filter could not decide (see pullOnce).
 func (b *Broker) filterDown(resp *remoting.Command) bool { return resp.Remark == remarkFilterDown }

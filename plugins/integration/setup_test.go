@@ -1,0 +1,68 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ternmq/tern/core/broker"
+	"github.com/ternmq/tern/core/broker/brokertest"
+	"github.com/ternmq/tern/plugins/builtin"
+	"github.com/ternmq/tern/plugins/host"
+	"github.com/ternmq/tern/plugins/manifest"
+	"github.com/ternmq/tern/sdk/plugin/plugintest"
+)
+
+// jsonfieldBin builds plugin-examples/jsonfield-filter once per test binary.
+var jsonfieldBin = sync.OnceValues(func() (string, error) {
+	return buildInto(binDir, "github.com/ternmq/tern/plugin-examples/jsonfield-filter")
+})
+
+// startHost starts a plugin host with the built-ins and the given manifest text (a YAML list of
+// plugin entries; %[1]s is the jsonfield binary, %[2]s its sha256).
+func startHost(t *testing.T, entries string) *host.Host {
+	t.Helper()
+	bin, err := jsonfieldBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := plugintest.Checksum(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "plugins:\n" + fmt.Sprintf(entries, bin, fmt.Sprintf("%x", sum))
+	m, err := manifest.Parse([]byte(text), "test-manifest.yaml")
+	if err != nil {
+		t.Fatalf("manifest: %v\n%s", err, text)
+	}
+	h := host.New(m, host.Options{
+		Logger:   brokertest.Logger().With("component", "plugins"),
+		Builtins: builtin.Registry(),
+		Backoff:  host.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatalf("start plugins: %v", err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
+// filters adapts the host to the broker's FilterResolver.
+func filters(h *host.Host) broker.FilterResolver {
+	return func(typ string) (broker.MessageFilter, bool) {
+		if f, ok := h.Filter(typ); ok {
+			return f, true
+		}
+		return nil, false
+	}
+}
+
+// startCluster starts a NameServer and a broker whose filters are h's.
+func startCluster(t *testing.T, h *host.Host) *brokertest.Cluster {
+	t.Helper()
+	return brokertest.Start(t, func(cfg *broker.Config) { cfg.Filters = filters(h) })
+}
