@@ -120,6 +120,7 @@ func TestBadInput(t *testing.T) {
 	if resp := healthy.call(sendReq("Good", []byte("still ok"))); resp.Code != 0 {
 		t.Fatalf("healthy send after bad input: %d %s", resp.Code, resp.Remark)
 	}
+	waitDispatched(t, c)
 	if n := c.Broker.Store().MaxOffset("Good", 0); n != 2 {
 		t.Fatalf("%d messages stored, want the 2 good ones", n)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
+	"github.com/ternmq/tern/filters/tag"
 	"github.com/ternmq/tern/sdk/plugin"
 	"github.com/ternmq/tern/sdk/plugin/filter"
 )
@@ -54,7 +55,11 @@ type selector struct {
 // subscription, see compiledSubs).
 func (b *Broker) newSelector(ctx context.Context, sub filter.Subscription) (*selector, error) {
 	if sub.ExpressionType == "" || strings.EqualFold(sub.ExpressionType, protocol.ExpressionTag) {
-		return &selector{store: newTagFilter(sub.Expression)}, nil
+		e, err := tag.Parse(sub.Expression)
+		if err != nil {
+			return nil, fmt.Errorf("%w: tag expression of %s for %s: %v", remoting.ErrSubscriptionParseFailed, sub.Group, sub.Topic, err)
+		}
+		return &selector{store: tagFilter{e}}, nil
 	}
 	var f MessageFilter
 	if b.cfg.Filters != nil {
@@ -203,48 +208,16 @@ func inflate(body []byte) ([]byte, error) {
 // tagFilter selects by RocketMQ tag expression ("A || B", "*"): first on the ConsumeQueue tags
 // code (the Java hash of the tag), then on the TAGS property itself, which rules out hash
 // collisions.
-type tagFilter struct {
-	all   bool
-	tags  []string
-	codes []int64
-}
+type tagFilter struct{ e *tag.Expr }
 
-var _ store.Filter = (*tagFilter)(nil)
+var _ store.Filter = tagFilter{}
 
-// newTagFilter parses a tag expression: "", "*" or tags separated by "||".
-func newTagFilter(expr string) *tagFilter {
-	tags, all := protocol.ParseTagExpression(expr)
-	if all || len(tags) == 0 {
-		return &tagFilter{all: true}
-	}
-	f := &tagFilter{tags: tags}
-	for _, t := range tags {
-		f.codes = append(f.codes, message.TagsCode(t))
-	}
-	return f
-}
+func (f tagFilter) MatchTagsCode(code int64) bool { return f.e.MatchCode(code) }
 
-func (f *tagFilter) MatchTagsCode(code int64) bool {
-	if f.all {
+func (f tagFilter) MatchRecord(v message.View) bool {
+	if f.e.All() {
 		return true
 	}
-	for _, c := range f.codes {
-		if c == code {
-			return true
-		}
-	}
-	return false
-}
-
-func (f *tagFilter) MatchRecord(v message.View) bool {
-	if f.all {
-		return true
-	}
-	tag, _ := message.Property(v.Properties(), message.PropertyTags)
-	for _, t := range f.tags {
-		if t == string(tag) {
-			return true
-		}
-	}
-	return false
+	tags, _ := message.Property(v.Properties(), message.PropertyTags)
+	return f.e.MatchProperty(tags)
 }

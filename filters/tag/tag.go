@@ -21,6 +21,7 @@
 package tag
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -111,6 +112,38 @@ func (e *Expr) Match(tags []string) bool {
 	}
 	return false
 }
+
+// MatchProperty is Match on a TAGS property value as stored ("A", or "A||B" for several tags),
+// without allocating: the whole value, or one of its "||"-separated pieces, is one of the
+// expression's tags.
+func (e *Expr) MatchProperty(tags []byte) bool {
+	if e.all {
+		return true
+	}
+	for _, t := range e.tags {
+		if string(tags) == t {
+			return true
+		}
+	}
+	for rest := tags; ; {
+		i := bytes.Index(rest, sep)
+		piece := rest
+		if i >= 0 {
+			piece = rest[:i]
+		}
+		for _, t := range e.tags {
+			if string(piece) == t {
+				return true
+			}
+		}
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(sep):]
+	}
+}
+
+var sep = []byte(Separator)
 
 // String returns the expression in canonical form: "*", or the tags joined by " || " (the
 // lone tag "*" as " * ", which Parse does not take for All).

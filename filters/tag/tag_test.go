@@ -195,3 +195,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMatchProperty(t *testing.T) {
+	for _, tc := range []struct {
+		expr, prop string
+		want       bool
+	}{
+		{"*", "", true},
+		{"A", "A", true},
+		{"A", "B", false},
+		{"A || B", "B", true},
+		{"A", "B||A", true},
+		{"A", "B||C", false},
+		{"A||B", "", false},
+		{"A", "AB", false},
+		{"B", "A||", false},
+	} {
+		e, err := Parse(tc.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.MatchProperty([]byte(tc.prop)); got != tc.want {
+			t.Errorf("Parse(%q).MatchProperty(%q) = %v, want %v", tc.expr, tc.prop, got, tc.want)
+		}
+		if testing.AllocsPerRun(10, func() { e.MatchProperty([]byte(tc.prop)) }) > 0 {
+			t.Errorf("MatchProperty(%q) allocates", tc.prop)
+		}
+	}
+}
