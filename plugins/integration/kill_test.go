@@ -33,8 +33,8 @@ func TestFilterPluginKilledDuringConsume(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			h := startHost(t, `  - name: jsonfield
     kind: filter
-    command: %[1]s
-    sha256: %[2]s
+    command: {{bin}}
+    sha256: {{sha256}}
     failurePolicy: `+policy+`
     timeout: 2s
 `)

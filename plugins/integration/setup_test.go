@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ var jsonfieldBin = sync.OnceValues(func() (string, error) {
 })
 
 // startHost starts a plugin host with the built-ins and the given manifest text (a YAML list of
-// plugin entries; %[1]s is the jsonfield binary, %[2]s its sha256).
+// plugin entries; {{bin}} stands for the jsonfield binary, {{sha256}} for its sha256).
 func startHost(t *testing.T, entries string) *host.Host {
 	t.Helper()
 	bin, err := jsonfieldBin()
@@ -32,7 +33,7 @@ func startHost(t *testing.T, entries string) *host.Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := "plugins:\n" + fmt.Sprintf(entries, bin, fmt.Sprintf("%x", sum))
+	text := "plugins:\n" + strings.NewReplacer("{{bin}}", bin, "{{sha256}}", fmt.Sprintf("%x", sum)).Replace(entries)
 	m, err := manifest.Parse([]byte(text), "test-manifest.yaml")
 	if err != nil {
 		t.Fatalf("manifest: %v\n%s", err, text)
