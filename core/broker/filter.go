@@ -30,8 +30,10 @@ type MessageFilter interface {
 	// Match says which of msgs sub selects. An error means the filter could not decide (its
 	// failure policy is closed): the pull delivers nothing and skips nothing.
 	Match(ctx context.Context, sub filter.Subscription, msgs []filter.Message) ([]bool, error)
-	// NeedsBody reports whether Match needs message bodies.
+	// NeedsBody and NeedsProperties report whether Match reads message bodies and properties;
+	// the broker leaves out what it does not (tags and keys are always passed).
 	NeedsBody() bool
+	NeedsProperties() bool
 }
 
 // FilterResolver returns the filter of an expression type (case-insensitive), or false when no
@@ -127,10 +129,10 @@ func (s *selector) apply(ctx context.Context, res *store.GetResult) error {
 	if s.plugin == nil || len(res.Messages) == 0 {
 		return nil
 	}
-	needsBody := s.plugin.NeedsBody()
+	needsBody, needsProps := s.plugin.NeedsBody(), s.plugin.NeedsProperties()
 	msgs := make([]filter.Message, len(res.Messages))
 	for i, raw := range res.Messages {
-		msgs[i] = filterMessage(message.View(raw), needsBody)
+		msgs[i] = filterMessage(message.View(raw), needsBody, needsProps)
 	}
 	ctx, cancel := context.WithTimeout(ctx, filterCallTimeout)
 	defer cancel()
@@ -159,28 +161,31 @@ func (s *selector) apply(ctx context.Context, res *store.GetResult) error {
 	return nil
 }
 
-// filterMessage is what a filter plugin sees of a stored record. The body aliases the mapped
-// CommitLog (inflated if it was stored compressed) and is set only when needsBody.
-func filterMessage(v message.View, needsBody bool) filter.Message {
-	props := message.ParseProperties(v.Properties())
+// filterMessage is what a filter plugin sees of a stored record. The properties are set only
+// when needsProps; the body only when needsBody, aliasing the mapped CommitLog (inflated if it
+// was stored compressed).
+func filterMessage(v message.View, needsBody, needsProps bool) filter.Message {
+	raw := v.Properties()
 	m := filter.Message{
 		Topic:          string(v.Topic()),
 		QueueID:        v.QueueID(),
 		QueueOffset:    v.QueueOffset(),
-		Properties:     props,
 		BornTimestamp:  v.BornTimestamp(),
 		StoreTimestamp: v.StoreTimestamp(),
 		ReconsumeTimes: v.ReconsumeTimes(),
 	}
-	if t := props[message.PropertyTags]; t != "" {
-		for tag := range strings.SplitSeq(t, "||") {
+	if needsProps {
+		m.Properties = message.ParseProperties(raw)
+	}
+	if t, ok := message.Property(raw, message.PropertyTags); ok && len(t) > 0 {
+		for tag := range strings.SplitSeq(string(t), "||") {
 			if tag = strings.TrimSpace(tag); tag != "" {
 				m.Tags = append(m.Tags, tag)
 			}
 		}
 	}
-	if k := props[message.PropertyKeys]; k != "" {
-		m.Keys = strings.Fields(k)
+	if k, ok := message.Property(raw, message.PropertyKeys); ok && len(k) > 0 {
+		m.Keys = strings.Fields(string(k))
 	}
 	if needsBody {
 		m.Body = v.Body()

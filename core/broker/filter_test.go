@@ -25,7 +25,8 @@ type propFilter struct {
 	batches atomic.Int64
 }
 
-func (f *propFilter) NeedsBody() bool { return false }
+func (f *propFilter) NeedsBody() bool       { return false }
+func (f *propFilter) NeedsProperties() bool { return true }
 
 func (f *propFilter) Compile(_ context.Context, sub filter.Subscription) error {
 	if !strings.Contains(sub.Expression, "=") {

@@ -117,6 +117,7 @@ func (f *Filter) Info() filter.Info {
 		Version:         Version,
 		ExpressionTypes: []string{TypeCEL, TypeSQL92},
 		NeedsBody:       f.state.Load().cfg.NeedsBody,
+		NeedsProperties: true,
 	}
 }
 

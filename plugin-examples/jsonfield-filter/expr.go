@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/ternmq/tern/sdk/plugin"
 )
@@ -44,10 +45,11 @@ func (o op) String() string {
 // expr is a compiled expression: path op literal. It is immutable, so Match shares it between
 // goroutines.
 type expr struct {
-	path []string
-	op   op
-	lit  value   // for every operator but in
-	set  []value // for in
+	path  []string
+	gpath string // path as a gjson path: the names joined with "."
+	op    op
+	lit   value   // for every operator but in
+	set   []value // for in
 }
 
 // value is a JSON scalar: a string, a number, a bool or null.
@@ -92,6 +94,7 @@ func parse(src string) (*expr, error) {
 		}
 		p.pos++
 	}
+	e.gpath = strings.Join(e.path, ".")
 	p.space()
 	if e.op = p.operator(); e.op == 0 {
 		return nil, p.errHere("expected an operator (== != > >= < <= in)")
@@ -278,7 +281,7 @@ func (v value) String() string {
 // match evaluates e against a message body. A body that is not a JSON object, or lacks the
 // field, does not match.
 func (e *expr) match(body []byte) bool {
-	field, ok := lookup(body, e.path)
+	field, ok := lookup(body, e.gpath)
 	if !ok {
 		return false
 	}
@@ -317,29 +320,34 @@ type field struct {
 	ok bool
 }
 
-// lookup decodes body and walks path through its objects.
-func lookup(body []byte, path []string) (field, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var root any
-	if err := dec.Decode(&root); err != nil {
+// lookup finds path in body with gjson, which walks the JSON without decoding the rest of it
+// (the whole body is still validated, so that a body that is not one JSON object never
+// matches). Where a key repeats in an object, its first value counts.
+func lookup(body []byte, path string) (field, bool) {
+	if !isObject(body) || !gjson.ValidBytes(body) {
 		return field{}, false
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return field{}, false // trailing data: not one JSON value
-	}
-	cur := root
-	for _, name := range path {
-		obj, ok := cur.(map[string]any)
-		if !ok {
+	r := gjson.GetBytes(body, path)
+	switch r.Type {
+	case gjson.Null:
+		if !r.Exists() {
 			return field{}, false
 		}
-		if cur, ok = obj[name]; !ok {
-			return field{}, false
-		}
+		return field{v: value{kind: kindNull}, ok: true}, true
+	case gjson.False, gjson.True:
+		return field{v: value{kind: kindBool, b: r.Type == gjson.True}, ok: true}, true
+	case gjson.String:
+		return field{v: value{kind: kindString, str: r.Str}, ok: true}, true
+	case gjson.Number:
+		return field{v: number(r.Raw), ok: true}, true
 	}
-	v, ok := scalar(cur)
-	return field{v: v, ok: ok}, true
+	return field{}, true // an array or an object: it exists but equals nothing
+}
+
+// isObject reports whether body's first non-space byte opens a JSON object.
+func isObject(body []byte) bool {
+	t := bytes.TrimLeft(body, " \t\r\n")
+	return len(t) > 0 && t[0] == '{'
 }
 
 func equal(f field, lit value) bool {

@@ -26,6 +26,14 @@ func (f *FilterPlugin) NeedsBody() bool {
 	return f.in.info.needsBody
 }
 
+// NeedsProperties reports whether Match wants message properties (the filter's
+// Info.NeedsProperties, as of its last Init). Without it the broker passes nil Properties.
+func (f *FilterPlugin) NeedsProperties() bool {
+	f.in.mu.Lock()
+	defer f.in.mu.Unlock()
+	return f.in.info.needsProperties
+}
+
 // Policy returns the plugin's failure policy.
 func (f *FilterPlugin) Policy() manifest.FailurePolicy { return f.in.spec.Policy() }
 

@@ -231,7 +231,7 @@ func (in *instance) snapshot() PluginStats {
 	defer in.mu.Unlock()
 	s := PluginStats{
 		Name: in.spec.Name, Kind: in.spec.Kind, Builtin: in.spec.Builtin, State: in.state,
-		Version: in.info.version, SHA256: in.checksum, NeedsBody: in.info.needsBody,
+		Version: in.info.version, SHA256: in.checksum, NeedsBody: in.info.needsBody, NeedsProperties: in.info.needsProperties,
 		Calls: in.c.calls, Errors: in.c.errors, Timeouts: in.c.timeouts, FailOpen: in.c.failOpen,
 		Restarts: in.c.restarts, Latency: in.c.latency,
 	}

@@ -11,9 +11,10 @@ import (
 
 // info is what a plugin's Init answered, as the host keeps it for any kind.
 type info struct {
-	name, version string
-	exprTypes     []string // filters
-	needsBody     bool     // filters
+	name, version   string
+	exprTypes       []string // filters
+	needsBody       bool     // filters
+	needsProperties bool     // filters
 }
 
 // kindSpec is what the host must know of a plugin kind; everything else is generic.
@@ -33,7 +34,7 @@ func kindOf(k plugin.Kind) (kindSpec, bool) {
 			glue: func() plugin.GRPCPlugin { return &filter.Plugin{} },
 			init: initAs(func(ctx context.Context, f filter.Filter, config map[string]any) (info, error) {
 				i, err := f.Init(ctx, config)
-				return info{name: i.Name, version: i.Version, exprTypes: i.ExpressionTypes, needsBody: i.NeedsBody}, err
+				return info{name: i.Name, version: i.Version, exprTypes: i.ExpressionTypes, needsBody: i.NeedsBody, needsProperties: i.NeedsProperties}, err
 			}),
 		}, true
 	}

@@ -37,6 +37,8 @@ type PluginStats struct {
 	ExpressionTypes []string
 	// NeedsBody is the filter's Info.NeedsBody (filters only).
 	NeedsBody bool
+	// NeedsProperties is the filter's Info.NeedsProperties (filters only).
+	NeedsProperties bool
 	// UpSince is when the running process came up; zero unless the state is up.
 	UpSince time.Time
 	// Pid is the process id of an external plugin's running process; 0 when none runs.

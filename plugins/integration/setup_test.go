@@ -23,7 +23,7 @@ var jsonfieldBin = sync.OnceValues(func() (string, error) {
 
 // startHost starts a plugin host with the built-ins and the given manifest text (a YAML list of
 // plugin entries; {{bin}} stands for the jsonfield binary, {{sha256}} for its sha256).
-func startHost(t *testing.T, entries string) *host.Host {
+func startHost(t testing.TB, entries string) *host.Host {
 	t.Helper()
 	bin, err := jsonfieldBin()
 	if err != nil {
@@ -63,7 +63,7 @@ func filters(h *host.Host) broker.FilterResolver {
 }
 
 // startCluster starts a NameServer and a broker whose filters are h's.
-func startCluster(t *testing.T, h *host.Host) *brokertest.Cluster {
+func startCluster(t testing.TB, h *host.Host) *brokertest.Cluster {
 	t.Helper()
 	return brokertest.Start(t, func(cfg *broker.Config) { cfg.Filters = filters(h) })
 }

@@ -26,6 +26,10 @@ type Info struct {
 	// NeedsBody asks for message bodies in Match; without it Message.Body is nil, which keeps
 	// batches small on the wire.
 	NeedsBody bool
+	// NeedsProperties asks for Message.Properties in Match; without it Properties is nil (Tags
+	// and Keys are always set). Properties are most of what crosses the process boundary for a
+	// plugin that reads only bodies or tags, so a filter asks for them only if it reads them.
+	NeedsProperties bool
 }
 
 // Subscription is one consumer group's subscription to a topic.
@@ -41,11 +45,11 @@ type Message struct {
 	Topic          string
 	QueueID        int32
 	QueueOffset    int64
-	Tags           []string // the TAGS property, split on "||" (a message may carry several)
-	Keys           []string // the KEYS property, split on spaces
-	Properties     map[string]string
-	BornTimestamp  int64 // milliseconds since the epoch
-	StoreTimestamp int64 // milliseconds since the epoch
+	Tags           []string          // the TAGS property, split on "||" (a message may carry several)
+	Keys           []string          // the KEYS property, split on spaces
+	Properties     map[string]string // only when Info.NeedsProperties
+	BornTimestamp  int64             // milliseconds since the epoch
+	StoreTimestamp int64             // milliseconds since the epoch
 	ReconsumeTimes int32
 	Body           []byte // only when Info.NeedsBody; the filter must not keep or modify it
 }

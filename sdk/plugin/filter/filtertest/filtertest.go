@@ -147,13 +147,16 @@ func subscription(info filter.Info, exprType, expr string) filter.Subscription {
 	return filter.Subscription{Group: Group, Topic: Topic, ExpressionType: exprType, Expression: expr}
 }
 
-// messages returns c's messages as the broker passes them: without bodies unless the filter
-// needs them. The slice is a copy; bodies, maps and slices are shared.
+// messages returns c's messages as the broker passes them: without bodies or properties unless
+// the filter needs them. The slice is a copy; bodies, maps and slices are shared.
 func messages(info filter.Info, c Case) []filter.Message {
 	msgs := slices.Clone(c.Messages)
-	if !info.NeedsBody {
-		for i := range msgs {
+	for i := range msgs {
+		if !info.NeedsBody {
 			msgs[i].Body = nil
+		}
+		if !info.NeedsProperties {
+			msgs[i].Properties = nil
 		}
 	}
 	return msgs
