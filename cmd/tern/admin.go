@@ -380,13 +380,20 @@ func (a *admin) consumeCmd() *cobra.Command {
 	var from string
 	var count int
 	var wait time.Duration
-	var tags string
+	var tags, filterSpec string
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
 		Short: "Print a topic's messages from the first or the last offset of each queue, waiting for new ones (no offsets are committed)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
+			typ, expr := protocol.ExpressionTag, tags
+			if filterSpec != "" {
+				var ok bool
+				if typ, expr, ok = strings.Cut(filterSpec, ":"); !ok || typ == "" {
+					return fmt.Errorf("--filter %q: want TYPE:EXPRESSION, e.g. 'SQL92:amount > 100'", filterSpec)
+				}
+			}
 			r, err := a.route(cmd.Context(), topic)
 			if err != nil {
 				return err
@@ -413,7 +420,7 @@ func (a *admin) consumeCmd() *cobra.Command {
 				}
 				for qid := int32(0); qid < q.ReadQueueNums && addr != ""; qid++ {
 					wg.Go(func() {
-						if err := a.tail(ctx, addr, topic, qid, from, tags, enough, func(p printed) {
+						if err := a.tail(ctx, addr, topic, qid, from, typ, expr, enough, func(p printed) {
 							mu.Lock()
 							got = append(got, p)
 							mu.Unlock()
@@ -444,11 +451,12 @@ func (a *admin) consumeCmd() *cobra.Command {
 	cmd.Flags().IntVarP(&count, "count", "n", 100, "stop after this many messages (0: no limit)")
 	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "stop after this long")
 	cmd.Flags().StringVar(&tags, "tags", "*", "tag expression, e.g. 'TagA || TagB'")
+	cmd.Flags().StringVar(&filterSpec, "filter", "", "filter by another expression type, TYPE:EXPRESSION, e.g. 'SQL92:amount > 100', 'CEL:int(props.amount) > 100' or a filter plugin's type")
 	return cmd
 }
 
 // tail long-polls one queue until ctx ends or enough reports true, passing each message to emit.
-func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, tags string, enough func() bool, emit func(printed)) error {
+func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, typ, expr string, enough func() bool, emit func(printed)) error {
 	off := int64(0)
 	if from == "last" {
 		tq := protocol.TopicQueueHeader{Topic: topic, QueueID: qid}
@@ -465,7 +473,7 @@ func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, t
 	for ctx.Err() == nil && !enough() {
 		const suspend = 2 * time.Second
 		h := protocol.PullMessageHeader{ConsumerGroup: "TERN_ADMIN_TAIL", Topic: topic, QueueID: qid, QueueOffset: off, MaxMsgNums: 32,
-			SysFlag: 1<<1 | 1<<2, SuspendTimeoutMillis: suspend.Milliseconds(), Subscription: tags, ExpressionType: protocol.ExpressionTag, CommitOffset: -1}
+			SysFlag: 1<<1 | 1<<2, SuspendTimeoutMillis: suspend.Milliseconds(), Subscription: expr, ExpressionType: typ, CommitOffset: -1}
 		pctx, pcancel := context.WithTimeout(ctx, suspend+a.timeout)
 		resp, err := a.client.Invoke(pctx, addr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
 		pcancel()
@@ -475,12 +483,16 @@ func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, t
 			}
 			return err
 		}
+		switch remoting.Code(resp.Code) {
+		case remoting.Success, remoting.PullNotFound, remoting.PullRetryImmediately, remoting.PullOffsetMoved:
+		default:
+			return fmt.Errorf("%s: pull %s-%d: %w", addr, topic, qid, remoting.ResponseErr(resp))
+		}
 		var rh protocol.PullMessageResponseHeader
 		if err := rh.Decode(resp.ExtFields); err != nil {
 			return err
 		}
-		switch remoting.Code(resp.Code) {
-		case remoting.Success:
+		if remoting.Code(resp.Code) == remoting.Success {
 			vs, err := records(resp.Body)
 			for _, v := range vs {
 				emit(toPrinted(v))
@@ -488,9 +500,6 @@ func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, t
 			if err != nil {
 				return err
 			}
-		case remoting.PullNotFound, remoting.PullRetryImmediately, remoting.PullOffsetMoved:
-		default:
-			return fmt.Errorf("%s: pull %s-%d: %w", addr, topic, qid, remoting.ResponseErr(resp))
 		}
 		off = rh.NextBeginOffset
 	}
