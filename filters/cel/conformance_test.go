@@ -1,11 +1,14 @@
 package cel_test
 
 import (
+	"os/exec"
 	"testing"
 
 	"github.com/ternmq/tern/filters/cel"
+	"github.com/ternmq/tern/sdk/plugin"
 	"github.com/ternmq/tern/sdk/plugin/filter"
 	"github.com/ternmq/tern/sdk/plugin/filter/filtertest"
+	"github.com/ternmq/tern/sdk/plugin/plugintest"
 )
 
 func conformanceCases(config map[string]any) filtertest.Cases {
@@ -41,5 +44,23 @@ func TestConformance(t *testing.T) {
 		t.Run("over gRPC", func(t *testing.T) {
 			filtertest.Run(t, func(t *testing.T) filter.Filter { return filtertest.NewInProcess(t, cel.New()) }, conformanceCases(config))
 		})
+	}
+}
+
+// TestConformanceOutOfProcess runs the suite against the built-in as the broker runs it from a
+// manifest entry `command: tern, args: [plugin, serve, cel]`: a real process of the tern binary.
+func TestConformanceOutOfProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the tern binary")
+	}
+	tern := plugintest.Build(t, "github.com/ternmq/tern/cmd/tern")
+	for _, config := range []map[string]any{nil, {"needsBody": true, "costLimit": 1000}} {
+		filtertest.Run(t, func(t *testing.T) filter.Filter {
+			f, err := plugintest.Start[filter.Filter](t, plugin.KindFilter, &filter.Plugin{}, exec.Command(tern, "plugin", "serve", "cel"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, conformanceCases(config))
 	}
 }

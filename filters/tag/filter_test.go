@@ -3,6 +3,7 @@ package tag_test
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"slices"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/ternmq/tern/sdk/plugin"
 	"github.com/ternmq/tern/sdk/plugin/filter"
 	"github.com/ternmq/tern/sdk/plugin/filter/filtertest"
+	"github.com/ternmq/tern/sdk/plugin/plugintest"
 )
 
 func msg(tags ...string) filter.Message { return filter.Message{Topic: "t", Tags: tags} }
@@ -47,6 +49,22 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceOverGRPC(t *testing.T) {
 	filtertest.Run(t, func(t *testing.T) filter.Filter { return filtertest.NewInProcess(t, tag.New()) }, conformance)
+}
+
+// TestConformanceOutOfProcess runs the suite against the built-in as a real process of the tern
+// binary (`tern plugin serve tag`), as a manifest entry with a command runs it.
+func TestConformanceOutOfProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the tern binary")
+	}
+	tern := plugintest.Build(t, "github.com/ternmq/tern/cmd/tern")
+	filtertest.Run(t, func(t *testing.T) filter.Filter {
+		f, err := plugintest.Start[filter.Filter](t, plugin.KindFilter, &filter.Plugin{}, exec.Command(tern, "plugin", "serve", "tag"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}, conformance)
 }
 
 func TestFilter(t *testing.T) {
