@@ -2,19 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net/netip"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 )
@@ -28,29 +27,219 @@ type benchFlags struct {
 	duration  time.Duration
 	batch     int
 	group     string
+	clients   []string
 }
 
 func newBenchCmd() *cobra.Command {
 	var f benchFlags
-	cmd := &cobra.Command{Use: "bench", Short: "Measure produce and consume throughput and latency against a running cluster"}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure produce and consume throughput and latency against a running cluster",
+		Long: `Measure produce and consume throughput and latency against a running cluster, with Tern's Go
+client (sdk/client) and, for comparison in the same run, the official RocketMQ Go client v2.1.2
+(--client tern,official; the official client is linked only into a tern built with
+-tags rocketmq_official).`,
+	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.namesrv, "namesrv", "127.0.0.1:9876", "NameServer address")
-	pf.StringVar(&f.topic, "topic", "BenchmarkTest", "topic (created on the cluster's masters if missing)")
-	pf.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run")
+	pf.StringVar(&f.topic, "topic", "BenchmarkTest", "topic (created with 8 queues on the cluster's masters if missing)")
+	pf.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run each client")
+	pf.StringSliceVar(&f.clients, "client", []string{"tern"}, "client libraries to run, one after the other: tern, official")
 	produce := &cobra.Command{
 		Use: "produce", Short: "Synchronous producers sending as fast as acknowledgements come back", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return benchProduce(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	produce.Flags().IntVar(&f.size, "size", 1024, "message body size in bytes")
-	produce.Flags().IntVar(&f.producers, "producers", 16, "concurrent synchronous producers")
-	produce.Flags().IntVar(&f.batch, "batch", 1, "messages per send (SEND_BATCH_MESSAGE above 1)")
+	produce.Flags().IntVar(&f.producers, "producers", 16, "concurrent synchronous senders")
+	produce.Flags().IntVar(&f.batch, "batch", 1, "messages per send (a batch send above 1)")
 	consume := &cobra.Command{
-		Use: "consume", Short: "Pull every queue of the topic from its first offset", Args: cobra.NoArgs,
+		Use: "consume", Short: "Consume the topic from its first offset with a push consumer (a fresh group per client)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return benchConsume(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
-	consume.Flags().StringVar(&f.group, "group", "benchmark_consumer", "consumer group")
+	consume.Flags().StringVar(&f.group, "group", "benchmark_consumer", "consumer group prefix (the client name and a random suffix are added)")
 	cmd.AddCommand(produce, consume)
 	return cmd
+}
+
+// benchClient is a client library under measurement.
+type benchClient interface {
+	// produce runs f.producers senders until ctx ends; sent is called after every send.
+	produce(ctx context.Context, f benchFlags, body []byte, sent func(n int, d time.Duration, err error)) error
+	// consume consumes f.topic from the first offset with a new group until ctx ends; got is
+	// called for every message with its size and store time.
+	consume(ctx context.Context, f benchFlags, group string, got func(size int, stored time.Time)) error
+}
+
+func benchClientNamed(name string) (benchClient, error) {
+	switch name {
+	case "tern":
+		return ternBench{}, nil
+	case "official":
+		return newOfficialBench()
+	}
+	return nil, fmt.Errorf("--client %q: want tern or official", name)
+}
+
+// benchRow is one client's result.
+type benchRow struct {
+	client       string
+	msgs, bytes  float64 // per second
+	count, fails int64
+	p50, p99     time.Duration
+}
+
+func printBench(out io.Writer, title, latency string, rows []benchRow) {
+	fmt.Fprintln(out, title)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "CLIENT\tMSGS/S\tMB/S\tMESSAGES\tFAILED\t%s P50\t%s P99\tVS FIRST\n", latency, latency)
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%.0f\t%.1f\t%d\t%d\t%v\t%v\t%.2fx\n", r.client, r.msgs, r.bytes, r.count, r.fails,
+			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.msgs/rows[0].msgs)
+	}
+	w.Flush()
+}
+
+func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
+	if err := benchTopic(ctx, f); err != nil {
+		return err
+	}
+	body := make([]byte, f.size)
+	rand.Read(body)
+	var rows []benchRow
+	for _, name := range f.clients {
+		c, err := benchClientNamed(name)
+		if err != nil {
+			return err
+		}
+		var (
+			lat          latencies
+			sent, failed atomic.Int64
+			firstErr     atomic.Value
+		)
+		rctx, cancel := context.WithTimeout(ctx, f.duration)
+		start := time.Now()
+		err = c.produce(rctx, f, body, func(n int, d time.Duration, err error) {
+			if err != nil {
+				if rctx.Err() == nil {
+					failed.Add(int64(n))
+					firstErr.CompareAndSwap(nil, err)
+				}
+				return
+			}
+			sent.Add(int64(n))
+			lat.add(d)
+		})
+		el := time.Since(start).Seconds()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if e := firstErr.Load(); e != nil {
+			fmt.Fprintf(out, "%s: first send error: %v\n", name, e)
+		}
+		n := float64(sent.Load())
+		rows = append(rows, benchRow{client: name, msgs: n / el, bytes: n * float64(f.size) / el / 1e6, count: sent.Load(),
+			fails: failed.Load(), p50: lat.pct(0.50), p99: lat.pct(0.99)})
+	}
+	printBench(out, fmt.Sprintf("produce %s: %d synchronous senders, %d B messages, batch %d, %v per client",
+		f.topic, f.producers, f.size, f.batch, f.duration), "SEND", rows)
+	return nil
+}
+
+func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
+	backlog, err := benchBacklog(ctx, f)
+	if err != nil {
+		return err
+	}
+	var rows []benchRow
+	for _, name := range f.clients {
+		c, err := benchClientNamed(name)
+		if err != nil {
+			return err
+		}
+		var (
+			lat         latencies
+			msgs, bytes atomic.Int64
+			first, last atomic.Int64 // unix nanos of the first and the last message
+		)
+		rctx, cancel := context.WithTimeout(ctx, f.duration)
+		suffix := make([]byte, 4)
+		rand.Read(suffix)
+		group := fmt.Sprintf("%s-%s-%x", f.group, name, suffix)
+		err = c.consume(rctx, f, group, func(size int, stored time.Time) {
+			now := time.Now()
+			first.CompareAndSwap(0, now.UnixNano())
+			last.Store(now.UnixNano())
+			bytes.Add(int64(size))
+			lat.add(now.Sub(stored))
+			if msgs.Add(1) >= backlog && backlog > 0 {
+				cancel()
+			}
+		})
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		el := time.Duration(last.Load() - first.Load()).Seconds()
+		if el <= 0 {
+			el = f.duration.Seconds()
+		}
+		n := float64(msgs.Load())
+		rows = append(rows, benchRow{client: name, msgs: n / el, bytes: float64(bytes.Load()) / el / 1e6, count: msgs.Load(),
+			p50: lat.pct(0.50), p99: lat.pct(0.99)})
+	}
+	printBench(out, fmt.Sprintf("consume %s from the first offset: backlog %d messages, at most %v per client (rate from the first to the last message)",
+		f.topic, backlog, f.duration), "STORE→RECEIVE", rows)
+	return nil
+}
+
+// benchTopic creates the topic if the NameServer has no route for it.
+func benchTopic(ctx context.Context, f benchFlags) error {
+	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: io.Discard}
+	defer a.client.Close()
+	_, err := benchQueues(ctx, a, f.topic, true)
+	return err
+}
+
+// benchBacklog returns the number of messages stored in the topic's queues.
+func benchBacklog(ctx context.Context, f benchFlags) (int64, error) {
+	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: io.Discard}
+	defer a.client.Close()
+	qs, err := benchQueues(ctx, a, f.topic, false)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, q := range qs {
+		var offs [2]int64
+		for i, code := range []int16{remoting.GetMinOffset, remoting.GetMaxOffset} {
+			h := protocol.TopicQueueHeader{Topic: f.topic, QueueID: q.qid}
+			resp, err := a.call(ctx, q.addr, remoting.NewRequest(code, h.Encode(), nil))
+			if err != nil {
+				return 0, err
+			}
+			var oh protocol.OffsetResponseHeader
+			if err := oh.Decode(resp.ExtFields); err != nil {
+				return 0, err
+			}
+			offs[i] = oh.Offset
+		}
+		total += offs[1] - offs[0]
+	}
+	return total, nil
+}
+
+// runSenders runs n goroutines calling send until ctx ends.
+func runSenders(ctx context.Context, n int, send func(ctx context.Context)) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				send(ctx)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 type queueRef struct {
@@ -119,119 +308,4 @@ func (l *latencies) pct(p float64) time.Duration {
 	}
 	slices.Sort(l.d)
 	return l.d[min(len(l.d)-1, int(float64(len(l.d))*p))]
-}
-
-func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
-	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: out}
-	defer a.client.Close()
-	qs, err := benchQueues(ctx, a, f.topic, true)
-	if err != nil {
-		return err
-	}
-	body := make([]byte, f.size)
-	for i := range body {
-		body[i] = byte('a' + i%26)
-	}
-	gen := message.NewUniqIDGenerator(netip.MustParseAddr("127.0.0.1"), os.Getpid(), nil)
-	var sent, failed atomic.Int64
-	var lat latencies
-	ctx, cancel := context.WithTimeout(ctx, f.duration)
-	defer cancel()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for p := range f.producers {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(p), uint64(start.UnixNano())))
-			for ctx.Err() == nil {
-				q := qs[rng.IntN(len(qs))]
-				req := benchSendRequest(f, gen, q.qid, body)
-				t0 := time.Now()
-				rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-				resp, err := a.client.Invoke(rctx, q.addr, req)
-				rcancel()
-				if err == nil {
-					err = remoting.ResponseErr(resp)
-				}
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				lat.add(time.Since(t0))
-				sent.Add(int64(f.batch))
-			}
-		})
-	}
-	wg.Wait()
-	el := time.Since(start).Seconds()
-	n := float64(sent.Load())
-	fmt.Fprintf(out, "produce %s: %d producers, %d B messages, batch %d, %v\n", f.topic, f.producers, f.size, f.batch, f.duration)
-	fmt.Fprintf(out, "  %.0f msgs/s  %.1f MB/s  sent %d  failed %d\n", n/el, n*float64(f.size)/el/1e6, sent.Load(), failed.Load())
-	fmt.Fprintf(out, "  latency per send: p50 %v  p99 %v  p999 %v\n", lat.pct(0.50), lat.pct(0.99), lat.pct(0.999))
-	return nil
-}
-
-func benchSendRequest(f benchFlags, gen *message.UniqIDGenerator, qid int32, body []byte) *remoting.Command {
-	h := protocol.SendMessageHeader{ProducerGroup: "benchmark_producer", Topic: f.topic, DefaultTopic: protocol.AutoCreateTopic,
-		DefaultTopicQueueNums: 4, QueueID: qid, BornTimestamp: time.Now().UnixMilli()}
-	if f.batch <= 1 {
-		h.Properties = message.PropertyUniqKey + "\x01" + gen.Next()
-		return remoting.NewRequest(remoting.SendMessageV2, h.Encode(true), body)
-	}
-	var b []byte
-	for range f.batch {
-		b = message.AppendBatchElement(b, 0, body, []byte(message.PropertyUniqKey+"\x01"+gen.Next()))
-	}
-	h.Batch = true
-	return remoting.NewRequest(remoting.SendBatchMessage, h.Encode(true), b)
-}
-
-func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
-	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: out}
-	defer a.client.Close()
-	qs, err := benchQueues(ctx, a, f.topic, false)
-	if err != nil {
-		return err
-	}
-	var msgs, bytes atomic.Int64
-	var lat latencies
-	ctx, cancel := context.WithTimeout(ctx, f.duration)
-	defer cancel()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for _, q := range qs {
-		wg.Go(func() {
-			off := int64(0)
-			for ctx.Err() == nil {
-				h := protocol.PullMessageHeader{ConsumerGroup: f.group, Topic: f.topic, QueueID: q.qid, QueueOffset: off, MaxMsgNums: 32,
-					SysFlag: 1<<1 | 1<<2, SuspendTimeoutMillis: 1000, Subscription: "*", ExpressionType: protocol.ExpressionTag, CommitOffset: -1}
-				rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-				resp, err := a.client.Invoke(rctx, q.addr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
-				rcancel()
-				if err != nil {
-					continue
-				}
-				var rh protocol.PullMessageResponseHeader
-				if rh.Decode(resp.ExtFields) != nil {
-					continue
-				}
-				off = rh.NextBeginOffset
-				if remoting.Code(resp.Code) != remoting.Success {
-					continue
-				}
-				vs, _ := records(resp.Body)
-				now := time.Now().UnixMilli()
-				for _, v := range vs {
-					lat.add(time.Duration(now-v.BornTimestamp()) * time.Millisecond)
-				}
-				msgs.Add(int64(len(vs)))
-				bytes.Add(int64(len(resp.Body)))
-			}
-		})
-	}
-	wg.Wait()
-	el := time.Since(start).Seconds()
-	fmt.Fprintf(out, "consume %s: %d queues, %v\n", f.topic, len(qs), f.duration)
-	fmt.Fprintf(out, "  %.0f msgs/s  %.1f MB/s  received %d\n", float64(msgs.Load())/el, float64(bytes.Load())/el/1e6, msgs.Load())
-	fmt.Fprintf(out, "  born-to-receive: p50 %v  p99 %v  p999 %v (ms resolution)\n", lat.pct(0.50), lat.pct(0.99), lat.pct(0.999))
-	return nil
 }

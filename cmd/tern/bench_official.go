@@ -1,0 +1,81 @@
+//go:build rocketmq_official
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+)
+
+// The official client is linked only with -tags rocketmq_official: its packages start
+// goroutines and set up global state when they are merely imported, which the broker binary
+// should not carry.
+
+func newOfficialBench() (benchClient, error) { return officialBench{}, nil }
+
+// officialBench drives the official RocketMQ Go client v2.1.2, for comparison.
+type officialBench struct{}
+
+func (officialBench) produce(ctx context.Context, f benchFlags, body []byte, sent func(int, time.Duration, error)) error {
+	rlog.SetLogLevel("error")
+	p, err := rocketmq.NewProducer(
+		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{f.namesrv})),
+		producer.WithGroupName("benchmark_producer_official"),
+		producer.WithInstanceName(fmt.Sprintf("bench-%d", time.Now().UnixNano())),
+		producer.WithRetry(2),
+	)
+	if err != nil {
+		return err
+	}
+	if err := p.Start(); err != nil {
+		return err
+	}
+	defer p.Shutdown()
+	runSenders(ctx, f.producers, func(ctx context.Context) {
+		msgs := make([]*primitive.Message, f.batch)
+		for i := range msgs {
+			msgs[i] = primitive.NewMessage(f.topic, body)
+		}
+		start := time.Now()
+		res, err := p.SendSync(ctx, msgs...)
+		if err == nil && res.Status != primitive.SendOK {
+			err = fmt.Errorf("send status %v", res.Status)
+		}
+		sent(f.batch, time.Since(start), err)
+	})
+	return nil
+}
+
+func (officialBench) consume(ctx context.Context, f benchFlags, group string, got func(int, time.Time)) error {
+	rlog.SetLogLevel("error")
+	c, err := rocketmq.NewPushConsumer(
+		consumer.WithNsResolver(primitive.NewPassthroughResolver([]string{f.namesrv})),
+		consumer.WithGroupName(group),
+		consumer.WithInstance(group),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+	)
+	if err != nil {
+		return err
+	}
+	err = c.Subscribe(f.topic, consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		for _, m := range msgs {
+			got(len(m.Body), time.UnixMilli(m.StoreTimestamp))
+		}
+		return consumer.ConsumeSuccess, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return c.Shutdown()
+}
