@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ternmq/tern/core/message"
@@ -350,7 +351,6 @@ type pullRequest struct {
 	mq       MessageQueue
 	offset   int64
 	sub      *subscription
-	commit   int64 // offset to commit with the pull, or < 0
 	brokerID int64 // broker to pull from (suggestWhichBrokerId of the last pull)
 }
 
@@ -362,13 +362,13 @@ func (c *consumerCore) pull(ctx context.Context, r pullRequest) (pullResult, err
 	if err != nil {
 		return pullResult{}, err
 	}
+	// No PullFlagCommitOffset: a pull the broker handles after a later UPDATE_CONSUMER_OFFSET
+	// (requests on one connection are served concurrently) would move the committed offset
+	// back. Offsets are committed by UPDATE_CONSUMER_OFFSET only.
 	flags := protocol.PullFlagSuspend | protocol.PullFlagSubscription
-	if r.commit >= 0 && r.brokerID == protocol.MasterID {
-		flags |= protocol.PullFlagCommitOffset
-	}
 	h := protocol.PullMessageHeader{
 		ConsumerGroup: c.group, Topic: r.mq.Topic, QueueID: r.mq.QueueID, QueueOffset: r.offset,
-		MaxMsgNums: int32(c.cfg.pullBatchSize), SysFlag: flags, CommitOffset: max(r.commit, 0),
+		MaxMsgNums: int32(c.cfg.pullBatchSize), SysFlag: flags,
 		SuspendTimeoutMillis: c.cfg.longPoll.Milliseconds(),
 		Subscription:         r.sub.sel.Expression(), SubVersion: r.sub.version, ExpressionType: r.sub.sel.Type(),
 	}
@@ -495,6 +495,47 @@ func wait(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// waitGroup waits for wg, or returns ctx's error when ctx ends first.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// tick runs f every d until ctx ends, on the calling goroutine.
+func tick(ctx context.Context, d time.Duration, f func(context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f(ctx)
+		}
+	}
+}
+
+// unregister tells every known broker that the consumer leaves its group (UNREGISTER_CLIENT),
+// so that the group's other consumers rebalance at once. Failures are ignored: brokers also
+// notice the connections closing.
+func (c *consumerCore) unregister(ctx context.Context) {
+	h := protocol.UnregisterClientHeader{ClientID: c.in.id, ConsumerGroup: c.group}
+	for _, addr := range c.in.brokerAddrs() {
+		if _, err := c.in.invokeOK(ctx, addr, remoting.NewRequest(remoting.UnregisterClient, h.Encode(), nil)); err != nil {
+			c.in.log.Debug("unregister failed", "group", c.group, "broker", addr, "err", err)
+		}
 	}
 }
 

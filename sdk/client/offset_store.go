@@ -20,8 +20,6 @@ type offsetStore interface {
 	read(ctx context.Context, mq MessageQueue) (int64, error)
 	// update records offset as mq's progress, in memory.
 	update(mq MessageQueue, offset int64)
-	// local returns mq's offset in memory.
-	local(mq MessageQueue) (int64, bool)
 	// persist writes the in-memory offsets of mqs.
 	persist(ctx context.Context, mqs []MessageQueue) error
 }
@@ -36,6 +34,7 @@ var (
 type remoteOffsets struct {
 	core *consumerCore
 
+	persistMu sync.Mutex // one persist at a time, so that a later one sends the later offsets
 	mu        sync.Mutex // guards the maps
 	table     map[MessageQueue]int64
 	persisted map[MessageQueue]int64 // what the broker was last told
@@ -62,15 +61,10 @@ func (s *remoteOffsets) update(mq MessageQueue, offset int64) {
 	s.mu.Unlock()
 }
 
-func (s *remoteOffsets) local(mq MessageQueue) (int64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	off, ok := s.table[mq]
-	return off, ok
-}
-
 // persist commits the offsets of mqs that changed since the broker last heard of them.
 func (s *remoteOffsets) persist(ctx context.Context, mqs []MessageQueue) error {
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
 	var errs []error
 	for _, mq := range mqs {
 		s.mu.Lock()

@@ -255,13 +255,18 @@ func (pq *processQueue) isDropped(gen uint64) bool {
 	return pq.dropped || gen != pq.gen
 }
 
-// take hands the next up to n held messages, in order, to an orderly handler.
+// take hands the next up to n held messages, in order, to an orderly handler; they share the
+// first one's topic (a retry queue mixes topics, which have their own handlers).
 func (pq *processQueue) take(n int) (uint64, []*MessageExt) {
 	pq.mu.Lock()
 	defer pq.mu.Unlock()
 	var out []*MessageExt
 	for pq.taken < len(pq.entries) && len(out) < n {
-		if m := pq.entries[pq.taken].msg; m != nil {
+		m := pq.entries[pq.taken].msg
+		if m != nil && len(out) > 0 && m.Topic != out[0].Topic {
+			break
+		}
+		if m != nil {
 			out = append(out, m)
 		}
 		pq.taken++

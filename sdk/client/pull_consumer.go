@@ -67,8 +67,8 @@ type pullQueue struct {
 
 // NewPullConsumer returns a pull consumer of group. Its route and heartbeat loops start now.
 func NewPullConsumer(group string, opts ...PullConsumerOption) (*PullConsumer, error) {
-	if err := protocol.ValidateTopic(group); err != nil {
-		return nil, fmt.Errorf("%w: consumer group %q", ErrInvalidOption, group)
+	if err := validateGroup(group); err != nil {
+		return nil, err
 	}
 	cfg := defaultPullConfig()
 	for _, o := range opts {
@@ -343,7 +343,7 @@ func (c *PullConsumer) fetchLoop(ctx context.Context, q *pullQueue) {
 		}
 		fctx, fcancel := context.WithCancel(ctx)
 		q.fetchCancel = fcancel
-		req := pullRequest{mq: q.mq, offset: q.fetch, sub: q.sub, commit: -1, brokerID: brokerID}
+		req := pullRequest{mq: q.mq, offset: q.fetch, sub: q.sub, brokerID: brokerID}
 		c.mu.Unlock()
 
 		res, err := c.core.pull(fctx, req)
@@ -366,6 +366,9 @@ func (c *PullConsumer) fetchLoop(ctx context.Context, q *pullQueue) {
 		brokerID = protocol.MasterID
 		if _, ok := c.in.brokerAddr(q.mq.BrokerName, res.suggest); ok {
 			brokerID = res.suggest
+		}
+		if res.status != pullOffsetMoved {
+			moved = offsetMoveCheck{}
 		}
 		switch res.status {
 		case pullFound:
@@ -441,21 +444,11 @@ func (c *PullConsumer) Close(ctx context.Context) error {
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
-	done := make(chan struct{})
-	go func() {
-		c.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if err := waitGroup(ctx, &c.wg); err != nil {
 		_ = c.in.close(ctx)
-		return ctx.Err()
+		return err
 	}
-	h := protocol.UnregisterClientHeader{ClientID: c.in.id, ConsumerGroup: c.core.group}
-	for _, addr := range c.in.brokerAddrs() {
-		_, _ = c.in.invokeOK(ctx, addr, remoting.NewRequest(remoting.UnregisterClient, h.Encode(), nil))
-	}
+	c.core.unregister(ctx)
 	return c.in.close(ctx)
 }
 

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 
@@ -60,18 +59,21 @@ type PushConsumer struct {
 	rebalanceNow chan struct{}   // cap 1
 	pulling      atomic.Int32    // pulls in flight (diagnostics and tests)
 
-	mu       sync.Mutex // guards the fields below
-	subs     map[string]*subscription
-	queues   map[MessageQueue]*queueRunner
-	dropping map[MessageQueue]chan struct{} // closed once a dropped queue's offset is persisted
-	started  bool
-	closed   bool
+	// Lock order: lifecycle, mu, a processQueue's mu, the offset store's mu; instance locks
+	// are leaves.
+	lifecycle sync.Mutex // held by Start throughout, so that Close waits for it
+	mu        sync.Mutex // guards the fields below
+	subs      map[string]*subscription
+	queues    map[MessageQueue]*queueRunner
+	dropping  map[MessageQueue]chan struct{} // closed once a dropped queue's offset is persisted
+	started   bool
+	closed    bool
 }
 
 // NewPushConsumer returns a consumer of group. It does not connect until Start.
 func NewPushConsumer(group string, opts ...PushConsumerOption) (*PushConsumer, error) {
-	if err := protocol.ValidateTopic(group); err != nil || group == "" {
-		return nil, fmt.Errorf("%w: consumer group %q", ErrInvalidOption, group)
+	if err := validateGroup(group); err != nil {
+		return nil, err
 	}
 	cfg := defaultPushConfig()
 	for _, o := range opts {
@@ -79,6 +81,13 @@ func NewPushConsumer(group string, opts ...PushConsumerOption) (*PushConsumer, e
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	var local *localOffsets
+	if cfg.model == Broadcasting {
+		var err error
+		if local, err = loadLocalOffsets(cfg.offsetDir, group); err != nil {
+			return nil, err
+		}
 	}
 	pc := &PushConsumer{
 		cfg:          cfg,
@@ -96,10 +105,8 @@ func NewPushConsumer(group string, opts ...PushConsumerOption) (*PushConsumer, e
 	pc.in, pc.log = in, in.log.With("group", group)
 	pc.cfg.consumer.common = in.cfg
 	pc.core = consumerCore{group: group, in: in, cfg: &pc.cfg.consumer}
-	if cfg.model == Broadcasting {
-		if pc.offsets, err = loadLocalOffsets(cfg.offsetDir, group); err != nil {
-			return nil, err
-		}
+	if local != nil {
+		pc.offsets = local
 	} else {
 		pc.offsets = newRemoteOffsets(&pc.core)
 	}
@@ -142,8 +149,11 @@ func (pc *PushConsumer) Subscribe(topic string, sel Selector, handler ConsumeFun
 }
 
 // Start connects, announces the subscriptions, takes the consumer's queues and starts
-// consuming. A subscribed topic without a route fails Start (errors.Is(err, ErrNoRoute)).
+// consuming. A subscribed topic without a route fails Start (errors.Is(err, ErrNoRoute)); a
+// consumer whose Start failed can only be closed.
 func (pc *PushConsumer) Start(ctx context.Context) error {
+	pc.lifecycle.Lock()
+	defer pc.lifecycle.Unlock()
 	pc.mu.Lock()
 	switch {
 	case pc.closed:
@@ -166,7 +176,7 @@ func (pc *PushConsumer) Start(ctx context.Context) error {
 
 	for _, t := range topics {
 		if _, err := pc.in.fetchRoute(ctx, t); err != nil && !protocol.IsRetryTopic(t) {
-			pc.in.close(context.Background())
+			_ = pc.in.close(context.Background())
 			return fmt.Errorf("start consumer %s: %w", pc.core.group, err)
 		}
 	}
@@ -192,6 +202,8 @@ func (pc *PushConsumer) Start(ctx context.Context) error {
 // from the brokers and closes the connections. It returns ctx's error if ctx ends first;
 // messages pulled but not handled are redelivered later, to this group.
 func (pc *PushConsumer) Close(ctx context.Context) error {
+	pc.lifecycle.Lock()
+	defer pc.lifecycle.Unlock()
 	pc.mu.Lock()
 	if pc.closed {
 		pc.mu.Unlock()
@@ -209,16 +221,9 @@ func (pc *PushConsumer) Close(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, pc.handlerCancel)
 	defer stop()
 	defer pc.handlerCancel()
-	done := make(chan struct{})
-	go func() {
-		pc.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if err := waitGroup(ctx, &pc.wg); err != nil {
 		_ = pc.in.close(ctx)
-		return ctx.Err()
+		return err
 	}
 
 	pc.mu.Lock()
@@ -237,7 +242,7 @@ func (pc *PushConsumer) Close(ctx context.Context) error {
 	if pc.cfg.orderly && pc.cfg.model == Clustering {
 		pc.unlock(ctx, mqs)
 	}
-	pc.unregister(ctx)
+	pc.core.unregister(ctx)
 	if err := pc.in.close(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -279,18 +284,11 @@ func (pc *PushConsumer) onConsumerIDsChanged(_ context.Context, _ *remoting.Conn
 
 // commitLoop persists the offsets every commit interval.
 func (pc *PushConsumer) commitLoop(ctx context.Context) {
-	t := time.NewTicker(pc.cfg.commitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick(ctx, pc.cfg.commitInterval, func(ctx context.Context) {
 		if err := pc.offsets.persist(ctx, pc.assigned()); err != nil && ctx.Err() == nil {
 			pc.log.Warn("commit offsets failed", "err", err)
 		}
-	}
+	})
 }
 
 // assigned returns the queues the consumer holds.
@@ -298,17 +296,6 @@ func (pc *PushConsumer) assigned() []MessageQueue {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	return slices.SortedFunc(maps.Keys(pc.queues), MessageQueue.compare)
-}
-
-// unregister tells every broker the consumer leaves the group (UNREGISTER_CLIENT), so that the
-// others rebalance at once.
-func (pc *PushConsumer) unregister(ctx context.Context) {
-	h := protocol.UnregisterClientHeader{ClientID: pc.in.id, ConsumerGroup: pc.core.group}
-	for _, addr := range pc.in.brokerAddrs() {
-		if _, err := pc.in.invokeOK(ctx, addr, remoting.NewRequest(remoting.UnregisterClient, h.Encode(), nil)); err != nil {
-			pc.log.Debug("unregister failed", "broker", addr, "err", err)
-		}
-	}
 }
 
 // handlerFor returns the handler of a message's topic (a retried message has its original

@@ -148,7 +148,7 @@ func brokerFilters(t testing.TB, c *brokertest.Cluster, topic string, sel Select
 	}
 	defer consClose(t, pl)
 	mq := MessageQueue{Topic: topic, BrokerName: c.Config.BrokerName, QueueID: 0}
-	_, err = pl.core.pull(consCtx(t, 10*time.Second), pullRequest{mq: mq, sub: newSubscription(topic, sel, nil), commit: -1})
+	_, err = pl.core.pull(consCtx(t, 10*time.Second), pullRequest{mq: mq, sub: newSubscription(topic, sel, nil)})
 	return err
 }
 
@@ -229,6 +229,7 @@ func TestPushMaxReconsumeToDLQ(t *testing.T) {
 		}
 		return ConsumeSuccess, nil
 	}, WithMaxReconsumeTimes(2))
+	consEventually(t, 60*time.Second, "3 deliveries of the dead message", func() bool { return deliveries.Load() >= 3 })
 	dlq := dlqMessages(t, c, group, topic, 1)
 	if string(dlq[0].Body) != "dead" || dlq[0].ReconsumeTimes != 3 {
 		t.Errorf("DLQ holds %q with ReconsumeTimes %d, want dead with 3", dlq[0].Body, dlq[0].ReconsumeTimes)

@@ -87,14 +87,7 @@ func (pc *PushConsumer) suspend(ctx context.Context, msgs []*MessageExt) bool {
 
 // lockLoop renews the locks of the consumer's queues every lockRenewInterval.
 func (pc *PushConsumer) lockLoop(ctx context.Context) {
-	t := time.NewTicker(lockRenewInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick(ctx, lockRenewInterval, func(ctx context.Context) {
 		pc.mu.Lock()
 		pqs := make(map[MessageQueue]*processQueue, len(pc.queues))
 		for mq, r := range pc.queues {
@@ -104,7 +97,7 @@ func (pc *PushConsumer) lockLoop(ctx context.Context) {
 		}
 		pc.mu.Unlock()
 		pc.lockAll(ctx, pqs)
-	}
+	})
 }
 
 // lockAll locks (or renews) the queues of pqs and records the outcome on each queue whose

@@ -146,12 +146,7 @@ func (pc *PushConsumer) pullLoop(ctx context.Context, r *queueRunner, after <-ch
 		if dropped {
 			return
 		}
-		req := pullRequest{mq: mq, offset: pq.position(), sub: r.sub, commit: -1, brokerID: r.brokerID}
-		if pc.cfg.model == Clustering {
-			if off, ok := pc.offsets.local(mq); ok && off > 0 {
-				req.commit = off
-			}
-		}
+		req := pullRequest{mq: mq, offset: pq.position(), sub: r.sub, brokerID: r.brokerID}
 		pc.pulling.Add(1)
 		res, err := pc.core.pull(ctx, req)
 		pc.pulling.Add(-1)
@@ -170,6 +165,9 @@ func (pc *PushConsumer) pullLoop(ctx context.Context, r *queueRunner, after <-ch
 		r.brokerID = protocol.MasterID
 		if _, ok := pc.in.brokerAddr(mq.BrokerName, res.suggest); ok {
 			r.brokerID = res.suggest
+		}
+		if res.status != pullOffsetMoved {
+			moved = offsetMoveCheck{}
 		}
 		switch res.status {
 		case pullFound:

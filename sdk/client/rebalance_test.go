@@ -1,40 +1,65 @@
 package client
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
 
-// TestRebalanceSplitAndTakeOver: two consumers of a group split the queues; when one closes,
-// the other takes all of them, and every message produced before and after is consumed
-// (duplicates are allowed and counted).
+// TestRebalanceSplitAndTakeOver: two consumers of a group split the queues (by each
+// strategy); when one closes, the other takes all of them, and every message produced before
+// and after is consumed (duplicates are allowed and counted).
 func TestRebalanceSplitAndTakeOver(t *testing.T) {
 	t.Parallel()
-	topic := consName("Split")
-	c := consCluster(t, topic, 8)
-	s := newConsSender(t, c)
-	group := consName("cg")
-	col := newConsCollector()
-	a := consStart(t, c, group, topic, Tag("*"), col.handler)
-	b := consStart(t, c, group, topic, Tag("*"), col.handler)
-	consWaitQueues(t, a, topic, 4, 30*time.Second)
-	consWaitQueues(t, b, topic, 4, 30*time.Second)
-	for _, q := range consQueues(a) {
-		for _, q2 := range consQueues(b) {
-			if q == q2 {
-				t.Fatalf("both consumers hold %v", q)
+	for _, tc := range []struct {
+		name     string
+		strategy AllocateStrategy
+		even     bool
+	}{
+		{"average", AllocateAverage, true},
+		{"round robin", AllocateRoundRobin, true},
+		{"consistent hash", AllocateConsistentHash(10), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			topic := consName("Split")
+			c := consCluster(t, topic, 8)
+			s := newConsSender(t, c)
+			group := consName("cg")
+			col := newConsCollector()
+			a := consStart(t, c, group, topic, Tag("*"), col.handler, WithAllocateStrategy(tc.strategy))
+			b := consStart(t, c, group, topic, Tag("*"), col.handler, WithAllocateStrategy(tc.strategy))
+			split := func() (int, int, bool) {
+				qa, qb := topicQueues(a, topic), topicQueues(b, topic)
+				for _, q := range qa {
+					if slices.Contains(qb, q) {
+						return len(qa), len(qb), false
+					}
+				}
+				return len(qa), len(qb), len(qa)+len(qb) == 8
 			}
-		}
+			consEventually(t, 30*time.Second, "the queues split between the consumers", func() bool {
+				na, nb, ok := split()
+				return ok && (!tc.even || na == 4 && nb == 4)
+			})
+			na, nb, _ := split()
+			t.Logf("split %d / %d", na, nb)
+			s.sendN(t, topic, 8, 200, "before")
+			col.waitDistinct(t, 200, 60*time.Second)
+			consClose(t, b)
+			consWaitQueues(t, a, topic, 8, 30*time.Second)
+			s.sendN(t, topic, 8, 200, "after")
+			col.waitDistinct(t, 400, 60*time.Second)
+			col.requireBodies(t, "before", 200)
+			col.requireBodies(t, "after", 200)
+			t.Logf("duplicates: %d", col.duplicates())
+		})
 	}
-	s.sendN(t, topic, 8, 200, "before")
-	col.waitDistinct(t, 200, 30*time.Second)
-	consClose(t, b)
-	consWaitQueues(t, a, topic, 8, 30*time.Second)
-	s.sendN(t, topic, 8, 200, "after")
-	col.waitDistinct(t, 400, 30*time.Second)
-	col.requireBodies(t, "before", 200)
-	col.requireBodies(t, "after", 200)
-	t.Logf("duplicates: %d", col.duplicates())
+}
+
+// topicQueues returns the queues of topic pc holds.
+func topicQueues(pc *PushConsumer, topic string) []MessageQueue {
+	return slices.DeleteFunc(consQueues(pc), func(q MessageQueue) bool { return q.Topic != topic })
 }
 
 // TestRebalanceOrderlyHandover: queues move between orderly consumers without breaking the
