@@ -91,10 +91,18 @@ func TestBadInput(t *testing.T) {
 		{"body over maxMessageSize", sendReq("Good", make([]byte, 65<<10)), remoting.MessageIllegal, "maxMessageSize"},
 		{"missing header field", remoting.NewRequest(remoting.SendMessageV2, map[string]string{"b": "Good"}, []byte("x")), remoting.MessageIllegal, "missing"},
 		{"bad number", remoting.NewRequest(remoting.PullMessage, map[string]string{"consumerGroup": "g", "topic": "Good", "queueId": "zero"}, nil), remoting.SystemError, "queueId"},
-		{"SQL92 subscription without filter plugins", func() *remoting.Command {
-			h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "Good", MaxMsgNums: 1, SysFlag: 1 << 2, Subscription: "a > 1", ExpressionType: "SQL92"}
+		{"bad SQL92 subscription", func() *remoting.Command {
+			h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "Good", MaxMsgNums: 1, SysFlag: 1 << 2, Subscription: "a > ", ExpressionType: "SQL92"}
 			return remoting.NewRequest(remoting.PullMessage, h.Encode(), nil)
-		}(), remoting.SubscriptionParseFailed, "no filter plugin evaluates expression type SQL92"},
+		}(), remoting.SubscriptionParseFailed, "sql92: line 1, column 5"},
+		{"subscription of an unknown expression type", func() *remoting.Command {
+			h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "Good", MaxMsgNums: 1, SysFlag: 1 << 2, Subscription: "x", ExpressionType: "NOPE"}
+			return remoting.NewRequest(remoting.PullMessage, h.Encode(), nil)
+		}(), remoting.SubscriptionParseFailed, "no filter plugin evaluates expression type NOPE"},
+		{"bad tag expression", func() *remoting.Command {
+			h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "Good", MaxMsgNums: 1, SysFlag: 1 << 2, Subscription: "||", ExpressionType: "TAG"}
+			return remoting.NewRequest(remoting.PullMessage, h.Encode(), nil)
+		}(), remoting.SubscriptionParseFailed, "only separators"},
 		{"unknown topic pull", func() *remoting.Command {
 			h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "Nope", MaxMsgNums: 1, SysFlag: 1 << 2, Subscription: "*"}
 			return remoting.NewRequest(remoting.PullMessage, h.Encode(), nil)

@@ -111,9 +111,10 @@ func TestPushTagSelector(t *testing.T) {
 	}
 }
 
-// TestPushSQL92Selector: a SQL92 subscription reaches the broker (in the pull header and the
-// heartbeat) and only matching messages arrive. Skipped while the broker cannot filter by SQL92.
-func TestPushSQL92Selector(t *testing.T) {
+// TestPushFilterSelectors: SQL92 and CEL subscriptions reach the broker (in the pull header and
+// the heartbeat) and only matching messages arrive; a bad expression is refused with the
+// compiler's message.
+func TestPushFilterSelectors(t *testing.T) {
 	t.Parallel()
 	topic := consName("SQL")
 	c := consCluster(t, topic, 2)
@@ -123,19 +124,23 @@ func TestPushSQL92Selector(t *testing.T) {
 		m.SetProperty("a", fmt.Sprint(i))
 		s.send(t, int32(i%2), m)
 	}
-	sel := SQL92("a >= 10 AND a < 20")
-	if err := brokerFilters(t, c, topic, sel); err != nil {
-		t.Skipf("the broker does not filter by SQL92 yet: %v", err)
+	for _, sel := range []Selector{SQL92("a >= 10 AND a < 20"), CEL("int(props.a) >= 10 && int(props.a) < 20")} {
+		t.Run(sel.Type(), func(t *testing.T) {
+			col := newConsCollector()
+			consStart(t, c, consName("cg"), topic, sel, col.handler)
+			col.waitDistinct(t, 10, 30*time.Second)
+			for _, m := range col.snapshot() {
+				var a int
+				fmt.Sscan(m.Property("a"), &a)
+				if a < 10 || a >= 20 {
+					t.Errorf("%s: message with a=%d delivered", sel, a)
+				}
+			}
+		})
 	}
-	col := newConsCollector()
-	consStart(t, c, consName("cg"), topic, sel, col.handler)
-	col.waitDistinct(t, 10, 30*time.Second)
-	for _, m := range col.snapshot() {
-		var a int
-		fmt.Sscan(m.Property("a"), &a)
-		if a < 10 || a >= 20 {
-			t.Errorf("message with a=%d delivered", a)
-		}
+	err := brokerFilters(t, c, topic, SQL92("a >="))
+	if !errors.Is(err, ErrSubscriptionParse) || !strings.Contains(err.Error(), "column 5") {
+		t.Fatalf("bad SQL92: %v, want SUBSCRIPTION_PARSE_FAILED with the parser's position", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package brokertest starts a NameServer and a broker in the test process, on ephemeral
 // loopback ports and a temporary data directory, for integration tests of the broker, the SDK
-// and the tools.
+// and the tools. Like `tern dev`, the broker evaluates subscriptions with the built-in filter
+// plugins of the default manifest (TAG, CEL, SQL92), in process.
 package brokertest
 
 import (
@@ -12,6 +13,9 @@ import (
 
 	"github.com/ternmq/tern/core/broker"
 	"github.com/ternmq/tern/discovery/namesrv"
+	"github.com/ternmq/tern/plugins/builtin"
+	"github.com/ternmq/tern/plugins/host"
+	"github.com/ternmq/tern/plugins/manifest"
 )
 
 // Cluster is a running NameServer and broker.
@@ -52,6 +56,7 @@ func Start(t testing.TB, configure func(*broker.Config)) *Cluster {
 	c.Config.Store.MappedFileSizeConsumeQueue = 20 * 100_000
 	c.Config.Store.MaxHashSlotNum, c.Config.Store.MaxIndexNum = 10_000, 100_000
 	c.Config.Store.DiskUsage = func(string) (float64, error) { return 0.1, nil }
+	c.Config.Filters = builtinFilters(t, log)
 	if configure != nil {
 		configure(&c.Config)
 	}
@@ -98,4 +103,21 @@ func (c *Cluster) RestartBroker(t testing.TB) {
 // `tern admin topic create` does, and registers it at the NameServer at once.
 func (c *Cluster) CreateTopic(topic string, n int) error {
 	return c.Broker.CreateTopic(context.Background(), topic, n, n)
+}
+
+// builtinFilters starts a plugin host with the default manifest's built-ins and returns its
+// filters; the host stops when the test ends.
+func builtinFilters(t testing.TB, log *slog.Logger) broker.FilterResolver {
+	t.Helper()
+	h := host.New(manifest.Default(), host.Options{Logger: log.With("component", "plugins"), Builtins: builtin.Registry()})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatalf("start the built-in filters: %v", err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return func(typ string) (broker.MessageFilter, bool) {
+		if f, ok := h.Filter(typ); ok {
+			return f, true
+		}
+		return nil, false
+	}
 }
