@@ -136,9 +136,12 @@ func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *r
 	var topic string
 	var qid int32
 	if v.ReconsumeTimes() >= maxTimes || h.DelayLevel < 0 {
-		dlq, _, err := b.topics.CreateIfAbsent(protocol.DLQTopic(h.Group), 1, protocol.PermWrite|protocol.PermRead)
+		dlq, created, err := b.topics.CreateIfAbsent(protocol.DLQTopic(h.Group), 1, protocol.PermWrite|protocol.PermRead)
 		if err != nil {
 			return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
+		}
+		if created {
+			b.registerSoon() // the DLQ gets a route now, not at the next periodic registration
 		}
 		topic = dlq.TopicName
 	} else {

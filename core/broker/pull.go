@@ -103,10 +103,44 @@ func (b *Broker) pullSelector(ctx context.Context, h *protocol.PullMessageHeader
 	return b.newSelector(ctx, filter.Subscription{Group: h.ConsumerGroup, Topic: h.Topic, ExpressionType: typ, Expression: expr})
 }
 
+// dispatchWait bounds how long a pull that looks past the end of its queue waits for the
+// dispatcher to catch up with the CommitLog before it is believed.
+const dispatchWait = time.Second
+
+// getMessages reads the pull's messages. An offset past the end of the queue while the
+// dispatcher has not caught up with the CommitLog may only be early (a consumer that resumes
+// at an offset it committed a moment ago, before the ConsumeQueue shows it): it waits for the
+// dispatch of what is written now and reads again, so that the consumer is not moved back.
+func (b *Broker) getMessages(ctx context.Context, h *protocol.PullMessageHeader, sel *selector) (store.GetResult, error) {
+	get := func() (store.GetResult, error) {
+		return b.store.GetMessages(h.Topic, h.QueueID, h.QueueOffset, int(max(h.MaxMsgNums, 1)), 0, sel.store)
+	}
+	res, err := get()
+	if err != nil || h.QueueOffset == 0 {
+		return res, err
+	}
+	switch res.Status {
+	case store.OffsetOverflowBadly, store.NoMessageInQueue, store.NoMatchedLogicQueue:
+	default:
+		return res, nil
+	}
+	end := b.store.CommitLogMaxOffset()
+	if b.store.DispatchedOffset() >= end {
+		return res, nil
+	}
+	res.Release()
+	wctx, cancel := context.WithTimeout(ctx, dispatchWait)
+	defer cancel()
+	if err := b.store.WaitDispatched(wctx, end); err != nil && ctx.Err() != nil {
+		return store.GetResult{}, ctx.Err()
+	}
+	return get()
+}
+
 // pullOnce reads the messages of one pull and builds its response. found reports messages in
 // it. The response owns the read's segment references (Release).
 func (b *Broker) pullOnce(ctx context.Context, req *remoting.Command, h *protocol.PullMessageHeader, sel *selector) (resp *remoting.Command, found bool) {
-	res, err := b.store.GetMessages(h.Topic, h.QueueID, h.QueueOffset, int(max(h.MaxMsgNums, 1)), 0, sel.store)
+	res, err := b.getMessages(ctx, h, sel)
 	if err != nil {
 		return remoting.ErrorResponse(req, storeError(err)), false
 	}

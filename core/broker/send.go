@@ -177,9 +177,12 @@ func (b *Broker) toDLQIfExhausted(ctx context.Context, h *protocol.SendMessageHe
 	if r.ReconsumeTimes < maxTimes {
 		return nil
 	}
-	dlq, _, err := b.topics.CreateIfAbsent(protocol.DLQTopic(protocol.GroupOfRetryTopic(r.Topic)), 1, protocol.PermWrite|protocol.PermRead)
+	dlq, created, err := b.topics.CreateIfAbsent(protocol.DLQTopic(protocol.GroupOfRetryTopic(r.Topic)), 1, protocol.PermWrite|protocol.PermRead)
 	if err != nil {
 		return fmt.Errorf("%w: %w", remoting.ErrSystemError, err)
+	}
+	if created {
+		b.registerSoon()
 	}
 	r.Topic, r.QueueID = dlq.TopicName, 0
 	return nil
