@@ -145,6 +145,7 @@ func consumeWhileKilling(t *testing.T, c *brokertest.Cluster, h *host.Host) (got
 			if kills < killRounds && scanned >= step*int64(kills+1) {
 				lastPid = killPlugin(ctx, t, h, lastPid)
 				kills++
+				otherGroupPulls(ctx, t, rc, c.BrokerAddr)
 			}
 		}
 	}
@@ -207,6 +208,24 @@ func pullOnce(ctx context.Context, t *testing.T, rc *remoting.Client, addr strin
 		t.Fatalf("pull moved the offset back from %d to %d", offset, rh.NextBeginOffset)
 	}
 	return rh.NextBeginOffset
+}
+
+// otherGroupPulls checks that a group subscribed by TAG is served at once while the plugin is
+// down: a filter plugin's outage holds only its own subscriptions.
+func otherGroupPulls(ctx context.Context, t *testing.T, rc *remoting.Client, addr string) {
+	t.Helper()
+	h := protocol.PullMessageHeader{ConsumerGroup: "all-orders", Topic: killTopic, QueueID: 0, MaxMsgNums: 4,
+		SysFlag: 1 << 2, Subscription: "*", ExpressionType: "TAG"}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	resp, err := rc.Invoke(cctx, addr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
+	if err != nil {
+		t.Fatalf("TAG pull while the plugin is down: %v", err)
+	}
+	if remoting.Code(resp.Code) != remoting.Success || len(resp.Body) == 0 {
+		t.Fatalf("TAG pull while the plugin is down: %v %s after %v", remoting.Code(resp.Code), resp.Remark, time.Since(start))
+	}
 }
 
 func pluginStats(t *testing.T, h *host.Host, name string) host.PluginStats {
