@@ -449,25 +449,6 @@ func (c *offsetMoveCheck) confirmed(offset int64) bool {
 // gives up on it.
 const longPollSlack = 10 * time.Second
 
-// invokeFor is invoke with its own timeout instead of the call timeout (long polls).
-func (in *instance) invokeFor(ctx context.Context, addr string, req *remoting.Command, timeout time.Duration) (*remoting.Command, error) {
-	if in.isClosed() {
-		return nil, ErrClosed
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	stop := context.AfterFunc(in.ctx, cancel)
-	defer stop()
-	resp, err := in.rc.Invoke(ctx, addr, req)
-	if err != nil {
-		if in.isClosed() {
-			return nil, ErrClosed
-		}
-		return nil, fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)
-	}
-	return resp, nil
-}
-
 // backoff is a bounded, jittered exponential backoff.
 type backoff struct {
 	min, max time.Duration

@@ -152,9 +152,9 @@ func (in *instance) isClosed() bool {
 	return in.closed
 }
 
-// callCtx bounds ctx by the call timeout, and ends it when the instance closes.
-func (in *instance) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(ctx, in.cfg.callTimeout)
+// callCtx bounds ctx by timeout, and ends it when the instance closes.
+func (in *instance) callCtx(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	stop := context.AfterFunc(in.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
 }
@@ -162,10 +162,15 @@ func (in *instance) callCtx(ctx context.Context) (context.Context, context.Cance
 // invoke sends req to addr and waits for its response, within the call timeout. A transport
 // failure is an error; a non-success response is returned as is for the caller to judge.
 func (in *instance) invoke(ctx context.Context, addr string, req *remoting.Command) (*remoting.Command, error) {
+	return in.invokeFor(ctx, addr, req, in.cfg.callTimeout)
+}
+
+// invokeFor is invoke with its own timeout instead of the call timeout (long polls).
+func (in *instance) invokeFor(ctx context.Context, addr string, req *remoting.Command, timeout time.Duration) (*remoting.Command, error) {
 	if in.isClosed() {
 		return nil, ErrClosed
 	}
-	ctx, cancel := in.callCtx(ctx)
+	ctx, cancel := in.callCtx(ctx, timeout)
 	defer cancel()
 	resp, err := in.rc.Invoke(ctx, addr, req)
 	if err != nil {
@@ -194,7 +199,7 @@ func (in *instance) invokeOneway(ctx context.Context, addr string, req *remoting
 	if in.isClosed() {
 		return ErrClosed
 	}
-	ctx, cancel := in.callCtx(ctx)
+	ctx, cancel := in.callCtx(ctx, in.cfg.callTimeout)
 	defer cancel()
 	if err := in.rc.InvokeOneway(ctx, addr, req); err != nil {
 		return fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)
