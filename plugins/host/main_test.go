@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build testfilter: %v\n%s", err, out)
 			return 1
 		}
-		sum, err := fileSHA256(testfilter)
+		sum, err := plugin.FileSHA256(testfilter)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"slices"
 	"time"
@@ -125,7 +123,7 @@ func (in *instance) start(ctx context.Context) (*conn, info, string, error) {
 	if err != nil {
 		return nil, info{}, "", &refusal{err}
 	}
-	got, err := fileSHA256(path)
+	got, err := plugin.FileSHA256(path)
 	if err != nil {
 		return nil, info{}, "", fmt.Errorf("plugin %q: %w", name, err)
 	}
@@ -276,20 +274,6 @@ func (in *instance) startBuiltin(ctx context.Context, b Builtin) error {
 	err = fmt.Errorf("plugin %q: builtin %s: init: %w", in.spec.Name, in.spec.Builtin, err)
 	in.set(StateRefused, err)
 	return err
-}
-
-// fileSHA256 returns the sha256 of the file at path.
-func fileSHA256(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return h.Sum(nil), nil
 }
 
 // envList renders env as the whole environment of a process, sorted, never nil (a nil

@@ -107,4 +107,3 @@ func benchBody(i int, paid bool) []byte {
 	return fmt.Appendf(nil, `{"id":"order-%06d","status":%q,"amount":%d,"customer":{"country":"DE","vip":false},"note":"%s"}`,
 		i, status, i%1000, strings.Repeat("x", 80))
 }
-

@@ -1,6 +1,13 @@
 package plugin
 
-import goplugin "github.com/hashicorp/go-plugin"
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+
+	goplugin "github.com/hashicorp/go-plugin"
+)
 
 // The go-plugin handshake. Host and plugin compare all three before any RPC.
 const (
@@ -22,4 +29,19 @@ func Handshake() goplugin.HandshakeConfig {
 		MagicCookieKey:   MagicCookieKey,
 		MagicCookieValue: MagicCookieValue,
 	}
+}
+
+// FileSHA256 returns the sha256 of the file at path: the checksum a manifest pins a plugin
+// executable to (goplugin.SecureConfig).
+func FileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("checksum %s: %w", path, err)
+	}
+	return h.Sum(nil), nil
 }

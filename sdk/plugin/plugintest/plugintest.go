@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,18 +103,7 @@ func Launch[T any](t testing.TB, kind plugin.Kind, p plugin.GRPCPlugin, path str
 }
 
 // Checksum returns the sha256 of the file at path, for goplugin.SecureConfig.
-func Checksum(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("checksum %s: %w", path, err)
-	}
-	return h.Sum(nil), nil
-}
+func Checksum(path string) ([]byte, error) { return plugin.FileSHA256(path) }
 
 // Build compiles the main package pkg (an import path, or a directory like ".") with `go
 // build` into a temporary directory and returns the binary's path.
