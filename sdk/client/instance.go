@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -32,6 +33,7 @@ type instance struct {
 	uniq *message.UniqIDGenerator
 
 	heartbeat func() protocol.HeartbeatData // what to announce; set before start
+	hbKick    chan struct{}                 // capacity 1: heartbeat now (a new broker connection)
 
 	ctx    context.Context // ends at close
 	cancel context.CancelFunc
@@ -43,6 +45,10 @@ type instance struct {
 	nsNext   int                         // the NameServer tried first next time
 	closed   bool
 	hbFailed map[string]bool // brokers whose last heartbeat failed (logged once)
+	// conns is the connection each broker was last reached on. A new one (first contact, or a
+	// reconnect after the broker restarted) kicks a heartbeat, so the broker knows the client's
+	// groups at once (transaction checks, consumer lists) rather than at the next period.
+	conns map[string]*remoting.Conn
 }
 
 // newInstance builds an instance whose connections serve the server-initiated requests in
@@ -72,6 +78,8 @@ func newInstance(cfg commonConfig, handlers map[int16]remoting.Handler) (*instan
 		routes:   make(map[string]*topicRoute),
 		brokers:  make(map[string]map[int64]string),
 		hbFailed: make(map[string]bool),
+		conns:    make(map[string]*remoting.Conn),
+		hbKick:   make(chan struct{}, 1),
 	}
 	in.rc = remoting.NewClient(remoting.ClientOptions{Logger: cfg.logger, Handler: mux})
 	in.ctx, in.cancel = context.WithCancel(context.Background())
@@ -97,6 +105,44 @@ func localIP() netip.Addr {
 func (in *instance) start() {
 	in.every(in.cfg.routeRefresh, in.refreshRoutes)
 	in.every(in.cfg.heartbeatInterval, func(ctx context.Context) { in.sendHeartbeat(ctx) })
+	in.goFunc(func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-in.hbKick:
+				in.sendHeartbeat(ctx)
+			}
+		}
+	})
+}
+
+// noteConn records that broker addr is reached on conn, and kicks a heartbeat when that is a
+// new connection.
+func (in *instance) noteConn(addr string, conn *remoting.Conn) {
+	in.mu.Lock()
+	old := in.conns[addr]
+	if old != conn {
+		in.conns[addr] = conn
+	}
+	in.mu.Unlock()
+	if old != conn {
+		select {
+		case in.hbKick <- struct{}{}:
+		default: // a heartbeat is already due
+		}
+	}
+}
+
+// contacted returns the brokers the client has reached.
+func (in *instance) contacted() []string {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	out := make([]string, 0, len(in.conns))
+	for addr := range in.conns {
+		out = append(out, addr)
+	}
+	return out
 }
 
 // every runs f every d on an owned goroutine until close.
@@ -172,7 +218,7 @@ func (in *instance) invokeFor(ctx context.Context, addr string, req *remoting.Co
 	}
 	ctx, cancel := in.callCtx(ctx, timeout)
 	defer cancel()
-	resp, err := in.rc.Invoke(ctx, addr, req)
+	resp, err := in.connFor(ctx, addr, req.Code, func(c *remoting.Conn) (*remoting.Command, error) { return c.Invoke(ctx, req) })
 	if err != nil {
 		if in.isClosed() {
 			return nil, ErrClosed
@@ -180,6 +226,19 @@ func (in *instance) invokeFor(ctx context.Context, addr string, req *remoting.Co
 		return nil, fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)
 	}
 	return resp, nil
+}
+
+// connFor runs call on the connection to addr, noting broker connections (noteConn) for
+// every request but heartbeats and NameServer calls.
+func (in *instance) connFor(ctx context.Context, addr string, code int16, call func(*remoting.Conn) (*remoting.Command, error)) (*remoting.Command, error) {
+	c, err := in.rc.Conn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	if code != remoting.HeartBeat && !slices.Contains(in.cfg.nameServers, addr) {
+		in.noteConn(addr, c)
+	}
+	return call(c)
 }
 
 // invokeOK is invoke for calls where anything but SUCCESS is an error.
@@ -201,7 +260,8 @@ func (in *instance) invokeOneway(ctx context.Context, addr string, req *remoting
 	}
 	ctx, cancel := in.callCtx(ctx, in.cfg.callTimeout)
 	defer cancel()
-	if err := in.rc.InvokeOneway(ctx, addr, req); err != nil {
+	_, err := in.connFor(ctx, addr, req.Code, func(c *remoting.Conn) (*remoting.Command, error) { return nil, c.InvokeOneway(ctx, req) })
+	if err != nil {
 		return fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)
 	}
 	return nil

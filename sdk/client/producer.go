@@ -39,8 +39,6 @@ type Producer struct {
 	faults  *faultTable   // nil: fault avoidance off
 	rr      sync.Map      // topic → *atomic.Uint32, the round-robin position
 	slots   chan struct{} // SendAsync in-flight bound
-	hbKick  chan struct{} // capacity 1: heartbeat now (a broker was used for the first time)
-	hbKnown sync.Map      // broker address → struct{}: brokers this producer has sent to
 	replies replyWaiters
 	zlib    deflater
 
@@ -80,7 +78,6 @@ func newProducer(group string, opts []ProducerOption, handlers map[int16]remotin
 		cfg:     cfg,
 		now:     time.Now,
 		slots:   make(chan struct{}, cfg.maxAsyncInflight),
-		hbKick:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		derived: make(map[string]*topicRoute),
 	}
@@ -102,7 +99,6 @@ func newProducer(group string, opts []ProducerOption, handlers map[int16]remotin
 		return protocol.HeartbeatData{ProducerDataSet: []protocol.ProducerData{{GroupName: group}}}
 	}
 	in.start()
-	in.goFunc(p.heartbeatOnKick)
 	return p, nil
 }
 
@@ -125,33 +121,6 @@ func (p *Producer) Group() string { return p.group }
 
 // ClientID returns the producer's client id (ip@instance), the REPLY_TO_CLIENT of its requests.
 func (p *Producer) ClientID() string { return p.in.id }
-
-// heartbeatOnKick heartbeats every known broker whenever a send reaches a broker for the first
-// time, so that brokers know the producer group at once (transaction checks need it) rather
-// than after the next periodic heartbeat.
-func (p *Producer) heartbeatOnKick(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.hbKick:
-			p.in.sendHeartbeat(ctx)
-		}
-	}
-}
-
-// noteBroker records that a send goes to addr, and asks for a heartbeat if it is the first.
-func (p *Producer) noteBroker(addr string) {
-	if _, ok := p.hbKnown.Load(addr); ok {
-		return
-	}
-	if _, loaded := p.hbKnown.LoadOrStore(addr, struct{}{}); !loaded {
-		select {
-		case p.hbKick <- struct{}{}:
-		default:
-		}
-	}
-}
 
 // Close stops the producer: new sends fail with ErrClosed, in-flight SendAsync calls finish
 // (their callbacks run), the brokers are told the producer leaves (UNREGISTER_CLIENT), and
@@ -190,13 +159,14 @@ func (p *Producer) Close(ctx context.Context) error {
 // as the Java client does; brokers also notice the closed connection.
 func (p *Producer) unregister(ctx context.Context) {
 	h := protocol.UnregisterClientHeader{ClientID: p.in.id, ProducerGroup: p.group}
-	p.hbKnown.Range(func(k, _ any) bool {
-		addr := k.(string)
+	for _, addr := range p.in.contacted() {
 		if _, err := p.in.invokeOK(ctx, addr, remoting.NewRequest(remoting.UnregisterClient, h.Encode(), nil)); err != nil {
 			p.log.Debug("unregister failed", "broker", addr, "err", err)
 		}
-		return ctx.Err() == nil
-	})
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 // isClosed reports whether Close has begun.

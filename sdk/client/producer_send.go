@@ -209,7 +209,6 @@ func (p *Producer) attempt(ctx context.Context, o *outgoing, q MessageQueue) (*S
 	if !ok {
 		return nil, fmt.Errorf("send to %s: %w: broker %s has no master", o.topic, ErrNoRoute, q.BrokerName)
 	}
-	p.noteBroker(addr)
 	h := protocol.SendMessageHeader{
 		ProducerGroup: p.group, Topic: o.topic, DefaultTopic: protocol.AutoCreateTopic,
 		DefaultTopicQueueNums: defaultTopicQueueNums, QueueID: q.QueueID, SysFlag: o.sysFlag,

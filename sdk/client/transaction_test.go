@@ -193,3 +193,51 @@ func TestTransactionCheckQueue(t *testing.T) {
 		t.Errorf("queued %+v", j)
 	}
 }
+
+// TestTransactionCheckAfterBrokerRestart: after the broker restarts, the producer's new
+// connection to it carries a heartbeat at once, so the broker's checks find the producer
+// without waiting for the periodic heartbeat (an hour here).
+func TestTransactionCheckAfterBrokerRestart(t *testing.T) {
+	t.Parallel()
+	topic := prodName(t, "TxRestart")
+	c := prodCluster(t, topic, 1, func(cfg *broker.Config) {
+		cfg.TransactionTimeOut = config.Millis(300 * time.Millisecond)
+		cfg.TransactionCheckInterval = config.Millis(300 * time.Millisecond)
+	})
+	l := newTestTxListener()
+	tp, err := NewTransactionProducer(prodName(t, "txg"), l, WithNameServers(c.NamesrvAddr), WithHeartbeatInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prodClose(t, tp)
+	ctx := prodCtx(t, 30*time.Second)
+	if _, err := tp.SendInTransaction(ctx, &Message{Topic: topic, Body: []byte("commit-before")}); err != nil {
+		t.Fatal(err)
+	}
+	c.RestartBroker(t)
+	var res *TransactionResult
+	for res == nil { // the first attempt may meet the connection the restart closed
+		if res, err = tp.SendInTransaction(ctx, &Message{Topic: topic, Body: []byte("unknown-after")}); err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("send after restart: %v", err)
+			}
+			res = nil
+		}
+	}
+	if res.State != TxUnknown {
+		t.Fatalf("state %v", res.State)
+	}
+	for {
+		select {
+		case <-l.checkCh:
+		case <-ctx.Done():
+			t.Fatal("the broker's check never reached the producer after the restart")
+		}
+		l.mu.Lock()
+		got := l.checked["unknown-after"]
+		l.mu.Unlock()
+		if got != nil {
+			return
+		}
+	}
+}
