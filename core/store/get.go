@@ -162,10 +162,18 @@ func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxMsgs, 
 			}
 			b, err := res.hold(s, e.PhysicalOffset, int(e.Size))
 			if err != nil {
-				// Deleted between the minimum check and now.
-				removed++
-				next++
-				continue
+				if e.PhysicalOffset < s.cl.MinOffset() {
+					// Deleted between the minimum check and now.
+					removed++
+					next++
+					continue
+				}
+				// Not deleted, yet not readable: never skip it. The read stops here and the
+				// next one starts at this entry.
+				s.log.Warn("consumequeue entry not readable; the read stops before it", "topic", topic,
+					"queue_id", queueID, "offset", next, "phy_offset", e.PhysicalOffset, "err", err)
+				full = true
+				break
 			}
 			v, err := message.Parse(b)
 			if err != nil {

@@ -330,7 +330,12 @@ func (c *CommitLog) Flush() (int64, error) {
 		return from, err
 	}
 	c.flushes.Add(1)
-	c.writeOff.Store(to) // a no-op unless Buffered: then the data becomes readable now
+	if c.opts.Buffered {
+		// Buffered data becomes readable now. Unbuffered appends published their own end
+		// already, and the writer may be past to by now: storing to would move the readable
+		// end back under readers that saw more.
+		c.writeOff.Store(to)
+	}
 	c.flushedOff.Store(to)
 	if c.opts.Buffered && c.opts.Published != nil {
 		c.opts.Published()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -623,5 +624,40 @@ func TestFlush(t *testing.T) {
 	// What Flush covered is in the files.
 	if got := binary.BigEndian.Uint32(readAt(t, dir, segSize, 4)); got != 3000 {
 		t.Fatalf("second segment starts with TOTALSIZE %d", got)
+	}
+}
+
+// TestReadableEndNeverGoesBack: while an asynchronous flush runs, appends go on; the readable
+// end (MaxOffset) must only grow, or a reader that saw a record (the dispatcher, a pull) finds
+// it unreadable a moment later. A flush used to store its own, older end.
+func TestReadableEndNeverGoesBack(t *testing.T) {
+	opts := testOptions()
+	opts.FlushInterval = time.Millisecond
+	c, _ := newLog(t, opts)
+	c.Start()
+	defer c.Close()
+	done := make(chan struct{})
+	var regressions atomic.Int64
+	go func() {
+		defer close(done)
+		last := int64(0)
+		for c.flushes.Load() < 50 || last == 0 {
+			off := c.MaxOffset()
+			if off < last {
+				regressions.Add(1)
+			}
+			last = max(last, off)
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			if n := regressions.Load(); n > 0 {
+				t.Fatalf("the readable end went back %d times during %d flushes", n, c.flushes.Load())
+			}
+			return
+		default:
+		}
+		appendSized(t, c, 200, i)
 	}
 }
