@@ -27,6 +27,7 @@ import (
 	"github.com/ternmq/tern/core/internal/atomicfile"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store"
+	"github.com/ternmq/tern/core/store/commitlog"
 	"github.com/ternmq/tern/core/store/consumequeue"
 )
 
@@ -70,6 +71,7 @@ type Store interface {
 	MinOffset(topic string, queueID int32) int64
 	GetMessage(phy int64) (store.Message, error)
 	PutMessage(ctx context.Context, r *message.Record) (store.PutResult, error)
+	CommitLogMinOffset() int64
 }
 
 // Options configure Levels.
@@ -298,7 +300,11 @@ func (l *Levels) deliver(ctx context.Context, phy int64) error {
 		return err
 	}
 	if err != nil {
-		// An unreadable record cannot be delivered; skipping it keeps the queue moving.
+		if errors.Is(err, commitlog.ErrOutOfRange) && phy >= l.st.CommitLogMinOffset() {
+			// Not deleted, so not lost: try again at the next tick rather than skip it.
+			return fmt.Errorf("scheduled record at %d not readable: %w", phy, err)
+		}
+		// A deleted or corrupt record cannot be delivered; skipping it keeps the queue moving.
 		l.log.Error("scheduled record unreadable; skipped", "phy_offset", phy, "err", err)
 		return nil
 	}
