@@ -11,6 +11,7 @@ import (
 
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store"
+	"github.com/ternmq/tern/core/store/commitlog"
 	"github.com/ternmq/tern/core/store/consumequeue"
 )
 
@@ -20,6 +21,7 @@ type Store interface {
 	MinOffset(topic string, queueID int32) int64
 	MaxOffset(topic string, queueID int32) int64
 	GetMessage(phy int64) (store.Message, error)
+	CommitLogMinOffset() int64
 	PutMessages(ctx context.Context, recs []*message.Record) (store.PutResult, error)
 }
 
@@ -139,8 +141,8 @@ func (s *Service) scan(topic string, from int64, fn func(off int64, v message.Vi
 }
 
 // read returns the record at queue offset off of (topic, 0). ok is false for a hole or a
-// record that is gone or unreadable (logged); err is set only if the store is closed or the
-// queue cannot be read.
+// record that is gone or corrupt (logged); err is set if the store is closed, the queue cannot
+// be read, or the record is not deleted yet not readable (read it again later).
 func (s *Service) read(topic string, off int64) (m store.Message, ok bool, err error) {
 	e, err := s.st.QueueEntry(topic, 0, off)
 	if err != nil {
@@ -152,6 +154,10 @@ func (s *Service) read(topic string, off int64) (m store.Message, ok bool, err e
 	m, err = s.st.GetMessage(e.PhysicalOffset)
 	if errors.Is(err, store.ErrClosed) {
 		return store.Message{}, false, err
+	}
+	if errors.Is(err, commitlog.ErrOutOfRange) && e.PhysicalOffset >= s.st.CommitLogMinOffset() {
+		// Not deleted, so not lost: the caller stops here and reads it again later.
+		return store.Message{}, false, fmt.Errorf("%s offset %d: not readable: %w", topic, off, err)
 	}
 	if err != nil {
 		s.log.Error("transaction record unreadable; skipped", "topic", topic, "offset", off, "phy_offset", e.PhysicalOffset, "err", err)
