@@ -117,7 +117,6 @@ func (f *Filter) Info() filter.Info {
 		Version:         Version,
 		ExpressionTypes: []string{TypeCEL, TypeSQL92},
 		NeedsBody:       f.state.Load().cfg.NeedsBody,
-		NeedsProperties: true,
 	}
 }
 

@@ -42,7 +42,7 @@ func (f *tagFilter) Init(ctx context.Context, config map[string]any) (filter.Inf
 	for k := range config {
 		return filter.Info{}, fmt.Errorf("%w: tag: unknown config key %q (the filter takes none)", plugin.ErrInvalidArgument, k)
 	}
-	return filter.Info{Name: Name, Version: Version, ExpressionTypes: []string{Type}}, nil
+	return filter.Info{Name: Name, Version: Version, ExpressionTypes: []string{Type}, OmitProperties: true}, nil
 }
 
 func (f *tagFilter) Compile(ctx context.Context, sub filter.Subscription) error {

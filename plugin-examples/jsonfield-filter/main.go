@@ -69,6 +69,7 @@ func (f *jsonFilter) Init(ctx context.Context, config map[string]any) (filter.In
 		Version:         "1.0.0",
 		ExpressionTypes: []string{ExpressionType},
 		NeedsBody:       true,
+		OmitProperties:  true, // it reads only bodies
 	}, nil
 }
 

@@ -15,7 +15,7 @@ import (
 type keyPrefix struct{}
 
 func (keyPrefix) Init(context.Context, map[string]any) (filter.Info, error) {
-	return filter.Info{Name: "keyprefix", Version: "1.0.0", ExpressionTypes: []string{"KEYPREFIX"}}, nil
+	return filter.Info{Name: "keyprefix", Version: "1.0.0", ExpressionTypes: []string{"KEYPREFIX"}, OmitProperties: true}, nil
 }
 
 func (keyPrefix) Compile(_ context.Context, sub filter.Subscription) error {

@@ -26,8 +26,8 @@ func (f *FilterPlugin) NeedsBody() bool {
 	return f.in.info.needsBody
 }
 
-// NeedsProperties reports whether Match wants message properties (the filter's
-// Info.NeedsProperties, as of its last Init). Without it the broker passes nil Properties.
+// NeedsProperties reports whether Match wants message properties (unless the filter's
+// Info.OmitProperties, as of its last Init). Without it the broker passes nil Properties.
 func (f *FilterPlugin) NeedsProperties() bool {
 	f.in.mu.Lock()
 	defer f.in.mu.Unlock()

@@ -34,7 +34,7 @@ func kindOf(k plugin.Kind) (kindSpec, bool) {
 			glue: func() plugin.GRPCPlugin { return &filter.Plugin{} },
 			init: initAs(func(ctx context.Context, f filter.Filter, config map[string]any) (info, error) {
 				i, err := f.Init(ctx, config)
-				return info{name: i.Name, version: i.Version, exprTypes: i.ExpressionTypes, needsBody: i.NeedsBody, needsProperties: i.NeedsProperties}, err
+				return info{name: i.Name, version: i.Version, exprTypes: i.ExpressionTypes, needsBody: i.NeedsBody, needsProperties: !i.OmitProperties}, err
 			}),
 		}, true
 	}

@@ -37,7 +37,7 @@ type PluginStats struct {
 	ExpressionTypes []string
 	// NeedsBody is the filter's Info.NeedsBody (filters only).
 	NeedsBody bool
-	// NeedsProperties is the filter's Info.NeedsProperties (filters only).
+	// NeedsProperties is the opposite of the filter's Info.OmitProperties (filters only).
 	NeedsProperties bool
 	// UpSince is when the running process came up; zero unless the state is up.
 	UpSince time.Time

@@ -32,11 +32,11 @@ type FilterInfo struct {
 	ExpressionTypes []string `protobuf:"bytes,3,rep,name=expression_types,json=expressionTypes,proto3" json:"expression_types,omitempty"`
 	// The filter reads message bodies; without it Message.body is always empty.
 	NeedsBody bool `protobuf:"varint,4,opt,name=needs_body,json=needsBody,proto3" json:"needs_body,omitempty"`
-	// The filter reads message properties; without it Message.properties is always empty (tags
-	// and keys are always set).
-	NeedsProperties bool `protobuf:"varint,5,opt,name=needs_properties,json=needsProperties,proto3" json:"needs_properties,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The filter never reads message properties: Message.properties is left empty (tags and keys
+	// are always set), which keeps batches small on the wire.
+	OmitProperties bool `protobuf:"varint,5,opt,name=omit_properties,json=omitProperties,proto3" json:"omit_properties,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *FilterInfo) Reset() {
@@ -97,9 +97,9 @@ func (x *FilterInfo) GetNeedsBody() bool {
 	return false
 }
 
-func (x *FilterInfo) GetNeedsProperties() bool {
+func (x *FilterInfo) GetOmitProperties() bool {
 	if x != nil {
-		return x.NeedsProperties
+		return x.OmitProperties
 	}
 	return false
 }
@@ -180,7 +180,7 @@ type Message struct {
 	QueueOffset    int64                  `protobuf:"varint,3,opt,name=queue_offset,json=queueOffset,proto3" json:"queue_offset,omitempty"`
 	Tags           []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
 	Keys           []string               `protobuf:"bytes,5,rep,name=keys,proto3" json:"keys,omitempty"`
-	Properties     map[string]string      `protobuf:"bytes,6,rep,name=properties,proto3" json:"properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // empty unless FilterInfo.needs_properties
+	Properties     map[string]string      `protobuf:"bytes,6,rep,name=properties,proto3" json:"properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // empty if FilterInfo.omit_properties
 	BornTimestamp  int64                  `protobuf:"varint,7,opt,name=born_timestamp,json=bornTimestamp,proto3" json:"born_timestamp,omitempty"`                                               // ms since the epoch
 	StoreTimestamp int64                  `protobuf:"varint,8,opt,name=store_timestamp,json=storeTimestamp,proto3" json:"store_timestamp,omitempty"`                                            // ms since the epoch
 	ReconsumeTimes int32                  `protobuf:"varint,9,opt,name=reconsume_times,json=reconsumeTimes,proto3" json:"reconsume_times,omitempty"`
@@ -390,15 +390,15 @@ var File_tern_plugin_v1_filter_proto protoreflect.FileDescriptor
 
 const file_tern_plugin_v1_filter_proto_rawDesc = "" +
 	"\n" +
-	"\x1btern/plugin/v1/filter.proto\x12\x0etern.plugin.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1btern/plugin/v1/common.proto\"\xaf\x01\n" +
+	"\x1btern/plugin/v1/filter.proto\x12\x0etern.plugin.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1btern/plugin/v1/common.proto\"\xad\x01\n" +
 	"\n" +
 	"FilterInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
 	"\x10expression_types\x18\x03 \x03(\tR\x0fexpressionTypes\x12\x1d\n" +
 	"\n" +
-	"needs_body\x18\x04 \x01(\bR\tneedsBody\x12)\n" +
-	"\x10needs_properties\x18\x05 \x01(\bR\x0fneedsProperties\"\x83\x01\n" +
+	"needs_body\x18\x04 \x01(\bR\tneedsBody\x12'\n" +
+	"\x0fomit_properties\x18\x05 \x01(\bR\x0eomitProperties\"\x83\x01\n" +
 	"\fSubscription\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12'\n" +

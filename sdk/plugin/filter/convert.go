@@ -7,13 +7,13 @@ import "github.com/ternmq/tern/plugins/proto/pluginv1"
 
 func infoToProto(i Info) *pluginv1.FilterInfo {
 	return &pluginv1.FilterInfo{
-		Name: i.Name, Version: i.Version, ExpressionTypes: i.ExpressionTypes, NeedsBody: i.NeedsBody, NeedsProperties: i.NeedsProperties,
+		Name: i.Name, Version: i.Version, ExpressionTypes: i.ExpressionTypes, NeedsBody: i.NeedsBody, OmitProperties: i.OmitProperties,
 	}
 }
 
 func infoFromProto(p *pluginv1.FilterInfo) Info {
 	return Info{
-		Name: p.GetName(), Version: p.GetVersion(), ExpressionTypes: p.GetExpressionTypes(), NeedsBody: p.GetNeedsBody(), NeedsProperties: p.GetNeedsProperties(),
+		Name: p.GetName(), Version: p.GetVersion(), ExpressionTypes: p.GetExpressionTypes(), NeedsBody: p.GetNeedsBody(), OmitProperties: p.GetOmitProperties(),
 	}
 }
 

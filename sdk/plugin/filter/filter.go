@@ -26,10 +26,10 @@ type Info struct {
 	// NeedsBody asks for message bodies in Match; without it Message.Body is nil, which keeps
 	// batches small on the wire.
 	NeedsBody bool
-	// NeedsProperties asks for Message.Properties in Match; without it Properties is nil (Tags
-	// and Keys are always set). Properties are most of what crosses the process boundary for a
-	// plugin that reads only bodies or tags, so a filter asks for them only if it reads them.
-	NeedsProperties bool
+	// OmitProperties says the filter never reads Message.Properties, which then stays nil
+	// (Tags and Keys are always set). Properties are most of what crosses the process boundary
+	// for a plugin that reads only bodies, tags or keys: such a filter should set it.
+	OmitProperties bool
 }
 
 // Subscription is one consumer group's subscription to a topic.
@@ -47,7 +47,7 @@ type Message struct {
 	QueueOffset    int64
 	Tags           []string          // the TAGS property, split on "||" (a message may carry several)
 	Keys           []string          // the KEYS property, split on spaces
-	Properties     map[string]string // only when Info.NeedsProperties
+	Properties     map[string]string // nil if Info.OmitProperties
 	BornTimestamp  int64             // milliseconds since the epoch
 	StoreTimestamp int64             // milliseconds since the epoch
 	ReconsumeTimes int32

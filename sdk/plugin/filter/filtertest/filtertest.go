@@ -155,7 +155,7 @@ func messages(info filter.Info, c Case) []filter.Message {
 		if !info.NeedsBody {
 			msgs[i].Body = nil
 		}
-		if !info.NeedsProperties {
+		if info.OmitProperties {
 			msgs[i].Properties = nil
 		}
 	}
