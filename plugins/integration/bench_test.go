@@ -10,6 +10,7 @@ import (
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/sdk/client"
+	"github.com/ternmq/tern/sdk/plugin/plugintest"
 )
 
 // BenchmarkFilteredPull measures pull throughput through each kind of filter on one broker: the
@@ -20,13 +21,56 @@ import (
 //	go test -run '^$' -bench FilteredPull -count 6 ./plugins/integration/ | tee new.txt
 //	benchstat new.txt
 func BenchmarkFilteredPull(b *testing.B) {
-	h := startHost(b, `  - {name: cel, kind: filter, builtin: cel}
+	addr := benchCluster(b, `  - {name: cel, kind: filter, builtin: cel}
   - name: jsonfield
     kind: filter
     command: {{bin}}
     sha256: {{sha256}}
     failurePolicy: closed
 `)
+	rc := remoting.NewClient(remoting.ClientOptions{})
+	defer rc.Close()
+	for _, bc := range []struct{ name, typ, expr string }{
+		{"tag", "TAG", "paid"},
+		{"cel", "CEL", `props.status == "paid"`},
+		{"sql92", "SQL92", "status = 'paid'"},
+		{"jsonfield-external", "JSONFIELD", `status == "paid"`},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchPull(b, rc, addr, bc.typ, bc.expr, benchMessages) })
+	}
+}
+
+// BenchmarkFilteredPullExternalCEL is the cel sub-benchmark of BenchmarkFilteredPull with the
+// built-in run out of process (`tern plugin serve cel`): the cost of the boundary for a filter
+// that reads properties.
+func BenchmarkFilteredPullExternalCEL(b *testing.B) {
+	tern, err := buildInto(binDir, "github.com/ternmq/tern/cmd/tern")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum, err := plugintest.Checksum(tern)
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := benchCluster(b, fmt.Sprintf(`  - name: cel
+    kind: filter
+    command: %s
+    args: [plugin, serve, cel]
+    sha256: %x
+`, tern, sum))
+	rc := remoting.NewClient(remoting.ClientOptions{})
+	defer rc.Close()
+	benchPull(b, rc, addr, "CEL", `props.status == "paid"`, benchMessages)
+}
+
+// benchMessages is the number of messages benchCluster stores.
+const benchMessages = 10_000
+
+// benchCluster starts a broker with the plugins of entries and stores benchMessages JSON
+// orders in topic Bench (one queue), half of them paid (tag, property and body say so). It
+// returns the broker's address.
+func benchCluster(b *testing.B, entries string) string {
+	h := startHost(b, entries)
 	c := startCluster(b, h)
 	if err := c.CreateTopic("Bench", 1); err != nil {
 		b.Fatal(err)
@@ -37,8 +81,7 @@ func BenchmarkFilteredPull(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const n = 10_000
-	for i := range n {
+	for i := range benchMessages {
 		paid := i%2 == 0
 		m := &client.Message{Topic: "Bench", Body: benchBody(i, paid), Tag: "open"}
 		if paid {
@@ -54,16 +97,7 @@ func BenchmarkFilteredPull(b *testing.B) {
 	if err := st.WaitDispatched(ctx, st.CommitLogMaxOffset()); err != nil {
 		b.Fatal(err)
 	}
-	rc := remoting.NewClient(remoting.ClientOptions{})
-	defer rc.Close()
-	for _, bc := range []struct{ name, typ, expr string }{
-		{"tag", "TAG", "paid"},
-		{"cel", "CEL", `props.status == "paid"`},
-		{"sql92", "SQL92", "status = 'paid'"},
-		{"jsonfield-external", "JSONFIELD", `status == "paid"`},
-	} {
-		b.Run(bc.name, func(b *testing.B) { benchPull(b, rc, c.BrokerAddr, bc.typ, bc.expr, n) })
-	}
+	return c.BrokerAddr
 }
 
 // benchPull pulls the queue from start to end in batches of 32 with the given subscription,
