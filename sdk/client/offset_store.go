@@ -22,6 +22,9 @@ type offsetStore interface {
 	update(mq MessageQueue, offset int64)
 	// persist writes the in-memory offsets of mqs.
 	persist(ctx context.Context, mqs []MessageQueue) error
+	// forget drops what the store keeps in memory of a queue the consumer no longer holds, so
+	// that a stale offset is never written for it if the queue comes back.
+	forget(mq MessageQueue)
 }
 
 var (
@@ -58,6 +61,13 @@ func (s *remoteOffsets) read(ctx context.Context, mq MessageQueue) (int64, error
 func (s *remoteOffsets) update(mq MessageQueue, offset int64) {
 	s.mu.Lock()
 	s.table[mq] = offset
+	s.mu.Unlock()
+}
+
+func (s *remoteOffsets) forget(mq MessageQueue) {
+	s.mu.Lock()
+	delete(s.table, mq)
+	delete(s.persisted, mq)
 	s.mu.Unlock()
 }
 
@@ -167,6 +177,10 @@ func (s *localOffsets) local(mq MessageQueue) (int64, bool) {
 }
 
 // persist writes the whole table if it changed (mqs does not matter: the file has every queue).
+// forget keeps the offset: a broadcasting consumer's offsets are its own, whoever else
+// consumes the queue.
+func (s *localOffsets) forget(MessageQueue) {}
+
 func (s *localOffsets) persist(_ context.Context, _ []MessageQueue) error {
 	s.fileMu.Lock()
 	defer s.fileMu.Unlock()

@@ -51,3 +51,19 @@ func TestLocalOffsets(t *testing.T) {
 		t.Fatal("corrupt offset file loaded")
 	}
 }
+
+// TestRemoteOffsetsForget: once a queue is forgotten (taken away by a rebalance), its last
+// offset is never committed again, even if the queue comes back before its new runner has
+// read the broker's offset. (A nil core would panic if persist tried to commit.)
+func TestRemoteOffsetsForget(t *testing.T) {
+	s := newRemoteOffsets(nil)
+	mq := MessageQueue{Topic: "T", BrokerName: "b", QueueID: 1}
+	s.update(mq, 5)
+	s.forget(mq)
+	if err := s.persist(context.Background(), []MessageQueue{mq}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.table[mq]; ok {
+		t.Fatal("the forgotten queue's offset is still kept")
+	}
+}

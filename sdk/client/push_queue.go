@@ -68,6 +68,7 @@ func (pc *PushConsumer) stopQueue(r *queueRunner, fin chan struct{}) {
 		if err := pc.offsets.persist(bg, []MessageQueue{mq}); err != nil {
 			pc.log.Warn("commit offset of a dropped queue failed", "queue", mq.String(), "err", err)
 		}
+		pc.offsets.forget(mq)
 		if pc.cfg.orderly && pc.cfg.model == Clustering {
 			pc.unlock(bg, []MessageQueue{mq})
 		}
