@@ -57,7 +57,7 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 		suspend = min(suspend, filterRetryWait)
 	}
 	b.hold.Hold(&longpoll.Request{
-		Topic: h.Topic, QueueID: h.QueueID, Offset: h.QueueOffset, Deadline: b.now().Add(suspend),
+		Topic: h.Topic, QueueID: h.QueueID, Offset: h.QueueOffset, Deadline: b.now().Add(suspend), Gone: conn.Done(),
 		Retry: func(final bool) bool {
 			resp, found := b.pullOnce(ctx, req, h, sel)
 			down := b.filterDown(resp)

@@ -27,6 +27,22 @@ type Request struct {
 	// closing) it must answer; otherwise it answers only if it has something to return, and
 	// reports whether it answered.
 	Retry func(final bool) (answered bool)
+	// Gone, if set, is closed when nobody waits for the answer any more (the client's
+	// connection closed): the request is then dropped without running Retry again.
+	Gone <-chan struct{}
+}
+
+// gone reports whether r's asker went away.
+func (r *Request) gone() bool {
+	if r.Gone == nil {
+		return false
+	}
+	select {
+	case <-r.Gone:
+		return true
+	default:
+		return false
+	}
 }
 
 type key struct {
@@ -131,6 +147,9 @@ func (s *Service) takeLocked(k key, match func(*Request) bool) []*Request {
 
 // retry runs r.Retry on its own goroutine; an unanswered non-final retry goes back on hold.
 func (s *Service) retry(r *Request, final bool) {
+	if r.gone() {
+		return // nobody to answer: no read of the queue for a closed connection
+	}
 	s.mu.Lock()
 	if s.draining {
 		// Close is waiting for the retries: answer this late one (a pull held or woken while

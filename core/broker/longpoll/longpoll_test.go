@@ -152,3 +152,24 @@ func TestHoldRacesClose(t *testing.T) {
 		}
 	}
 }
+
+// TestGoneRequestsAreDropped: a held pull whose connection closed is dropped at the next
+// arrival or deadline without running the pull again.
+func TestGoneRequestsAreDropped(t *testing.T) {
+	s := New(Options{})
+	s.Start()
+	defer s.Close()
+	gone := make(chan struct{})
+	var runs atomic.Int32
+	s.Hold(&Request{Topic: "A", Offset: 0, Deadline: time.Now().Add(time.Hour), Gone: gone, Retry: func(bool) bool {
+		runs.Add(1)
+		return true
+	}})
+	close(gone)
+	s.Arrived("A", 0, 5)
+	waitHeld(t, s, 0)
+	s.Close()
+	if n := runs.Load(); n != 0 {
+		t.Fatalf("the pull of a closed connection ran %d times", n)
+	}
+}
