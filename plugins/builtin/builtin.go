@@ -18,20 +18,27 @@ import (
 
 	"github.com/ternmq/tern/filters/cel"
 	"github.com/ternmq/tern/filters/tag"
+	"github.com/ternmq/tern/plugins/builtin/producer"
 	"github.com/ternmq/tern/plugins/host"
+	"github.com/ternmq/tern/schedulers/levels"
 	"github.com/ternmq/tern/sdk/plugin"
 	"github.com/ternmq/tern/sdk/plugin/filter"
+	"github.com/ternmq/tern/sdk/plugin/scheduler"
+	"github.com/ternmq/tern/sdk/plugin/txchecker"
 )
 
 // Registry returns the built-ins by the name a manifest's builtin: field uses. Each call
 // returns a new map.
 //
-// The levels scheduler, the producer transaction checker and the namesrv discovery join it
-// when the broker consumes their kinds.
+// The levels scheduler and the producer transaction checker are registered (and run out of
+// process with `tern plugin serve`) before the broker consumes their kinds; the namesrv
+// discovery joins when discovery is wired.
 func Registry() host.Builtins {
 	return host.Builtins{
-		"tag": {Kind: plugin.KindFilter, New: func(*slog.Logger) any { return tag.New() }},
-		"cel": {Kind: plugin.KindFilter, New: func(l *slog.Logger) any { return cel.New(cel.WithLogger(l)) }},
+		"tag":      {Kind: plugin.KindFilter, New: func(*slog.Logger) any { return tag.New() }},
+		"cel":      {Kind: plugin.KindFilter, New: func(l *slog.Logger) any { return cel.New(cel.WithLogger(l)) }},
+		"levels":   {Kind: plugin.KindScheduler, New: func(*slog.Logger) any { return levels.New() }},
+		"producer": {Kind: plugin.KindTxChecker, New: func(*slog.Logger) any { return producer.Checker{} }},
 	}
 }
 
@@ -51,6 +58,10 @@ func Serve(reg host.Builtins, name string) error {
 	switch b.Kind {
 	case plugin.KindFilter:
 		return serveAs(name, b.New(ProcessLogger(os.Stderr)), filter.Serve)
+	case plugin.KindScheduler:
+		return serveAs(name, b.New(ProcessLogger(os.Stderr)), scheduler.Serve)
+	case plugin.KindTxChecker:
+		return serveAs(name, b.New(ProcessLogger(os.Stderr)), txchecker.Serve)
 	}
 	return fmt.Errorf("builtin: %s: %s plugins cannot be served yet", name, b.Kind)
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/ternmq/tern/plugins/manifest"
 	"github.com/ternmq/tern/sdk/plugin"
 	"github.com/ternmq/tern/sdk/plugin/filter"
+	"github.com/ternmq/tern/sdk/plugin/scheduler"
+	"github.com/ternmq/tern/sdk/plugin/txchecker"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -32,6 +34,22 @@ func TestRegistry(t *testing.T) {
 				}
 				info, err := f.Init(t.Context(), nil)
 				if err != nil || info.Name == "" || len(info.ExpressionTypes) == 0 {
+					t.Fatalf("Init = %+v, %v", info, err)
+				}
+			case plugin.KindScheduler:
+				s, ok := impl.(scheduler.Scheduler)
+				if !ok {
+					t.Fatalf("%T is not a scheduler.Scheduler", impl)
+				}
+				if info, err := s.Init(t.Context(), nil); err != nil || info.Name != name {
+					t.Fatalf("Init = %+v, %v", info, err)
+				}
+			case plugin.KindTxChecker:
+				c, ok := impl.(txchecker.TxChecker)
+				if !ok {
+					t.Fatalf("%T is not a txchecker.TxChecker", impl)
+				}
+				if info, err := c.Init(t.Context(), nil); err != nil || info.Name != name {
 					t.Fatalf("Init = %+v, %v", info, err)
 				}
 			default:
@@ -64,7 +82,7 @@ func TestDefaultManifest(t *testing.T) {
 
 func TestServeRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, want string }{
-		{"nope", `unknown built-in "nope" (have cel, tag)`},
+		{"nope", `unknown built-in "nope" (have cel, levels, producer, tag)`},
 		{"tag", "not run by hand"},
 	} {
 		if err := Serve(Registry(), tc.name); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -206,17 +206,18 @@ func resolve(dir, cmd string) string {
 	return p
 }
 
-// Default returns the manifest the broker runs without one: the built-in filters, in process.
-//
-// The levels scheduler, the producer transaction checker and the namesrv discovery built-ins
-// join it when the broker wires their kinds; until then a built-in nobody consumes would only
-// make the host fail to resolve it.
+// Default returns the manifest the broker runs without one, all built-ins in process: the tag
+// and cel filters, the levels scheduler and the producer transaction checker. The host keeps
+// the entries of kinds the broker does not consume yet (scheduler, txchecker) unwired; the
+// namesrv discovery built-in joins when discovery is wired.
 func Default() *Manifest {
 	return &Manifest{
 		Source: "default manifest",
 		Plugins: []Plugin{
 			{Name: "tag", Kind: plugin.KindFilter, Builtin: "tag"},
 			{Name: "cel", Kind: plugin.KindFilter, Builtin: "cel"},
+			{Name: "levels", Kind: plugin.KindScheduler, Builtin: "levels"},
+			{Name: "producer", Kind: plugin.KindTxChecker, Builtin: "producer"},
 		},
 	}
 }
