@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ternmq/tern/core/atomicfile"
 )
 
 // offsetStore keeps a push consumer's consumed offsets: in memory, updated as messages are
@@ -200,46 +202,13 @@ func (s *localOffsets) persist(_ context.Context, _ []MessageQueue) error {
 	})
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(s.path, b)
+		err = atomicfile.Write(s.path, b)
 	}
 	if err != nil {
 		s.mu.Lock()
 		s.dirty = true
 		s.mu.Unlock()
 		return fmt.Errorf("persist offsets: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same directory, synced,
-// then renamed over path, then the directory synced.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

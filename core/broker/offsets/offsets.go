@@ -16,7 +16,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ternmq/tern/core/internal/atomicfile"
+	"github.com/ternmq/tern/core/atomicfile"
 )
 
 type key struct{ topic, group string }

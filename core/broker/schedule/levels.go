@@ -24,7 +24,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ternmq/tern/core/internal/atomicfile"
+	"github.com/ternmq/tern/core/atomicfile"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store"
 	"github.com/ternmq/tern/core/store/commitlog"

@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ternmq/tern/core/internal/atomicfile"
+	"github.com/ternmq/tern/core/atomicfile"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 )

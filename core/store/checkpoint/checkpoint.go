@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ternmq/tern/core/internal/atomicfile"
+	"github.com/ternmq/tern/core/atomicfile"
 )
 
 // Checkpoint holds physical CommitLog offsets that are known to be durable.

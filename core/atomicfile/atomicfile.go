@@ -1,6 +1,7 @@
 // Package atomicfile replaces small files atomically and durably: the new content goes to a
 // temporary file that is fsynced and renamed over the old one, and the directory is fsynced. A
-// crash leaves either the old or the new file, never a mix.
+// crash leaves either the old or the new file, never a mix. The broker's state files and the
+// Go client's local offset files are written with it.
 package atomicfile
 
 import (
@@ -15,11 +16,12 @@ func Write(path string, b []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// A temporary name of its own, so that two writers of one path never share a file.
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
+	tmp := f.Name()
 	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
