@@ -80,6 +80,19 @@ func benchClientNamed(name string) (benchClient, error) {
 	return nil, fmt.Errorf("--client %q: want tern or official", name)
 }
 
+// benchClients resolves every --client before anything runs.
+func benchClients(names []string) ([]benchClient, error) {
+	out := make([]benchClient, len(names))
+	for i, name := range names {
+		c, err := benchClientNamed(name)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
 // benchRow is one client's result.
 type benchRow struct {
 	client       string
@@ -100,17 +113,18 @@ func printBench(out io.Writer, title, latency string, rows []benchRow) {
 }
 
 func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
+	clients, err := benchClients(f.clients)
+	if err != nil {
+		return err
+	}
 	if err := benchTopic(ctx, f); err != nil {
 		return err
 	}
 	body := make([]byte, f.size)
 	rand.Read(body)
 	var rows []benchRow
-	for _, name := range f.clients {
-		c, err := benchClientNamed(name)
-		if err != nil {
-			return err
-		}
+	for i, name := range f.clients {
+		c := clients[i]
 		var (
 			lat          latencies
 			sent, failed atomic.Int64
@@ -147,16 +161,17 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 }
 
 func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
+	clients, err := benchClients(f.clients)
+	if err != nil {
+		return err
+	}
 	backlog, err := benchBacklog(ctx, f)
 	if err != nil {
 		return err
 	}
 	var rows []benchRow
-	for _, name := range f.clients {
-		c, err := benchClientNamed(name)
-		if err != nil {
-			return err
-		}
+	for i, name := range f.clients {
+		c := clients[i]
 		var (
 			lat         latencies
 			msgs, bytes atomic.Int64

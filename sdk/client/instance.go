@@ -147,18 +147,7 @@ func (in *instance) contacted() []string {
 
 // every runs f every d on an owned goroutine until close.
 func (in *instance) every(d time.Duration, f func(context.Context)) {
-	in.goFunc(func(ctx context.Context) {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				f(ctx)
-			}
-		}
-	})
+	in.goFunc(func(ctx context.Context) { tick(ctx, d, f) })
 }
 
 // goFunc runs f on a goroutine owned by the instance; f must return once ctx ends.
