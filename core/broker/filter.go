@@ -178,11 +178,7 @@ func filterMessage(v message.View, needsBody, needsProps bool) filter.Message {
 		m.Properties = message.ParseProperties(raw)
 	}
 	if t, ok := message.Property(raw, message.PropertyTags); ok && len(t) > 0 {
-		for tag := range strings.SplitSeq(string(t), "||") {
-			if tag = strings.TrimSpace(tag); tag != "" {
-				m.Tags = append(m.Tags, tag)
-			}
-		}
+		m.Tags = tag.Split(string(t))
 	}
 	if k, ok := message.Property(raw, message.PropertyKeys); ok && len(k) > 0 {
 		m.Keys = strings.Fields(string(k))

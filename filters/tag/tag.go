@@ -21,7 +21,6 @@
 package tag
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,7 +115,12 @@ func (e *Expr) Match(tags []string) bool {
 // MatchProperty is Match on a TAGS property value as stored ("A", or "A||B" for several tags),
 // without allocating: the whole value, or one of its "||"-separated pieces, is one of the
 // expression's tags.
-func (e *Expr) MatchProperty(tags []byte) bool {
+func (e *Expr) MatchProperty(tags []byte) bool { return matchProperty(e, tags) }
+
+// MatchTags is MatchProperty on a string (a received message's tag).
+func (e *Expr) MatchTags(tags string) bool { return matchProperty(e, tags) }
+
+func matchProperty[T ~string | ~[]byte](e *Expr, tags T) bool {
 	if e.all {
 		return true
 	}
@@ -126,7 +130,7 @@ func (e *Expr) MatchProperty(tags []byte) bool {
 		}
 	}
 	for rest := tags; ; {
-		i := bytes.Index(rest, sep)
+		i := separatorIndex(rest)
 		piece := rest
 		if i >= 0 {
 			piece = rest[:i]
@@ -139,11 +143,31 @@ func (e *Expr) MatchProperty(tags []byte) bool {
 		if i < 0 {
 			return false
 		}
-		rest = rest[i+len(sep):]
+		rest = rest[i+len(Separator):]
 	}
 }
 
-var sep = []byte(Separator)
+// separatorIndex returns the index of the first "||" in s, or -1.
+func separatorIndex[T ~string | ~[]byte](s T) int {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '|' && s[i+1] == '|' {
+			return i
+		}
+	}
+	return -1
+}
+
+// Split returns the tags of a TAGS property value: the "||"-separated pieces, trimmed as Java
+// trims, empty ones dropped. A message without the property has none.
+func Split(tags string) []string {
+	var out []string
+	for piece := range strings.SplitSeq(tags, Separator) {
+		if t := javaTrim(piece); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 // String returns the expression in canonical form: "*", or the tags joined by " || " (the
 // lone tag "*" as " * ", which Parse does not take for All).

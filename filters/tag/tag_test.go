@@ -223,3 +223,23 @@ func TestMatchProperty(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchTagsAndSplit(t *testing.T) {
+	e, err := Parse("A || B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tags, want := range map[string]bool{"A": true, "C||B": true, "C": false, "": false, "AB": false} {
+		if got := e.MatchTags(tags); got != want || e.MatchProperty([]byte(tags)) != want {
+			t.Errorf("MatchTags(%q) = %v, want %v", tags, got, want)
+		}
+	}
+	if testing.AllocsPerRun(10, func() { e.MatchTags("C||B") }) > 0 {
+		t.Error("MatchTags allocates")
+	}
+	for in, want := range map[string][]string{"": nil, "A": {"A"}, " A || B ||": {"A", "B"}, "||": nil} {
+		if got := Split(in); !slices.Equal(got, want) {
+			t.Errorf("Split(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

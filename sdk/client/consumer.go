@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/filters/tag"
 )
 
 // Consumer errors.
@@ -53,6 +53,17 @@ func (s Selector) Type() string {
 		return protocol.ExpressionTag
 	}
 	return s.typ
+}
+
+// validate refuses what the broker would: a TAG expression that does not parse.
+// Other types are the broker's (and its filter plugins') to check.
+func (s Selector) validate() error {
+	if s.Type() == protocol.ExpressionTag {
+		if _, err := tag.Parse(s.Expression()); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+	}
+	return nil
 }
 
 // Expression returns the expression ("*" for the zero Selector).
@@ -303,14 +314,15 @@ type subscription struct {
 	topic   string
 	sel     Selector
 	version int64
-	tags    []string // TAG expressions: the tags a message must have one of; nil for all
+	tags    *tag.Expr // TAG expressions; nil for other types
 	handler ConsumeFunc
 }
 
+// newSubscription builds the subscription of a selector that passed validate.
 func newSubscription(topic string, sel Selector, handler ConsumeFunc) *subscription {
 	s := &subscription{topic: topic, sel: sel, version: time.Now().UnixMilli(), handler: handler}
 	if sel.Type() == protocol.ExpressionTag {
-		s.tags, _ = protocol.ParseTagExpression(sel.Expression())
+		s.tags, _ = tag.Parse(sel.Expression())
 	}
 	return s
 }
@@ -326,24 +338,7 @@ func (s *subscription) data() protocol.SubscriptionData {
 // filters by tag hash code only, which may collide). A Tern multi-tag "A||B" matches by any of
 // its tags.
 func (s *subscription) matches(m *MessageExt) bool {
-	if s.tags == nil {
-		return true
-	}
-	for _, t := range s.tags {
-		if m.Tag == t {
-			return true
-		}
-	}
-	if strings.Contains(m.Tag, "||") {
-		for piece := range strings.SplitSeq(m.Tag, "||") {
-			for _, t := range s.tags {
-				if strings.TrimSpace(piece) == t {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return s.tags == nil || s.tags.MatchTags(m.Tag)
 }
 
 // pullRequest is one PULL_MESSAGE.

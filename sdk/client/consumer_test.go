@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -33,6 +34,17 @@ func TestSelectors(t *testing.T) {
 	}
 	if !newSubscription("T", SQL92("a > 1"), nil).matches(&MessageExt{}) {
 		t.Error("a SQL92 subscription filtered on the client")
+	}
+	if err := Tag("||").validate(); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("Tag(\"||\") validates: %v", err)
+	}
+	pc, err := NewPushConsumer("g", WithNameServers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	if err := pc.Subscribe("T", Tag("||"), func(context.Context, []*MessageExt) (ConsumeResult, error) { return ConsumeSuccess, nil }); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("Subscribe with a tag expression of separators only: %v", err)
 	}
 }
 

@@ -100,6 +100,9 @@ func (c *PullConsumer) Subscribe(topic string, sel Selector) error {
 	if err := protocol.ValidateTopic(topic); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
+	if err := sel.validate(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {

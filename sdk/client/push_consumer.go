@@ -136,6 +136,9 @@ func (pc *PushConsumer) Subscribe(topic string, sel Selector, handler ConsumeFun
 	if handler == nil {
 		return fmt.Errorf("%w: nil handler for %s", ErrInvalidOption, topic)
 	}
+	if err := sel.validate(); err != nil {
+		return err
+	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	switch {
