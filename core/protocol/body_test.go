@@ -38,8 +38,8 @@ func TestHeartbeatGo(t *testing.T) {
 		t.Fatalf("got  %+v\nwant %+v", h, want)
 	}
 	// The codes the Go client sent equal Java's hash for these ASCII tags.
-	if got := TagCodes([]string{"TagA", "TagB"}); !reflect.DeepEqual(got, CodeSet{2598919, 2598920}) {
-		t.Fatalf("TagCodes = %v", got)
+	if got := NewSubscriptionData("T", "TagA || TagB", "").CodeSet; !reflect.DeepEqual(got, CodeSet{2598919, 2598920}) {
+		t.Fatalf("codes = %v", got)
 	}
 	// Round trip through Tern's encoding (numeric codes, alphabetical keys).
 	b, err := json.Marshal(h)
@@ -107,28 +107,6 @@ func TestCodeSetDecode(t *testing.T) {
 	}
 }
 
-func TestParseTagExpression(t *testing.T) {
-	for _, tc := range []struct {
-		expr string
-		tags []string
-		all  bool
-	}{
-		{"", nil, true},
-		{"*", nil, true},
-		{" * ", nil, true},
-		{"TagA", []string{"TagA"}, false},
-		{"TagA || TagB", []string{"TagA", "TagB"}, false},
-		{" TagA||TagB ||  TagA || ", []string{"TagA", "TagB"}, false},
-		{"||", nil, false},
-		{"a|b", []string{"a|b"}, false},
-	} {
-		tags, all := ParseTagExpression(tc.expr)
-		if all != tc.all || !reflect.DeepEqual(tags, tc.tags) {
-			t.Errorf("%q: %q %v, want %q %v", tc.expr, tags, all, tc.tags, tc.all)
-		}
-	}
-}
-
 func TestSubscriptionData(t *testing.T) {
 	s := NewSubscriptionData("T", "标签 || TagA", "")
 	if s.ExpressionType != ExpressionTag || !reflect.DeepEqual(s.TagsSet, []string{"标签", "TagA"}) {
@@ -138,26 +116,21 @@ func TestSubscriptionData(t *testing.T) {
 	if s.CodeSet[0] != 857175 || s.CodeSet[1] != 2598919 {
 		t.Fatalf("codes %v", s.CodeSet)
 	}
-	if !s.MatchesTagsCode(2598919) || s.MatchesTagsCode(1) || s.MatchesAllTags() {
-		t.Fatal("tag match")
-	}
 	all := NewSubscriptionData("T", "", ExpressionTag)
-	if all.SubString != SubAll || len(all.TagsSet) != 0 || !all.MatchesAllTags() || !all.MatchesTagsCode(42) {
+	if all.SubString != SubAll || len(all.TagsSet) != 0 || len(all.CodeSet) != 0 {
 		t.Fatalf("%+v", all)
 	}
 	sql := NewSubscriptionData("T", "a > 5", ExpressionSQL92)
-	if sql.SubString != "a > 5" || len(sql.CodeSet) != 0 || sql.MatchesAllTags() {
+	if sql.SubString != "a > 5" || len(sql.CodeSet) != 0 || len(sql.TagsSet) != 0 {
 		t.Fatalf("%+v", sql)
 	}
-	// Normalize replaces a Go client's UTF-8 codes with Java's.
-	goSub := SubscriptionData{Topic: "T", SubString: "标签", TagsSet: []string{"标签"}, CodeSet: CodeSet{12345}, ExpressionType: ExpressionTag}
-	goSub.Normalize()
-	if !reflect.DeepEqual(goSub.CodeSet, CodeSet{857175}) {
-		t.Fatalf("normalized %+v", goSub)
+	// As Java's FilterAPI: " * " is the tag "*", and an expression of separators only is kept
+	// as is with no tags (the broker refuses it).
+	if star := NewSubscriptionData("T", " * ", ""); !reflect.DeepEqual(star.TagsSet, []string{"*"}) {
+		t.Fatalf("%+v", star)
 	}
-	sql.Normalize()
-	if sql.SubString != "a > 5" {
-		t.Fatal("Normalize changed an SQL subscription")
+	if bad := NewSubscriptionData("T", "||", ""); bad.SubString != "||" || len(bad.TagsSet) != 0 {
+		t.Fatalf("%+v", bad)
 	}
 }
 

@@ -67,7 +67,7 @@
 //
 // The constants give perm bits, topic filter types, message models, consume types,
 // consume-from-where values, expression types (TAG, SQL92 and Tern's CEL), pull sysFlag bits
-// and the system topic names (§6.1). ParseTagExpression and NewSubscriptionData build tag
-// subscriptions as Java's FilterAPI does, with codes from message.TagsCode (Java's
-// String.hashCode over UTF-16).
+// and the system topic names (§6.1). NewSubscriptionData builds tag subscriptions as Java's
+// FilterAPI does (with filters/tag, the one tag-expression parser), with codes from
+// message.TagsCode (Java's String.hashCode over UTF-16).
 package protocol

@@ -165,8 +165,7 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 		}
 		for _, c := range again.ConsumerDataSet {
 			for _, s := range c.SubscriptionDataSet {
-				s.Normalize()
-				_ = s.MatchesTagsCode(0)
+				_ = NewSubscriptionData(s.Topic, s.SubString, s.ExpressionType)
 			}
 		}
 	})
