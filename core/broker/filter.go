@@ -1,12 +1,9 @@
 package broker
 
 import (
-	"bytes"
-	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -186,7 +183,7 @@ func filterMessage(v message.View, needsBody, needsProps bool) filter.Message {
 	if needsBody {
 		m.Body = v.Body()
 		if v.SysFlag()&message.SysFlagCompressed != 0 {
-			if b, err := inflate(m.Body); err == nil {
+			if b, err := message.Inflate(m.Body, maxInflated); err == nil {
 				m.Body = b
 			}
 		}
@@ -196,15 +193,6 @@ func filterMessage(v message.View, needsBody, needsProps bool) filter.Message {
 
 // maxInflated bounds a compressed body inflated for a filter.
 const maxInflated = 64 << 20
-
-func inflate(body []byte) ([]byte, error) {
-	r, err := zlib.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(io.LimitReader(r, maxInflated))
-}
 
 // tagFilter selects by RocketMQ tag expression ("A || B", "*"): first on the ConsumeQueue tags
 // code (the Java hash of the tag), then on the TAGS property itself, which rules out hash

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/zlib"
 	"fmt"
-	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -177,7 +176,7 @@ func messageFromView(v message.View, brokerName string) (*MessageExt, error) {
 		m.MsgID = m.OffsetMsgID
 	}
 	if m.SysFlag&message.SysFlagCompressed != 0 {
-		b, err := inflate(v.Body())
+		b, err := message.Inflate(v.Body(), maxDecompressed)
 		if err != nil {
 			return nil, fmt.Errorf("decompress message %s: %w", m.MsgID, err)
 		}
@@ -216,23 +215,6 @@ func (d *deflater) deflate(body []byte) ([]byte, error) {
 	}
 	d.pool.Put(w)
 	return buf.Bytes(), nil
-}
-
-// inflate decompresses a zlib body, refusing more than maxDecompressed bytes.
-func inflate(body []byte) ([]byte, error) {
-	r, err := zlib.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	out, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > maxDecompressed {
-		return nil, fmt.Errorf("inflated body exceeds %d bytes", maxDecompressed)
-	}
-	return out, nil
 }
 
 // MessageQueue identifies one queue of a topic on one broker.

@@ -142,7 +142,7 @@ func replyFromPush(h *protocol.ReplyMessageHeader, body []byte, now time.Time) (
 	m.MsgID = m.Properties[message.PropertyUniqKey]
 	m.Properties[message.PropertyReplyMessageArriveTime] = strconv.FormatInt(now.UnixMilli(), 10)
 	if h.SysFlag&message.SysFlagCompressed != 0 {
-		b, err := inflate(body)
+		b, err := message.Inflate(body, maxDecompressed)
 		if err != nil {
 			return nil, fmt.Errorf("decompress reply %s: %w", m.MsgID, err)
 		}
