@@ -42,16 +42,16 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	if h.SysFlag&pullCommitOffset != 0 && h.CommitOffset >= 0 {
 		b.offsets.Commit(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
 	}
-	resp, found := b.pullOnce(ctx, req, h, sel)
-	held := resp.Code == int16(remoting.PullNotFound) && h.SysFlag&pullSuspend != 0
-	if found || !held && !b.filterDown(resp) {
+	resp, out := b.pullOnce(ctx, req, h, sel)
+	held := out == pullEmpty && resp.Code == int16(remoting.PullNotFound) && h.SysFlag&pullSuspend != 0
+	if out == pullFound || !held && out != pullFilterDown {
 		return resp
 	}
 	suspend := b.cfg.ShortPollingTimeMills.D()
 	if b.cfg.LongPollingEnable && held {
 		suspend = min(time.Duration(h.SuspendTimeoutMillis)*time.Millisecond, maxSuspend)
 	}
-	if b.filterDown(resp) {
+	if out == pullFilterDown {
 		// The filter could not decide and its policy holds delivery: answer "nothing new" at the
 		// same offset after a short wait, so the client asks again without spinning.
 		suspend = min(suspend, filterRetryWait)
@@ -59,13 +59,9 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	b.hold.Hold(&longpoll.Request{
 		Topic: h.Topic, QueueID: h.QueueID, Offset: h.QueueOffset, Deadline: b.now().Add(suspend), Gone: conn.Done(),
 		Retry: func(final bool) bool {
-			resp, found := b.pullOnce(ctx, req, h, sel)
-			down := b.filterDown(resp)
-			if !found && !final && (down || resp.Code != int16(remoting.PullOffsetMoved)) {
+			resp, out := b.pullOnce(ctx, req, h, sel)
+			if out != pullFound && !final && (out == pullFilterDown || resp.Code != int16(remoting.PullOffsetMoved)) {
 				return false // nothing for this pull yet: keep holding (no segment is held)
-			}
-			if down {
-				resp.Code = int16(remoting.PullNotFound)
 			}
 			if err := conn.Send(resp); err != nil {
 				b.log.Debug("held pull answer not sent", "remote", conn.RemoteAddr(), "err", err)
@@ -80,11 +76,14 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 // "nothing new" at the same offset.
 const filterRetryWait = 250 * time.Millisecond
 
-// filterDown reports a pull answer built while the filter could not decide (see pullOnce).
-func (b *Broker) filterDown(resp *remoting.Command) bool { return resp.Remark == remarkFilterDown }
+// pullOutcome is how one read of a pull went.
+type pullOutcome uint8
 
-// remarkFilterDown is the remark of a pull answered while its filter plugin is unavailable.
-const remarkFilterDown = "filter unavailable, delivery held"
+const (
+	pullEmpty      pullOutcome = iota // no messages: the response says why
+	pullFound                         // messages in the response
+	pullFilterDown                    // the filter could not decide: PULL_NOT_FOUND at the same offset
+)
 
 // pullSelector builds the pull's selector: the expression in the request when it carries one,
 // else the subscription the group registered by heartbeat.
@@ -137,21 +136,21 @@ func (b *Broker) getMessages(ctx context.Context, h *protocol.PullMessageHeader,
 	return get()
 }
 
-// pullOnce reads the messages of one pull and builds its response. found reports messages in
-// it. The response owns the read's segment references (Release).
-func (b *Broker) pullOnce(ctx context.Context, req *remoting.Command, h *protocol.PullMessageHeader, sel *selector) (resp *remoting.Command, found bool) {
+// pullOnce reads the messages of one pull and builds its response, which owns the read's
+// segment references (Release).
+func (b *Broker) pullOnce(ctx context.Context, req *remoting.Command, h *protocol.PullMessageHeader, sel *selector) (*remoting.Command, pullOutcome) {
 	res, err := b.getMessages(ctx, h, sel)
 	if err != nil {
-		return remoting.ErrorResponse(req, storeError(err)), false
+		return remoting.ErrorResponse(req, storeError(err)), pullEmpty
 	}
 	if err := sel.apply(ctx, &res); err != nil {
 		// Deliver nothing and skip nothing: the same offset is asked again.
 		res.Release()
 		b.log.Warn("pull filter failed", "group", h.ConsumerGroup, "topic", h.Topic, "queue_id", h.QueueID, "err", err)
-		resp = remoting.NewResponse(req, int16(remoting.PullRetryImmediately), remarkFilterDown)
+		resp := remoting.NewResponse(req, int16(remoting.PullNotFound), "filter unavailable, delivery held")
 		rh := protocol.PullMessageResponseHeader{NextBeginOffset: h.QueueOffset, MinOffset: res.MinOffset, MaxOffset: res.MaxOffset}
 		resp.ExtFields = rh.Encode()
-		return resp, false
+		return resp, pullFilterDown
 	}
 	code := remoting.PullRetryImmediately
 	switch res.Status {
@@ -169,14 +168,14 @@ func (b *Broker) pullOnce(ctx context.Context, req *remoting.Command, h *protoco
 	case store.OffsetOverflowOne:
 		code = remoting.PullNotFound
 	}
-	resp = remoting.NewResponse(req, int16(code), "")
+	resp := remoting.NewResponse(req, int16(code), "")
 	rh := protocol.PullMessageResponseHeader{NextBeginOffset: res.NextBeginOffset, MinOffset: res.MinOffset, MaxOffset: res.MaxOffset}
 	resp.ExtFields = rh.Encode()
 	if code == remoting.Success {
 		resp.BodyParts = res.Messages
 		resp.Release = res.Release
-		return resp, true
+		return resp, pullFound
 	}
 	res.Release()
-	return resp, false
+	return resp, pullEmpty
 }
