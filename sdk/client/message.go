@@ -127,8 +127,9 @@ func (m *MessageExt) Queue() MessageQueue {
 // zlib bomb must not take the client's memory).
 const maxDecompressed = 64 << 20
 
-// decodeMessages decodes the records of a pull response body. Properties and bodies are copied
-// out of body; compressed bodies are inflated.
+// decodeMessages decodes the records of a pull response body. Bodies alias body (a response's
+// own buffer, which nothing else uses: no copy on the consume path); compressed bodies are
+// inflated; properties become strings.
 func decodeMessages(body []byte, brokerName string) ([]*MessageExt, error) {
 	var out []*MessageExt
 	for len(body) > 0 {
@@ -146,7 +147,8 @@ func decodeMessages(body []byte, brokerName string) ([]*MessageExt, error) {
 	return out, nil
 }
 
-// messageFromView builds a MessageExt from one stored record.
+// messageFromView builds a MessageExt from one stored record. Its body aliases v unless it was
+// stored compressed: v must be a buffer the message may keep (a received frame's).
 func messageFromView(v message.View, brokerName string) (*MessageExt, error) {
 	m := &MessageExt{
 		BrokerName:                brokerName,
@@ -182,7 +184,7 @@ func messageFromView(v message.View, brokerName string) (*MessageExt, error) {
 		}
 		m.Body = b
 	} else {
-		m.Body = bytes.Clone(v.Body())
+		m.Body = v.Body() // capacity-limited: an append by the handler never writes past it
 	}
 	return m, nil
 }

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -148,7 +147,7 @@ func replyFromPush(h *protocol.ReplyMessageHeader, body []byte, now time.Time) (
 		}
 		m.Body = b
 	} else {
-		m.Body = bytes.Clone(body)
+		m.Body = body // the pushed frame's own buffer: no copy
 	}
 	return m, nil
 }
