@@ -139,12 +139,7 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 			return errors.Join(err, stop())
 		}
 		closers = append(closers, h.Close) // closed after the broker
-		cfg.Filters = func(typ string) (broker.MessageFilter, bool) {
-			if fp, ok := h.Filter(typ); ok {
-				return fp, true
-			}
-			return nil, false
-		}
+		cfg.Filters = broker.FiltersOf(h.Filter)
 		b, err := startBroker(ctx, cfg, log)
 		if err != nil {
 			return errors.Join(err, stop())

@@ -37,6 +37,17 @@ type MessageFilter interface {
 // plugin evaluates it.
 type FilterResolver func(expressionType string) (MessageFilter, bool)
 
+// FiltersOf adapts a look-up that returns a concrete filter type (the plugin host's Filter
+// method) to a FilterResolver.
+func FiltersOf[F MessageFilter](lookup func(expressionType string) (F, bool)) FilterResolver {
+	return func(typ string) (MessageFilter, bool) {
+		if f, ok := lookup(typ); ok {
+			return f, true
+		}
+		return nil, false
+	}
+}
+
 // filterCallTimeout bounds one Match or Compile call made on the pull path, in case the filter
 // applies no timeout of its own.
 const filterCallTimeout = 10 * time.Second

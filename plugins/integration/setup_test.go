@@ -52,18 +52,8 @@ func startHost(t testing.TB, entries string) *host.Host {
 	return h
 }
 
-// filters adapts the host to the broker's FilterResolver.
-func filters(h *host.Host) broker.FilterResolver {
-	return func(typ string) (broker.MessageFilter, bool) {
-		if f, ok := h.Filter(typ); ok {
-			return f, true
-		}
-		return nil, false
-	}
-}
-
 // startCluster starts a NameServer and a broker whose filters are h's.
 func startCluster(t testing.TB, h *host.Host) *brokertest.Cluster {
 	t.Helper()
-	return brokertest.Start(t, func(cfg *broker.Config) { cfg.Filters = filters(h) })
+	return brokertest.Start(t, func(cfg *broker.Config) { cfg.Filters = broker.FiltersOf(h.Filter) })
 }

@@ -114,10 +114,5 @@ func builtinFilters(t testing.TB, log *slog.Logger) broker.FilterResolver {
 		t.Fatalf("start the built-in filters: %v", err)
 	}
 	t.Cleanup(func() { h.Close(context.Background()) })
-	return func(typ string) (broker.MessageFilter, bool) {
-		if f, ok := h.Filter(typ); ok {
-			return f, true
-		}
-		return nil, false
-	}
+	return broker.FiltersOf(h.Filter)
 }
