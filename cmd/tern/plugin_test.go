@@ -68,7 +68,7 @@ func TestPluginsCheck(t *testing.T) {
 	for _, want := range []string{
 		"ok    tag-ext: filter " + filepath.Join(dir, "tern"),
 		`ok    cel-ext: filter ` + filepath.Join(dir, "tern") + ` [plugin serve cel], version "1.0.0", expression types CEL, SQL92`,
-		"ok    cel: filter builtin:cel", "skip  levels",
+		"ok    cel: filter builtin:cel", "ok    levels: scheduler builtin:levels",
 		// The built-in's log, from its process, at its level, with the plugin's name.
 		`level=INFO msg="cel filter configured" plugin=cel-ext`,
 	} {
@@ -80,7 +80,7 @@ func TestPluginsCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
-	for _, want := range []string{"NAME", "tag-ext", sum, "TAG", "builtin:cel", "up", "unwired"} {
+	for _, want := range []string{"NAME", "tag-ext", sum, "TAG", "builtin:cel", "up", "scheduler"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("list output lacks %q:\n%s", want, out)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/ternmq/tern/plugins/host"
 	"github.com/ternmq/tern/schedulers/levels"
 	"github.com/ternmq/tern/sdk/plugin"
+	"github.com/ternmq/tern/sdk/plugin/discovery"
 	"github.com/ternmq/tern/sdk/plugin/filter"
 	"github.com/ternmq/tern/sdk/plugin/scheduler"
 	"github.com/ternmq/tern/sdk/plugin/txchecker"
@@ -29,10 +30,6 @@ import (
 
 // Registry returns the built-ins by the name a manifest's builtin: field uses. Each call
 // returns a new map.
-//
-// The levels scheduler and the producer transaction checker are registered (and run out of
-// process with `tern plugin serve`) before the broker consumes their kinds; the namesrv
-// discovery joins when discovery is wired.
 func Registry() host.Builtins {
 	return host.Builtins{
 		"tag":      {Kind: plugin.KindFilter, New: func(*slog.Logger) any { return tag.New() }},
@@ -62,6 +59,8 @@ func Serve(reg host.Builtins, name string) error {
 		return serveAs(name, b.New(ProcessLogger(os.Stderr)), scheduler.Serve)
 	case plugin.KindTxChecker:
 		return serveAs(name, b.New(ProcessLogger(os.Stderr)), txchecker.Serve)
+	case plugin.KindDiscovery:
+		return serveAs(name, b.New(ProcessLogger(os.Stderr)), discovery.Serve)
 	}
 	return fmt.Errorf("builtin: %s: %s plugins cannot be served yet", name, b.Kind)
 }

@@ -157,8 +157,15 @@ func New(m *manifest.Manifest, opts Options) *Host {
 				in.state, in.err = StateRefused, fmt.Errorf("plugin %q: builtin %q is a %s plugin, not a %s", p.Name, p.Builtin, b.Kind, p.Kind)
 			}
 		}
-		if p.Kind == plugin.KindFilter {
+		switch p.Kind {
+		case plugin.KindFilter:
 			in.filter = &FilterPlugin{in: in}
+		case plugin.KindScheduler:
+			in.scheduler = &SchedulerPlugin{in: in}
+		case plugin.KindTxChecker:
+			in.txchecker = &TxCheckerPlugin{in: in}
+		case plugin.KindDiscovery:
+			in.discovery = &DiscoveryPlugin{in: in}
 		}
 		h.plugins = append(h.plugins, in)
 	}
@@ -323,6 +330,38 @@ func (h *Host) Filter(expressionType string) (*FilterPlugin, bool) {
 	for _, in := range h.plugins {
 		if _, ok := in.resolve(expressionType); ok && in.filter != nil {
 			return in.filter, true
+		}
+	}
+	return nil, false
+}
+
+// Schedulers returns the scheduler plugins in manifest order (refused ones left out).
+func (h *Host) Schedulers() []*SchedulerPlugin {
+	var out []*SchedulerPlugin
+	for _, in := range h.plugins {
+		if in.scheduler != nil && in.state != StateRefused {
+			out = append(out, in.scheduler)
+		}
+	}
+	return out
+}
+
+// TxChecker returns the transaction checker plugin (a manifest has at most one), unless it was
+// refused.
+func (h *Host) TxChecker() (*TxCheckerPlugin, bool) {
+	for _, in := range h.plugins {
+		if in.txchecker != nil && in.state != StateRefused {
+			return in.txchecker, true
+		}
+	}
+	return nil, false
+}
+
+// Discovery returns the discovery plugin (a manifest has at most one), unless it was refused.
+func (h *Host) Discovery() (*DiscoveryPlugin, bool) {
+	for _, in := range h.plugins {
+		if in.discovery != nil && in.state != StateRefused {
+			return in.discovery, true
 		}
 	}
 	return nil, false

@@ -110,7 +110,6 @@ func TestRefusals(t *testing.T) {
 	invalid.SHA256 = "abc"
 	h, err := start(t, testOptions(newRecorder()),
 		manifest.Plugin{Name: "unknown", Kind: plugin.KindFilter, Builtin: "nope"},
-		manifest.Plugin{Name: "later", Kind: plugin.KindScheduler, Builtin: "levels"},
 		refuse, invalid,
 		manifest.Plugin{Name: "ok", Kind: plugin.KindFilter, Builtin: "inproc"},
 	)
@@ -123,7 +122,6 @@ func TestRefusals(t *testing.T) {
 		err   string
 	}{
 		{"unknown", StateRefused, `plugin "unknown": unknown builtin "nope" (this broker has inproc)`},
-		{"later", StateUnwired, ""},
 		{"refuse", StateRefused, `plugin "refuse": init: plugin: invalid argument: config says refuse`},
 		{"invalid", StateRefused, `test: plugin "invalid": sha256 "abc": want 64 hex digits`},
 		{"ok", StateUp, ""},
@@ -137,9 +135,6 @@ func TestRefusals(t *testing.T) {
 				t.Fatalf("Start's error does not have %q:\n%v", tc.err, err)
 			}
 		})
-	}
-	if strings.Contains(err.Error(), "later") {
-		t.Fatalf("unwired kind in Start's error: %v", err)
 	}
 	if s := stats(t, h, "refuse"); s.Restarts != 0 {
 		t.Fatalf("refused plugin restarted: %+v", s)

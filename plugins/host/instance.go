@@ -19,11 +19,15 @@ import (
 // instance is one plugin of the manifest: its state, its current implementation (a built-in,
 // or the client of its current process) and its counters.
 type instance struct {
-	h      *Host
-	spec   manifest.Plugin
-	kind   kindSpec
-	log    *slog.Logger // with plugin=<name>
-	filter *FilterPlugin
+	h    *Host
+	spec manifest.Plugin
+	kind kindSpec
+	log  *slog.Logger // with plugin=<name>
+	// The kind's facade, the one the broker calls (only the instance's kind is set).
+	filter    *FilterPlugin
+	scheduler *SchedulerPlugin
+	txchecker *TxCheckerPlugin
+	discovery *DiscoveryPlugin
 	// kick wakes the supervisor: a call saw the plugin unavailable, or it hangs. A send never
 	// blocks: when the channel is full a wake-up is already pending, which is enough.
 	kick chan struct{}
@@ -139,7 +143,7 @@ func call[T, R any](ctx context.Context, in *instance, fn func(context.Context, 
 	}
 	t, ok := impl.(T)
 	if !ok {
-		return zero, in.finish(ctx, gen, 0, fmt.Errorf("%w: %T is not a %s plugin", plugin.ErrInternal, impl, in.spec.Kind), false)
+		return zero, in.finish(ctx, gen, 0, errNotKind(in, impl), false)
 	}
 	cctx, cancel := context.WithTimeout(ctx, in.spec.CallTimeout())
 	start := in.h.opts.Now()
@@ -150,6 +154,11 @@ func call[T, R any](ctx context.Context, in *instance, fn func(context.Context, 
 		return zero, err
 	}
 	return r, nil
+}
+
+// errNotKind is the error of an implementation that does not implement its entry's kind.
+func errNotKind(in *instance, impl any) error {
+	return fmt.Errorf("%w: %T is not a %s plugin", plugin.ErrInternal, impl, in.spec.Kind)
 }
 
 // deadlineSlack is how close to the call's deadline a DeadlineExceeded error counts as the

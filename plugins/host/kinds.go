@@ -6,14 +6,17 @@ import (
 	"reflect"
 
 	"github.com/ternmq/tern/sdk/plugin"
+	"github.com/ternmq/tern/sdk/plugin/discovery"
 	"github.com/ternmq/tern/sdk/plugin/filter"
+	"github.com/ternmq/tern/sdk/plugin/scheduler"
+	"github.com/ternmq/tern/sdk/plugin/txchecker"
 )
 
 // info is what a plugin's Init answered, as the host keeps it for any kind.
 type info struct {
 	name, version   string
 	exprTypes       []string // filters
-	needsBody       bool     // filters
+	needsBody       bool     // filters, transaction checkers
 	needsProperties bool     // filters
 }
 
@@ -27,6 +30,7 @@ type kindSpec struct {
 
 // kindOf returns the spec of a kind this broker consumes. Wiring a kind is adding its case
 // here and an accessor like Host.Filter; manifest entries of other kinds are kept unwired.
+// Every kind of the manifest is wired today.
 func kindOf(k plugin.Kind) (kindSpec, bool) {
 	switch k {
 	case plugin.KindFilter:
@@ -35,6 +39,30 @@ func kindOf(k plugin.Kind) (kindSpec, bool) {
 			init: initAs(func(ctx context.Context, f filter.Filter, config map[string]any) (info, error) {
 				i, err := f.Init(ctx, config)
 				return info{name: i.Name, version: i.Version, exprTypes: i.ExpressionTypes, needsBody: i.NeedsBody, needsProperties: !i.OmitProperties}, err
+			}),
+		}, true
+	case plugin.KindScheduler:
+		return kindSpec{
+			glue: func() plugin.GRPCPlugin { return &scheduler.Plugin{} },
+			init: initAs(func(ctx context.Context, s scheduler.Scheduler, config map[string]any) (info, error) {
+				i, err := s.Init(ctx, config)
+				return info{name: i.Name, version: i.Version}, err
+			}),
+		}, true
+	case plugin.KindTxChecker:
+		return kindSpec{
+			glue: func() plugin.GRPCPlugin { return &txchecker.Plugin{} },
+			init: initAs(func(ctx context.Context, c txchecker.TxChecker, config map[string]any) (info, error) {
+				i, err := c.Init(ctx, config)
+				return info{name: i.Name, version: i.Version, needsBody: i.NeedsBody}, err
+			}),
+		}, true
+	case plugin.KindDiscovery:
+		return kindSpec{
+			glue: func() plugin.GRPCPlugin { return &discovery.Plugin{} },
+			init: initAs(func(ctx context.Context, d discovery.Discovery, config map[string]any) (info, error) {
+				i, err := d.Init(ctx, config)
+				return info{name: i.Name, version: i.Version}, err
 			}),
 		}, true
 	}

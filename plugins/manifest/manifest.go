@@ -14,6 +14,7 @@
 //	    failurePolicy: closed            # open | closed; default closed
 //	    timeout: 2s                      # per call; default 2s
 //	    maxBatch: 256                    # messages per call; default 256
+//	    topics: [orders, "audit-*"]      # schedulers only: the topics it decides for
 //	  - name: cel
 //	    kind: filter
 //	    builtin: cel                     # runs in the broker's process
@@ -97,6 +98,9 @@ type Plugin struct {
 	FailurePolicy FailurePolicy     `yaml:"failurePolicy,omitempty"`
 	Timeout       time.Duration     `yaml:"timeout,omitempty"`
 	MaxBatch      int               `yaml:"maxBatch,omitempty"`
+	// Topics (schedulers only) names the topics whose every message this scheduler decides
+	// for, delayed or not: topic names or path.Match patterns ("orders-*").
+	Topics []string `yaml:"topics,omitempty"`
 
 	// Path is Command resolved against the manifest's directory, set by Parse and Load. Empty
 	// for built-ins; for entries built in code the host falls back to Command.
@@ -189,6 +193,9 @@ func parse(data []byte, src, dir string) (*Manifest, error) {
 		}
 		if len(p.Config) == 0 {
 			p.Config = nil
+		}
+		if len(p.Topics) == 0 {
+			p.Topics = nil
 		}
 	}
 	return m, m.Validate()

@@ -182,6 +182,8 @@ func TestValidateErrors(t *testing.T) {
 		{"huge maxBatch", entry(cmd + "    maxBatch: 100000\n"), `plugin "p": maxBatch 100000`},
 		{"non-string config key", entry(cmd + "    config: {a: {1: x}}\n"), `plugin "p": config.a: mapping keys must be strings`},
 		{"nested in list", entry(cmd + "    config: {a: [{b: {true: x}}]}\n"), `config.a[0].b: mapping keys must be strings`},
+		{"topics on a filter", entry(cmd + "    topics: [orders]\n"), `plugin "p": topics is only for schedulers`},
+		{"bad topic pattern", entry("    name: p\n    kind: scheduler\n    builtin: levels\n    topics: [\"a[\"]\n"), `plugin "p": topics: "a[" is not a topic name or pattern`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Parse([]byte(tc.src), "m.yaml")
@@ -197,6 +199,35 @@ func TestValidateErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestValidateOnePerKind(t *testing.T) {
+	src := "plugins:\n" +
+		"  - {name: a, kind: txchecker, builtin: producer}\n" +
+		"  - {name: b, kind: txchecker, builtin: producer}\n" +
+		"  - {name: c, kind: discovery, builtin: etcd}\n" +
+		"  - {name: d, kind: discovery, builtin: etcd}\n" +
+		"  - {name: e, kind: scheduler, builtin: levels}\n" +
+		"  - {name: f, kind: scheduler, builtin: levels, topics: [x]}\n"
+	_, err := Parse([]byte(src), "m.yaml")
+	for _, want := range []string{
+		`m.yaml:3: plugin "b": a broker uses one txchecker plugin: plugin #1 is one too`,
+		`m.yaml:5: plugin "d": a broker uses one discovery plugin: plugin #3 is one too`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v\nwant %s", err, want)
+		}
+	}
+	if n := len(unwrapJoined(err)); n != 2 {
+		t.Errorf("%d errors, want 2 (several schedulers are fine): %v", n, err)
+	}
+}
+
+func unwrapJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return nil
 }
 
 func TestValidateAllProblems(t *testing.T) {

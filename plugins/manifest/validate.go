@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -42,6 +43,7 @@ func (m *Manifest) Validate() error {
 	}
 	var errs []error
 	seen := map[string]int{}
+	single := map[plugin.Kind]int{} // the one txchecker and the one discovery backend
 	for i := range m.Plugins {
 		p := &m.Plugins[i]
 		fail := func(format string, args ...any) {
@@ -51,6 +53,12 @@ func (m *Manifest) Validate() error {
 			fail("duplicate name: plugin #%d has it too", j+1)
 		}
 		seen[p.Name] = i
+		if p.Kind == plugin.KindTxChecker || p.Kind == plugin.KindDiscovery {
+			if j, dup := single[p.Kind]; dup {
+				fail("a broker uses one %s plugin: plugin #%d is one too", p.Kind, j+1)
+			}
+			single[p.Kind] = i
+		}
 		p.check(fail)
 	}
 	return errors.Join(errs...)
@@ -102,8 +110,16 @@ func (p *Plugin) check(fail func(format string, args ...any)) {
 	if p.MaxBatch < 0 || p.MaxBatch > MaxBatchLimit {
 		fail("maxBatch %d: want 1 to %d", p.MaxBatch, MaxBatchLimit)
 	}
-	if path, ok := nonStringKey(p.Config, "config"); !ok {
-		fail("%s: mapping keys must be strings", path)
+	if len(p.Topics) > 0 && p.Kind != plugin.KindScheduler {
+		fail("topics is only for schedulers")
+	}
+	for _, t := range p.Topics {
+		if _, err := path.Match(t, ""); err != nil || t == "" {
+			fail("topics: %q is not a topic name or pattern", t)
+		}
+	}
+	if where, ok := nonStringKey(p.Config, "config"); !ok {
+		fail("%s: mapping keys must be strings", where)
 	}
 }
 
