@@ -140,6 +140,10 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		}
 		closers = append(closers, h.Close) // closed after the broker
 		cfg.Filters = broker.FiltersOf(h.Filter)
+		cfg.Schedulers = broker.SchedulersOf(h.Schedulers())
+		if c, ok := h.TxChecker(); ok {
+			cfg.TxChecker = c
+		}
 		b, err := startBroker(ctx, cfg, log)
 		if err != nil {
 			return errors.Join(err, stop())

@@ -37,24 +37,13 @@ import (
 	"github.com/ternmq/tern/core/broker/longpoll"
 	"github.com/ternmq/tern/core/broker/offsets"
 	"github.com/ternmq/tern/core/broker/schedule"
+	"github.com/ternmq/tern/core/broker/timer"
 	"github.com/ternmq/tern/core/broker/topics"
 	"github.com/ternmq/tern/core/broker/transaction"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
 )
-
-// scheduler decides when a message that asks for a delay becomes deliverable, and delivers it
-// then: Rewrite parks such a message (in the store, which owns it) and the scheduler's own loop
-// moves it to its real topic when its time comes. Today it is RocketMQ's delay levels
-// (package schedule); the scheduler plugins replace what sits behind it.
-type scheduler interface {
-	Rewrite(r *message.Record) (scheduled bool, err error)
-	Start()
-	Close() error
-}
-
-var _ scheduler = (*schedule.Levels)(nil)
 
 // Broker is one broker process's worth of state and services.
 type Broker struct {
@@ -67,12 +56,17 @@ type Broker struct {
 	offsets *offsets.Manager
 	clients *clients.Manager
 	locks   *locks.Manager
-	sched   scheduler
+	levels  *schedule.Levels // DELAY levels in SCHEDULE_TOPIC_XXXX
+	timer   *timer.Service   // everything else that waits (delay.go routes)
 	tx      *transaction.Service
 	hold    *longpoll.Service
 	server  *remoting.Server
-	client  *remoting.Client // to NameServers
 	ln      net.Listener
+
+	client  *remoting.Client // to NameServers
+
+	delayLevels []time.Duration
+	uniqIDs     *message.UniqIDGenerator // for timers that arrive without a UNIQ_KEY
 
 	requesters sync.Map // request/reply: requester client id → *remoting.Conn its requests came on
 	compiled   compiledSubs
@@ -123,6 +117,12 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	scfg.Logger = logger.With("component", "store")
 	scfg.OnArrival = b.arrived
 	scfg.TagsCode = schedule.TagsCodeFunc(levels)
+	scfg.RetentionFloor = func() int64 {
+		if t := b.timer; t != nil {
+			return t.RetentionFloor()
+		}
+		return 0
+	}
 	if b.store, err = store.Open(scfg); err != nil {
 		ln.Close()
 		return nil, err
@@ -134,11 +134,18 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 			b.store.Close()
 		}
 	}()
-	levelsSched, err := schedule.New(b.store, schedule.Options{Levels: levels, Dir: cfg.ConfigDir, Logger: logger, Now: b.now})
-	if err != nil {
+	b.delayLevels = levels
+	b.uniqIDs = newUniqIDs(cfg.Store.StoreHost, b.now)
+	if b.levels, err = schedule.New(b.store, schedule.Options{Levels: levels, Dir: cfg.ConfigDir, Logger: logger, Now: b.now}); err != nil {
 		return nil, err
 	}
-	b.sched = levelsSched
+	if b.timer, err = timer.New(b.store, timer.Options{
+		Dir: cfg.Store.StorePathRootDir, ConfigDir: cfg.ConfigDir, Horizon: time.Duration(cfg.TimerMaxDelaySec) * time.Second,
+		Decide: b.decide, Logger: logger.With("component", "timer"), Now: b.now,
+	}); err != nil {
+		b.levels.Close()
+		return nil, err
+	}
 	if b.topics, err = topics.Open(topics.Options{
 		Dir: cfg.ConfigDir, Cluster: cfg.BrokerClusterName, BrokerName: cfg.BrokerName,
 		AutoCreate: cfg.AutoCreateTopicEnable, DefaultQueueNums: cfg.DefaultTopicQueueNums,
@@ -175,6 +182,10 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 // arrived is the store's arrival hook: wake the pulls held on those queues.
 func (b *Broker) arrived(as []store.Arrival) {
 	for _, a := range as {
+		if a.Topic == timer.Topic {
+			b.timer.Wake()
+			continue
+		}
 		b.hold.Arrived(a.Topic, a.QueueID, a.MaxOffset)
 	}
 }
@@ -184,7 +195,8 @@ func (b *Broker) arrived(as []store.Arrival) {
 func (b *Broker) Start(ctx context.Context) error {
 	ln := b.ln
 	b.hold.Start()
-	b.sched.Start()
+	b.levels.Start()
+	b.timer.Start()
 	b.tx.Start()
 	b.wg.Add(2)
 	go func() {
@@ -270,7 +282,10 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 		b.wg.Wait()
 		b.client.Close()
-		if err := b.sched.Close(); err != nil {
+		if err := b.levels.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := b.timer.Close(); err != nil {
 			errs = append(errs, err)
 		}
 		if err := b.tx.Close(); err != nil { // before the offsets flush: it commits the check progress

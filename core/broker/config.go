@@ -41,6 +41,9 @@ type Config struct {
 	DefaultTopicQueueNums int `yaml:"defaultTopicQueueNums"`
 	// MessageDelayLevel lists the delay levels.
 	MessageDelayLevel string `yaml:"messageDelayLevel"`
+	// TimerMaxDelaySec is how far ahead a message may ask to be delivered (TIMER_DELIVER_MS and
+	// the like), in seconds (default 7 days). Changing it rebuilds the timing wheel's slot file.
+	TimerMaxDelaySec int `yaml:"timerMaxDelaySec"`
 	// MaxReconsumeTimes is the default retry limit before a message goes to the DLQ (16).
 	MaxReconsumeTimes int `yaml:"maxReconsumeTimes"`
 	// LongPollingEnable holds pulls that find nothing for their suspend time; otherwise they are
@@ -67,6 +70,14 @@ type Config struct {
 	// Store configures the message store.
 	Store store.Config `yaml:",inline"`
 
+	// Schedulers are the scheduler plugins, in manifest order (see delay.go for who decides
+	// what); none: RocketMQ's delay levels and requested times as they are.
+	Schedulers []Scheduler `yaml:"-"`
+
+	// TxChecker resolves half messages the check loop finds unresolved (the manifest's
+	// transaction checker); nil: ask a producer of the group, as RocketMQ does.
+	TxChecker TxChecker `yaml:"-"`
+
 	// Filters resolves the expression types other than TAG (CEL, SQL92, a named filter plugin)
 	// to their filter, usually the plugin host's. Nil: only TAG subscriptions are served.
 	Filters FilterResolver `yaml:"-"`
@@ -84,6 +95,7 @@ func DefaultConfig(dir string) Config {
 		AutoCreateSubscriptionGroup: true,
 		DefaultTopicQueueNums:       8,
 		MessageDelayLevel:           schedule.DefaultLevels,
+		TimerMaxDelaySec:            7 * 24 * 3600,
 		MaxReconsumeTimes:           16,
 		LongPollingEnable:           true,
 		ShortPollingTimeMills:       config.Millis(time.Second),
@@ -116,6 +128,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := schedule.ParseLevels(c.MessageDelayLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if c.TimerMaxDelaySec <= 0 || c.TimerMaxDelaySec > 366*24*3600 {
+		bad("timerMaxDelaySec %d must be between 1 and a year's seconds", c.TimerMaxDelaySec)
 	}
 	if c.DefaultTopicQueueNums <= 0 || c.MaxReconsumeTimes < 0 {
 		bad("defaultTopicQueueNums %d and maxReconsumeTimes %d must be positive", c.DefaultTopicQueueNums, c.MaxReconsumeTimes)

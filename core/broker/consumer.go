@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/ternmq/tern/core/broker/locks"
 	"github.com/ternmq/tern/core/message"
@@ -135,6 +136,8 @@ func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *r
 	delete(props, message.PropertyDelayLevel)
 	var topic string
 	var qid int32
+	var level int
+	var delay time.Duration
 	if v.ReconsumeTimes() >= maxTimes || h.DelayLevel < 0 {
 		dlq, created, err := b.topics.CreateIfAbsent(protocol.DLQTopic(h.Group), 1, protocol.PermWrite|protocol.PermRead)
 		if err != nil {
@@ -153,11 +156,10 @@ func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *r
 			b.registerSoon()
 		}
 		topic, qid = rt.TopicName, rand.Int32N(rt.WriteQueueNums)
-		level := int(h.DelayLevel)
-		if level == 0 {
-			level = retryBaseLevel + int(v.ReconsumeTimes())
+		level, delay = b.retryDelay(ctx, h.Group, props[message.PropertyRetryTopic], v.ReconsumeTimes(), maxTimes, h.DelayLevel)
+		if level > 0 {
+			props[message.PropertyDelayLevel] = strconv.Itoa(level)
 		}
-		props[message.PropertyDelayLevel] = strconv.Itoa(level)
 	}
 	p, err := message.AppendProperties(nil, props)
 	if err != nil {
@@ -168,7 +170,13 @@ func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *r
 		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes() + 1,
 		Body: v.Body(), Properties: string(p), // the put completes before m.Release
 	}
-	if _, err := b.sched.Rewrite(r); err != nil {
+	switch {
+	case level > 0:
+		_, err = b.levels.Rewrite(r)
+	case topic != protocol.DLQTopic(h.Group):
+		err = b.toInbox(r, b.now().Add(delay).UnixMilli())
+	}
+	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
 	}
 	if _, err := b.store.PutMessage(ctx, r); err != nil {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 
+	"github.com/ternmq/tern/core/broker/timer"
 	"github.com/ternmq/tern/core/broker/topics"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
@@ -38,6 +39,9 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	half, err := sendsHalf(req, &h, props)
 	if err != nil {
 		return remoting.ErrorResponse(req, err)
+	}
+	if key, ok := message.Property(props, timer.PropertyDelUniqKey); ok && !half {
+		return b.cancelTimer(ctx, req, tc.TopicName, key)
 	}
 	born := bornHost(conn)
 	if to, ok := message.Property(props, message.PropertyReplyToClient); ok && req.Code != remoting.SendReplyMessage && req.Code != remoting.SendReplyMessageV2 {
@@ -86,7 +90,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 				return remoting.ErrorResponse(req, err)
 			}
 		}
-		if _, err := b.sched.Rewrite(r); err != nil {
+		if _, err := b.park(r); err != nil {
 			return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
 		}
 	}

@@ -23,12 +23,16 @@ func (b *Broker) openTransactions() error {
 	if _, _, err := b.topics.CreateIfAbsent(transaction.OpTopic, 1, protocol.PermRead|protocol.PermWrite); err != nil {
 		return fmt.Errorf("broker: create %s: %w", transaction.OpTopic, err)
 	}
-	svc, err := transaction.New(b.store, b.offsets, producerChecker{clients: b.clients}, transaction.Options{
+	var checker transaction.Checker = producerChecker{clients: b.clients}
+	if b.cfg.TxChecker != nil {
+		checker = &pluginChecker{b: b, plugin: b.cfg.TxChecker, producer: checker}
+	}
+	svc, err := transaction.New(b.store, b.offsets, checker, transaction.Options{
 		Timeout:       b.cfg.TransactionTimeOut.D(),
 		CheckInterval: b.cfg.TransactionCheckInterval.D(),
 		CheckMax:      b.cfg.TransactionCheckMax,
 		Host:          b.cfg.Store.StoreHost,
-		Rewrite:       b.sched.Rewrite,
+		Rewrite:       b.park,
 		Logger:        b.log.With("component", "transaction"),
 		Now:           b.now,
 	})
@@ -114,14 +118,16 @@ const checkSendTimeout = 3 * time.Second
 var errNoProducer = errors.New("broker: no producer of the group is connected")
 
 // producerChecker is the default transaction.Checker: it sends CHECK_TRANSACTION_STATE
-// (oneway) to one connection, picked at random, that a heartbeat registered for the producer
-// group. The producer answers with END_TRANSACTION.
+// (oneway) to a connection that a heartbeat registered for the producer group, preferring the
+// one the half message came from (its BORNHOST), else one picked at random. The producer
+// answers with END_TRANSACTION.
 type producerChecker struct{ clients *clients.Manager }
 
 var _ transaction.Checker = producerChecker{}
 
 func (p producerChecker) Check(ctx context.Context, req transaction.CheckRequest) error {
 	members := p.clients.Producers(req.ProducerGroup)
+	born := req.Record.BornHost.String()
 	var conn *remoting.Conn
 	for _, i := range rand.Perm(len(members)) {
 		c, isConn := members[i].Conn.(*remoting.Conn)
@@ -130,10 +136,13 @@ func (p producerChecker) Check(ctx context.Context, req transaction.CheckRequest
 		}
 		select {
 		case <-c.Done():
+			continue
 		default:
+		}
+		if conn == nil || c.RemoteAddr() == born {
 			conn = c
 		}
-		if conn != nil {
+		if c.RemoteAddr() == born {
 			break
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -86,9 +87,16 @@ func (s *Store) Clean() (CleanResult, error) {
 	res.WritesRefused = plan.refuseWrites
 	if plan.deleteExpired || plan.force {
 		expiry := now.Add(-time.Duration(s.cfg.FileReservedTime) * time.Hour)
+		floor := int64(math.MaxInt64)
+		if s.cfg.RetentionFloor != nil {
+			floor = s.cfg.RetentionFloor()
+		}
 		n, err := s.cl.Segments().RemoveHead(maxDeletePerRound, func(seg *segment.Segment) bool {
 			if plan.force {
 				return true
+			}
+			if seg.End() > floor {
+				return false
 			}
 			st, err := os.Stat(seg.Path())
 			return err == nil && st.ModTime().Before(expiry)

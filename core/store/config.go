@@ -102,6 +102,10 @@ type Config struct {
 	// its TAGS property (which the dispatcher computes itself): it returns ok=false to leave a
 	// record alone. The broker uses it to put delivery times on scheduled messages.
 	TagsCode func(topic, properties []byte, storeTimestamp int64) (code int64, ok bool) `yaml:"-"`
+	// RetentionFloor, if set, returns the lowest CommitLog offset something still needs (the
+	// timer's parked messages): retention never deletes a segment that ends above it, however
+	// old, unless the disk is full enough to force deletion.
+	RetentionFloor func() int64 `yaml:"-"`
 }
 
 // Arrival reports that a queue grew.

@@ -21,6 +21,7 @@ import (
 	"github.com/ternmq/tern/plugins/builtin/producer"
 	"github.com/ternmq/tern/plugins/host"
 	"github.com/ternmq/tern/schedulers/levels"
+	"github.com/ternmq/tern/schedulers/timer"
 	"github.com/ternmq/tern/sdk/plugin"
 	"github.com/ternmq/tern/sdk/plugin/discovery"
 	"github.com/ternmq/tern/sdk/plugin/filter"
@@ -35,6 +36,7 @@ func Registry() host.Builtins {
 		"tag":      {Kind: plugin.KindFilter, New: func(*slog.Logger) any { return tag.New() }},
 		"cel":      {Kind: plugin.KindFilter, New: func(l *slog.Logger) any { return cel.New(cel.WithLogger(l)) }},
 		"levels":   {Kind: plugin.KindScheduler, New: func(*slog.Logger) any { return levels.New() }},
+		"timer":    {Kind: plugin.KindScheduler, New: func(*slog.Logger) any { return timer.New() }},
 		"producer": {Kind: plugin.KindTxChecker, New: func(*slog.Logger) any { return producer.Checker{} }},
 	}
 }

@@ -23,6 +23,9 @@ func (s *SchedulerPlugin) Name() string { return s.in.spec.Name }
 // Builtin returns the name of the built-in the plugin runs, "" for an external plugin.
 func (s *SchedulerPlugin) Builtin() string { return s.in.spec.Builtin }
 
+// Topics returns the entry's topics: list (nil for a default scheduler).
+func (s *SchedulerPlugin) Topics() []string { return slices.Clone(s.in.spec.Topics) }
+
 // Decides reports whether the entry's topics: list names topic (a name or a path.Match
 // pattern). An entry without topics decides for no topic by name.
 func (s *SchedulerPlugin) Decides(topic string) bool {

@@ -56,7 +56,12 @@ func Start(t testing.TB, configure func(*broker.Config)) *Cluster {
 	c.Config.Store.MappedFileSizeConsumeQueue = 20 * 100_000
 	c.Config.Store.MaxHashSlotNum, c.Config.Store.MaxIndexNum = 10_000, 100_000
 	c.Config.Store.DiskUsage = func(string) (float64, error) { return 0.1, nil }
-	c.Config.Filters = builtinFilters(t, log)
+	h := builtinPlugins(t, log)
+	c.Config.Filters = broker.FiltersOf(h.Filter)
+	c.Config.Schedulers = broker.SchedulersOf(h.Schedulers())
+	if tc, ok := h.TxChecker(); ok {
+		c.Config.TxChecker = tc
+	}
 	if configure != nil {
 		configure(&c.Config)
 	}
@@ -105,14 +110,14 @@ func (c *Cluster) CreateTopic(topic string, n int) error {
 	return c.Broker.CreateTopic(context.Background(), topic, n, n)
 }
 
-// builtinFilters starts a plugin host with the default manifest's built-ins and returns its
-// filters; the host stops when the test ends.
-func builtinFilters(t testing.TB, log *slog.Logger) broker.FilterResolver {
+// builtinPlugins starts a plugin host with the default manifest's built-ins (filters, the
+// levels scheduler, the producer transaction checker), closed when the test ends.
+func builtinPlugins(t testing.TB, log *slog.Logger) *host.Host {
 	t.Helper()
 	h := host.New(manifest.Default(), host.Options{Logger: log.With("component", "plugins"), Builtins: builtin.Registry()})
 	if err := h.Start(context.Background()); err != nil {
-		t.Fatalf("start the built-in filters: %v", err)
+		t.Fatalf("start the built-in plugins: %v", err)
 	}
 	t.Cleanup(func() { h.Close(context.Background()) })
-	return broker.FiltersOf(h.Filter)
+	return h
 }
