@@ -12,6 +12,7 @@ import (
 
 	"github.com/ternmq/tern/core/broker/timer"
 	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/sdk/plugin/scheduler"
 )
@@ -232,7 +233,10 @@ func (b *Broker) cancelTimer(ctx context.Context, req *remoting.Command, topic s
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrSystemError, err))
 	}
 	b.log.Info("scheduled message cancelled", "topic", topic, "msg_id", id)
-	return ok(req)
+	resp := ok(req)
+	rh := protocol.SendMessageResponseHeader{MsgID: id, MsgRegion: protocol.DefaultRegion}
+	resp.ExtFields = rh.Encode() // a send's answer: clients parse it as one
+	return resp
 }
 
 // newUniqIDs returns the generator of the ids the broker gives timers that arrive without one.

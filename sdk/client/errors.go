@@ -21,6 +21,7 @@ var (
 	ErrSubscriptionNotExist  = remoting.ErrSubscriptionNotExist
 	ErrSystemError           = remoting.ErrSystemError
 	ErrRequestCodeNotSupport = remoting.ErrRequestCodeNotSupported
+	ErrQueryNotFound         = remoting.ErrQueryNotFound
 )
 
 // Client-side errors.

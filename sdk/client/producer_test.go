@@ -356,15 +356,42 @@ func TestProducerDeliverAt(t *testing.T) {
 	topic := prodName(t, "T")
 	c := prodCluster(t, topic, 1, nil)
 	p := prodNew(t, c.NamesrvAddr)
-	at := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	if _, err := p.Send(prodCtx(t, 30*time.Second), &Message{Topic: topic, Body: []byte("timer"), DeliverAt: at}); err != nil {
+	ctx := prodCtx(t, 30*time.Second)
+	at := time.Now().Add(1500 * time.Millisecond).Truncate(time.Millisecond)
+	res, err := p.Send(ctx, &Message{Topic: topic, Body: []byte("timer"), DeliverAt: at})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// The broker has no timer yet: the message is stored at once, with the property a
-	// RocketMQ 5 timer (and Tern's, later) reads.
-	stored := prodStored(t, c, topic, 1)
-	if len(stored) != 1 || stored[0].Properties[message.PropertyTimerDeliverMS] != strconv.FormatInt(at.UnixMilli(), 10) {
-		t.Fatalf("stored %+v", stored)
+	// Parked in the timer's inbox with its destination, then delivered at its time, not before.
+	parked := prodStored(t, c, "rmq_sys_wheel_timer", 1)
+	if len(parked) != 1 || parked[0].Properties[message.PropertyRealTopic] != topic || parked[0].Properties[message.PropertyTimerDeliverMS] != strconv.FormatInt(at.UnixMilli(), 10) {
+		t.Fatalf("parked: %+v", parked)
+	}
+	got, err := newProdPuller(t, c.BrokerAddr).until(ctx, topic, 0, func(m []*MessageExt) bool { return len(m) > 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := got[0]; m.MsgID != res.MsgID || string(m.Body) != "timer" || m.StoreTimestamp.Before(at) || m.Properties["TIMER_OUT_MS"] != strconv.FormatInt(at.UnixMilli(), 10) {
+		t.Fatalf("delivered %+v (due %v)", m, at)
+	}
+
+	// Cancel: a waiting message, again, an unknown id, a delivered one.
+	later, err := p.Send(ctx, &Message{Topic: topic, Body: []byte("never"), DeliverAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id   string
+		want error
+	}{{later.MsgID, nil}, {later.MsgID, nil}, {"0A0000000000000000000000000000FF", ErrNotScheduled}, {res.MsgID, ErrNotScheduled}} {
+		if err := p.CancelScheduled(ctx, topic, tc.id); !errors.Is(err, tc.want) || tc.want != nil && !errors.Is(err, ErrQueryNotFound) {
+			t.Fatalf("CancelScheduled(%s) = %v, want %v", tc.id, err, tc.want)
+		}
+	}
+	// Further ahead than timerMaxDelaySec is refused with a clear error.
+	_, err = p.Send(ctx, &Message{Topic: topic, Body: []byte("too far"), DeliverAt: time.Now().Add(8 * 24 * time.Hour)})
+	if !errors.Is(err, ErrMessageIllegal) || !strings.Contains(err.Error(), "timerMaxDelaySec") {
+		t.Fatalf("send 8 days ahead: %v", err)
 	}
 }
 
