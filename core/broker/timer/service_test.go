@@ -33,14 +33,14 @@ func (c *clock) add(d time.Duration) {
 const realTopic = "Orders"
 
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	clk  *clock
 	st   *store.Store
 	opts Options
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	dir := t.TempDir()
 	clk := &clock{t: time.UnixMilli(1_800_000_000_000)}
 	cfg := store.DefaultConfig(dir)
