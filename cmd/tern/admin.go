@@ -54,7 +54,7 @@ func newAdminCmd() *cobra.Command {
 	pf.StringVar(&a.namesrv, "namesrv", "127.0.0.1:9876", "NameServer address")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "timeout of each request")
-	cmd.AddCommand(a.topicCmd(), a.sendCmd(), a.consumeCmd(), a.messageCmd(), a.consumerCmd(), a.clusterCmd())
+	cmd.AddCommand(a.topicCmd(), a.sendCmd(), a.consumeCmd(), a.messageCmd(), a.consumerCmd(), a.clusterCmd(), a.timerCmd())
 	return cmd
 }
 
@@ -255,6 +255,7 @@ func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func (a *admin) sendCmd() *cobra.Command {
 	var tags, keys string
 	var props []string
+	var sched scheduleFlags
 	cmd := &cobra.Command{
 		Use: "send TOPIC BODY", Short: "Send one message", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -295,6 +296,9 @@ func (a *admin) sendCmd() *cobra.Command {
 			if keys != "" {
 				m[message.PropertyKeys] = keys
 			}
+			if err := sched.apply(m); err != nil {
+				return err
+			}
 			gen := message.NewUniqIDGenerator(netip.MustParseAddr("127.0.0.1"), os.Getpid(), nil)
 			m[message.PropertyUniqKey] = gen.Next()
 			p, err := message.AppendProperties(nil, m)
@@ -321,6 +325,7 @@ func (a *admin) sendCmd() *cobra.Command {
 	cmd.Flags().StringVar(&tags, "tags", "", "message tag")
 	cmd.Flags().StringVar(&keys, "keys", "", "message keys, separated by spaces")
 	cmd.Flags().StringArrayVar(&props, "prop", nil, "user property key=value (repeatable)")
+	sched.register(cmd)
 	return cmd
 }
 
@@ -652,5 +657,6 @@ func (a *admin) clusterCmd() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(list)
+	a.withClusterOverview(cmd) // admin_cluster.go
 	return cmd
 }

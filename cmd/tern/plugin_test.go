@@ -126,7 +126,7 @@ func TestPluginsErrors(t *testing.T) {
 		want string
 	}{
 		{"serve by hand", []string{"plugin", "serve", "tag"}, "not run by hand"},
-		{"serve unknown", []string{"plugin", "serve", "nope"}, `unknown built-in "nope" (have cel, levels, producer, tag, timer)`},
+		{"serve unknown", []string{"plugin", "serve", "nope"}, `unknown built-in "nope" (have cel, etcd, levels, namesrv, producer, tag, timer)`},
 		{"missing manifest", []string{"plugins", "check", "--manifest", filepath.Join(dir, "none.yaml")}, "none.yaml"},
 		{"unknown field", []string{"plugins", "check", "--manifest", invalid}, `invalid.yaml:4: unknown field "commnd" in a plugin entry (did you mean "command"?)`},
 	} {

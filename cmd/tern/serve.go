@@ -12,10 +12,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ternmq/tern/core/broker"
+	"github.com/ternmq/tern/discovery/etcd"
 	"github.com/ternmq/tern/discovery/namesrv"
 	"github.com/ternmq/tern/plugins/builtin"
 	"github.com/ternmq/tern/plugins/host"
 	"github.com/ternmq/tern/plugins/manifest"
+	"github.com/ternmq/tern/sdk/plugin/discovery"
 )
 
 // serverFlags are the flags shared by dev, broker and namesrv.
@@ -28,6 +30,11 @@ type serverFlags struct {
 	sets        []string
 	logLevel    string
 	manifest    string
+
+	discovery     string // namesrv or etcd
+	etcdEndpoints string
+	etcdPrefix    string
+	leaseTTL      time.Duration
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
@@ -42,6 +49,10 @@ func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
 	}
 	fl.StringVar(&f.namesrvAddr, "namesrv-addr", "127.0.0.1:9876", map[bool]string{true: "NameServer listen address", false: "NameServer addresses (';'-separated)"}[nameserver])
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.discovery, "discovery", "namesrv", "where brokers register and NameServers read routes: namesrv (the NameServers' memory) or etcd (shared: stateless NameServers)")
+	fl.StringVar(&f.etcdEndpoints, "etcd-endpoints", "127.0.0.1:2379", "etcd endpoints (';'- or ','-separated), with --discovery etcd")
+	fl.StringVar(&f.etcdPrefix, "etcd-prefix", etcd.DefaultPrefix, "key prefix of the registry in etcd, with --discovery etcd")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", etcd.DefaultTTL, "etcd lease TTL of a broker registration: a broker that dies leaves the routes after it")
 }
 
 func (f *serverFlags) logger() (*slog.Logger, error) {
@@ -123,26 +134,40 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		}
 		return errors.Join(errs...)
 	}
-	var ready []any
-	if withNamesrv {
-		ns, err := startNamesrv(f.namesrvAddr, log)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, ns.Close)
-		cfg.NamesrvAddr = ns.Addr().String() // the port it really got
-		ready = append(ready, "namesrv", ns.Addr().String())
-	}
+	var h *host.Host
 	if withBroker {
-		h, err := f.startPlugins(ctx, log)
-		if err != nil {
-			return errors.Join(err, stop())
+		if h, err = f.startPlugins(ctx, log); err != nil {
+			return err
 		}
 		closers = append(closers, h.Close) // closed after the broker
 		cfg.Filters = broker.FiltersOf(h.Filter)
 		cfg.Schedulers = broker.SchedulersOf(h.Schedulers())
 		if c, ok := h.TxChecker(); ok {
 			cfg.TxChecker = c
+		}
+	}
+	disc, closeDisc, err := f.openDiscovery(ctx, h, log)
+	if err != nil {
+		return errors.Join(err, stop())
+	}
+	closers = append(closers, closeDisc) // closed after the broker has unregistered
+	kind := f.discovery
+	if disc != nil && kind == "namesrv" {
+		kind = "manifest"
+	}
+	ready := []any{"discovery", kind}
+	if withNamesrv {
+		ns, err := startNamesrv(f.namesrvAddr, disc, log)
+		if err != nil {
+			return errors.Join(err, stop())
+		}
+		closers = append(closers, ns.Close)
+		cfg.NamesrvAddr = ns.Addr().String() // the port it really got
+		ready = append(ready, "namesrv", ns.Addr().String())
+	}
+	if withBroker {
+		if disc != nil {
+			cfg.Discovery = disc
 		}
 		b, err := startBroker(ctx, cfg, log)
 		if err != nil {
@@ -187,12 +212,43 @@ func startBroker(ctx context.Context, cfg broker.Config, log *slog.Logger) (*bro
 	return b, nil
 }
 
-func startNamesrv(addr string, log *slog.Logger) (*namesrv.Server, error) {
+func startNamesrv(addr string, backend discovery.Discovery, log *slog.Logger) (*namesrv.Server, error) {
 	cfg := namesrv.DefaultConfig()
 	cfg.ListenAddr = addr
+	cfg.Backend = backend
 	ns := namesrv.New(cfg, log.With("component", "namesrv"))
 	if err := ns.Start(); err != nil {
 		return nil, err
 	}
 	return ns, nil
+}
+
+// openDiscovery returns the discovery backend brokers register with and NameServers serve
+// from, or nil for the NameServers' own memory, and what closes it. --discovery etcd opens an
+// etcd backend; without an explicit --discovery, the manifest's discovery plugin (h's, a
+// `kind: discovery` entry; the host owns it) is used when it has one. A NameServer of
+// `tern namesrv` has no plugin host, so it takes the flags only.
+func (f *serverFlags) openDiscovery(ctx context.Context, h *host.Host, log *slog.Logger) (discovery.Discovery, func(context.Context) error, error) {
+	none := func(context.Context) error { return nil }
+	switch f.discovery {
+	case "etcd":
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		b, err := etcd.Open(octx, etcd.Config{
+			Endpoints: []string{f.etcdEndpoints}, Prefix: f.etcdPrefix, TTL: f.leaseTTL,
+			Logger: log.With("component", "discovery", "backend", "etcd"),
+		})
+		if err != nil {
+			return nil, none, fmt.Errorf("--discovery etcd: %w", err)
+		}
+		return b, func(context.Context) error { return b.Close() }, nil
+	case "namesrv":
+		if h != nil && !f.flags.Changed("discovery") {
+			if d, ok := h.Discovery(); ok {
+				return d, none, nil
+			}
+		}
+		return nil, none, nil
+	}
+	return nil, none, fmt.Errorf("--discovery %q: want namesrv or etcd", f.discovery)
 }

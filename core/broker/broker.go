@@ -43,6 +43,7 @@ import (
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
+	"github.com/ternmq/tern/discovery/namesrv"
 )
 
 // Broker is one broker process's worth of state and services.
@@ -63,7 +64,8 @@ type Broker struct {
 	server  *remoting.Server
 	ln      net.Listener
 
-	client  *remoting.Client // to NameServers
+	registrar    Registrar       // cfg.Discovery, or ownRegistrar
+	ownRegistrar *namesrv.Client // the NameServer client made when cfg.Discovery is nil
 
 	delayLevels []time.Duration
 	uniqIDs     *message.UniqIDGenerator // for timers that arrive without a UNIQ_KEY
@@ -161,7 +163,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if err := b.openTransactions(); err != nil {
 		return nil, err
 	}
-	b.client = remoting.NewClient(remoting.ClientOptions{Logger: logger.With("component", "namesrv-client")})
+	b.registrar = b.newRegistrar()
 	b.server = remoting.NewServer(remoting.ServerOptions{
 		Logger:       logger.With("component", "remoting"),
 		MaxFrameSize: 16 << 20,
@@ -281,7 +283,7 @@ func (b *Broker) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		b.wg.Wait()
-		b.client.Close()
+		b.closeRegistrar()
 		if err := b.levels.Close(); err != nil {
 			errs = append(errs, err)
 		}

@@ -52,6 +52,10 @@ type Config struct {
 	ShortPollingTimeMills config.Millis `yaml:"shortPollingTimeMills"`
 	// RegisterNameServerPeriod is how often the broker registers (30 s, clamped to 10-60 s).
 	RegisterNameServerPeriod config.Millis `yaml:"registerNameServerPeriod"`
+	// RegistrationTTL is how long a registration lives without a refresh: the lease TTL with
+	// etcd, heartbeatTimeoutMillis at a NameServer. 0 (the default) leaves it to the backend
+	// (etcd's 10 s, the NameServer's brokerChannelExpiredTime).
+	RegistrationTTL config.Millis `yaml:"registrationTTL"`
 	// FlushConsumerOffsetInterval is how often consumer offsets are persisted (5 s).
 	FlushConsumerOffsetInterval config.Millis `yaml:"flushConsumerOffsetInterval"`
 	// ChannelExpiredTimeout drops clients silent for this long (120 s).
@@ -69,6 +73,10 @@ type Config struct {
 
 	// Store configures the message store.
 	Store store.Config `yaml:",inline"`
+
+	// Discovery is where the broker registers; nil means the NameServers of NamesrvAddr
+	// (a namesrv.Client), as RocketMQ brokers do. Usually the plugin host's discovery plugin.
+	Discovery Registrar `yaml:"-"`
 
 	// Schedulers are the scheduler plugins, in manifest order (see delay.go for who decides
 	// what); none: RocketMQ's delay levels and requested times as they are.
@@ -141,6 +149,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad("%s %v must be positive", name, d)
 		}
+	}
+	if c.RegistrationTTL < 0 {
+		bad("registrationTTL %v must not be negative", c.RegistrationTTL)
 	}
 	if c.TransactionTimeOut < 0 || c.TransactionCheckMax < 1 {
 		bad("transactionTimeOut %v must not be negative and transactionCheckMax %d must be positive", c.TransactionTimeOut, c.TransactionCheckMax)

@@ -4,56 +4,90 @@ import (
 	"context"
 	"time"
 
-	"github.com/ternmq/tern/core/protocol"
-	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/discovery/namesrv"
+	"github.com/ternmq/tern/sdk/plugin/discovery"
 )
 
-// registerBody is REGISTER_BROKER's body: the topic table and its data version.
-func (b *Broker) registerBody() ([]byte, error) {
-	all, ver := b.topics.All()
-	body := protocol.RegisterBrokerBody{
-		FilterServerList:            []string{},
-		TopicConfigSerializeWrapper: protocol.TopicConfigSerializeWrapper{TopicConfigTable: all, DataVersion: ver},
-	}
-	return body.Encode(false)
+// Registrar is what the broker needs from a discovery backend: to register its topic table
+// and to leave. Every discovery.Discovery is one; without Config.Discovery the broker uses a
+// namesrv.Client of Config.NamesrvAddr.
+type Registrar interface {
+	Register(ctx context.Context, reg discovery.Registration) (discovery.RegisterResult, error)
+	Unregister(ctx context.Context, broker discovery.BrokerKey) error
 }
 
-// registerAll registers the broker at every NameServer.
+var _ Registrar = (discovery.Discovery)(nil)
+
+// registerTimeout bounds one registration or unregistration (a namesrv.Client also bounds each
+// NameServer's answer, to 3 s).
+const registerTimeout = 5 * time.Second
+
+// newRegistrar returns Config.Discovery, or a client of the NameServers in
+// Config.NamesrvAddr, which the broker then owns (closeRegistrar closes it), or, with neither,
+// a registrar that registers nowhere.
+func (b *Broker) newRegistrar() Registrar {
+	if b.cfg.Discovery != nil {
+		return b.cfg.Discovery
+	}
+	if len(b.cfg.NamesrvAddrs()) == 0 {
+		b.log.Info("no namesrvAddr and no discovery backend: the broker registers nowhere")
+		return nowhere{}
+	}
+	b.ownRegistrar = namesrv.NewClient(namesrv.ClientOptions{
+		Addrs: b.cfg.NamesrvAddrs(), Logger: b.log.With("component", "namesrv-client"),
+	})
+	return b.ownRegistrar
+}
+
+// nowhere is the Registrar of a broker without NameServers.
+type nowhere struct{}
+
+func (nowhere) Register(context.Context, discovery.Registration) (discovery.RegisterResult, error) {
+	return discovery.RegisterResult{}, nil
+}
+
+func (nowhere) Unregister(context.Context, discovery.BrokerKey) error { return nil }
+
+// closeRegistrar closes the NameServer client the broker made, if it made one.
+func (b *Broker) closeRegistrar() {
+	if b.ownRegistrar != nil {
+		b.ownRegistrar.Close()
+	}
+}
+
+func (b *Broker) brokerKey() discovery.BrokerKey {
+	return discovery.BrokerKey{Cluster: b.cfg.BrokerClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID, Address: b.cfg.BrokerAddr}
+}
+
+// registration is REGISTER_BROKER's content: the whole topic table and its data version.
+func (b *Broker) registration() discovery.Registration {
+	all, ver := b.topics.All()
+	return discovery.Registration{
+		Broker:      b.brokerKey(),
+		HAAddress:   b.cfg.BrokerAddr,
+		Topics:      namesrv.TopicsFromTable(all),
+		DataVersion: discovery.DataVersion{Counter: ver.Counter, Timestamp: ver.Timestamp},
+		TTL:         b.cfg.RegistrationTTL.D(),
+	}
+}
+
+// registerAll registers the broker with the discovery backend (every NameServer by default).
 func (b *Broker) registerAll(ctx context.Context) {
 	b.regMu.Lock()
 	defer b.regMu.Unlock()
-	body, err := b.registerBody()
-	if err != nil {
-		b.log.Error("encode broker registration failed", "err", err)
-		return
-	}
-	h := protocol.RegisterBrokerHeader{
-		BrokerName: b.cfg.BrokerName, BrokerAddr: b.cfg.BrokerAddr, ClusterName: b.cfg.BrokerClusterName,
-		HAServerAddr: b.cfg.BrokerAddr, BrokerID: b.cfg.BrokerID,
-		BodyCRC32: protocol.BodyCRC32(body),
-	}
-	for _, addr := range b.cfg.NamesrvAddrs() {
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		resp, err := b.client.Invoke(rctx, addr, remoting.NewRequest(remoting.RegisterBroker, h.Encode(), body))
-		cancel()
-		if err == nil {
-			err = remoting.ResponseErr(resp)
-		}
-		if err != nil {
-			b.log.Warn("register at nameserver failed", "namesrv", addr, "err", err)
-		}
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	defer cancel()
+	if _, err := b.registrar.Register(ctx, b.registration()); err != nil {
+		b.log.Warn("register broker failed", "err", err)
 	}
 }
 
-// unregisterAll tells every NameServer the broker is leaving.
+// unregisterAll tells the discovery backend the broker is leaving.
 func (b *Broker) unregisterAll(ctx context.Context) {
-	h := protocol.UnregisterBrokerHeader{BrokerName: b.cfg.BrokerName, BrokerAddr: b.cfg.BrokerAddr, ClusterName: b.cfg.BrokerClusterName, BrokerID: b.cfg.BrokerID}
-	for _, addr := range b.cfg.NamesrvAddrs() {
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if _, err := b.client.Invoke(rctx, addr, remoting.NewRequest(remoting.UnregisterBroker, h.Encode(), nil)); err != nil {
-			b.log.Debug("unregister at nameserver failed", "namesrv", addr, "err", err)
-		}
-		cancel()
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	defer cancel()
+	if err := b.registrar.Unregister(ctx, b.brokerKey()); err != nil {
+		b.log.Debug("unregister broker failed", "err", err)
 	}
 }
 

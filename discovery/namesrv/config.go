@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ternmq/tern/core/config"
+	"github.com/ternmq/tern/sdk/plugin/discovery"
 )
 
 // Config configures a NameServer. Keys are RocketMQ's names where RocketMQ has the setting;
@@ -16,7 +17,8 @@ type Config struct {
 	// interface); "127.0.0.1:0" picks a free port.
 	ListenAddr string `yaml:"listenAddr"`
 	// BrokerChannelExpiredTime drops a broker that has not registered for this long
-	// (default 120 s). Brokers register every 30 s.
+	// (default 120 s) unless its REGISTER_BROKER carries its own heartbeatTimeoutMillis.
+	// Brokers register every 30 s.
 	BrokerChannelExpiredTime config.Millis `yaml:"brokerChannelExpiredTime"`
 	// ScanNotActiveBrokerInterval is how often silent brokers are looked for (default 10 s).
 	ScanNotActiveBrokerInterval config.Millis `yaml:"scanNotActiveBrokerInterval"`
@@ -25,6 +27,10 @@ type Config struct {
 
 	// Now is the clock the registry is stamped with; nil means time.Now.
 	Now func() time.Time `yaml:"-"`
+	// Backend, when set, holds the routes instead of the in-memory registry: registrations
+	// are forwarded to it and every read is answered from it, so any number of NameServers
+	// sharing it answer alike. The caller owns it (Close does not close it).
+	Backend discovery.Discovery `yaml:"-"`
 }
 
 // DefaultConfig returns RocketMQ's defaults.

@@ -3,11 +3,13 @@ package namesrv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/sdk/plugin"
 )
 
 // register wires the NameServer's request codes into m.
@@ -28,6 +30,16 @@ func decodeHeader(req *remoting.Command, h interface{ Decode(map[string]string) 
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
 	return nil
+}
+
+// errorResponse answers a request the registry failed: REQUEST_CODE_NOT_SUPPORTED when the
+// discovery backend cannot do it, SYSTEM_ERROR otherwise, with the error's text.
+func errorResponse(req *remoting.Command, err error) *remoting.Command {
+	code := remoting.SystemError
+	if errors.Is(err, plugin.ErrUnsupported) {
+		code = remoting.RequestCodeNotSupported
+	}
+	return remoting.NewResponse(req, int16(code), err.Error())
 }
 
 func success(req *remoting.Command) *remoting.Command {
@@ -57,7 +69,7 @@ func checkBrokerAddr(addr string) error {
 }
 
 // handleRegisterBroker serves REGISTER_BROKER (103).
-func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+func (s *Server) handleRegisterBroker(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.RegisterBrokerHeader
 	if resp := decodeHeader(req, &h); resp != nil {
 		return resp
@@ -75,18 +87,23 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
+	timeout, err := parseTimeout(req.ExtFields)
+	if err != nil {
+		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
+	}
 	var c any
 	if conn != nil {
 		c = conn
 	}
-	res := s.routes.RegisterBroker(Registration{
-		Cluster: h.ClusterName, BrokerName: h.BrokerName, BrokerAddr: h.BrokerAddr, BrokerID: h.BrokerID,
-		HAServerAddr: h.HAServerAddr, Topics: body.TopicConfigSerializeWrapper,
-		FilterServers: body.FilterServerList, Conn: c,
-	}, s.now())
+	res, err := s.reg.register(ctx, registerRequest{header: &h, body: body, conn: c, timeout: timeout, now: s.now()})
+	if err != nil {
+		s.log.Warn("register broker failed", "broker", h.BrokerAddr, "broker_name", h.BrokerName, "err", err)
+		return errorResponse(req, err)
+	}
 	if res.First {
 		s.log.Info("broker registered", "cluster", h.ClusterName, "broker_name", h.BrokerName, "broker_id", h.BrokerID,
-			"broker", h.BrokerAddr, "ha_addr", h.HAServerAddr, "topics", len(body.TopicConfigSerializeWrapper.TopicConfigTable))
+			"broker", h.BrokerAddr, "ha_addr", h.HAServerAddr, "topics", len(body.TopicConfigSerializeWrapper.TopicConfigTable),
+			"heartbeat_timeout", timeout)
 	}
 	resp := success(req)
 	resp.ExtFields = (&protocol.RegisterBrokerResponseHeader{HAServerAddr: res.HAServerAddr, MasterAddr: res.MasterAddr}).Encode()
@@ -94,24 +111,30 @@ func (s *Server) handleRegisterBroker(_ context.Context, conn *remoting.Conn, re
 }
 
 // handleUnregisterBroker serves UNREGISTER_BROKER (104).
-func (s *Server) handleUnregisterBroker(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+func (s *Server) handleUnregisterBroker(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.UnregisterBrokerHeader
 	if resp := decodeHeader(req, &h); resp != nil {
 		return resp
 	}
-	s.routes.UnregisterBroker(h.BrokerName, h.BrokerAddr, h.BrokerID)
+	if err := s.reg.unregister(ctx, &h); err != nil {
+		s.log.Warn("unregister broker failed", "broker", h.BrokerAddr, "broker_name", h.BrokerName, "err", err)
+		return errorResponse(req, err)
+	}
 	s.log.Info("broker unregistered", "cluster", h.ClusterName, "broker_name", h.BrokerName, "broker_id", h.BrokerID, "broker", h.BrokerAddr)
 	return success(req)
 }
 
 // handleGetRoute serves GET_ROUTEINFO_BY_TOPIC (105): the route, or TOPIC_NOT_EXIST. The body
 // always has quoted broker ids, which every client version reads.
-func (s *Server) handleGetRoute(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+func (s *Server) handleGetRoute(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.GetRouteInfoHeader
 	if resp := decodeHeader(req, &h); resp != nil {
 		return resp
 	}
-	rd, ok := s.routes.Route(h.Topic)
+	rd, ok, err := s.reg.route(ctx, h.Topic)
+	if err != nil {
+		return errorResponse(req, err)
+	}
 	if !ok {
 		return remoting.NewResponse(req, int16(remoting.TopicNotExist), "No topic route info in name server for the topic: "+h.Topic)
 	}
@@ -119,31 +142,45 @@ func (s *Server) handleGetRoute(_ context.Context, _ *remoting.Conn, req *remoti
 }
 
 // handleClusterInfo serves GET_BROKER_CLUSTER_INFO (106).
-func (s *Server) handleClusterInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	return jsonResponse(req, s.routes.ClusterInfo())
+func (s *Server) handleClusterInfo(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	ci, err := s.reg.clusterInfo(ctx)
+	if err != nil {
+		return errorResponse(req, err)
+	}
+	return jsonResponse(req, ci)
 }
 
 // handleAllTopics serves GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206).
-func (s *Server) handleAllTopics(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
-	return jsonResponse(req, protocol.TopicList{TopicList: s.routes.AllTopics()})
+func (s *Server) handleAllTopics(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+	ts, err := s.reg.allTopics(ctx)
+	if err != nil {
+		return errorResponse(req, err)
+	}
+	return jsonResponse(req, protocol.TopicList{TopicList: ts})
 }
 
 // handleDeleteTopic serves DELETE_TOPIC_IN_NAMESRV (216).
-func (s *Server) handleDeleteTopic(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+func (s *Server) handleDeleteTopic(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.DeleteTopicHeader
 	if resp := decodeHeader(req, &h); resp != nil {
 		return resp
 	}
-	s.routes.DeleteTopic(h.Topic, h.ClusterName)
+	if err := s.reg.deleteTopic(ctx, h.Topic, h.ClusterName); err != nil {
+		return errorResponse(req, err)
+	}
 	s.log.Info("topic deleted", "topic", h.Topic, "cluster", h.ClusterName)
 	return success(req)
 }
 
 // handleTopicsByCluster serves GET_TOPICS_BY_CLUSTER (224).
-func (s *Server) handleTopicsByCluster(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+func (s *Server) handleTopicsByCluster(ctx context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.GetTopicsByClusterHeader
 	if resp := decodeHeader(req, &h); resp != nil {
 		return resp
 	}
-	return jsonResponse(req, protocol.TopicList{TopicList: s.routes.TopicsByCluster(h.Cluster)})
+	ts, err := s.reg.topicsByCluster(ctx, h.Cluster)
+	if err != nil {
+		return errorResponse(req, err)
+	}
+	return jsonResponse(req, protocol.TopicList{TopicList: ts})
 }

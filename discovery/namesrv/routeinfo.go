@@ -28,7 +28,8 @@ type liveBroker struct {
 	lastUpdate time.Time
 	version    protocol.DataVersion // of the topic table last registered from this address
 	haAddr     string
-	conn       any // the connection it last registered on
+	conn       any           // the connection it last registered on
+	timeout    time.Duration // its own expiry (heartbeatTimeoutMillis); 0: Expire's default
 }
 
 // RouteOptions configures a RouteInfo.
@@ -65,6 +66,9 @@ type Registration struct {
 	// Conn identifies the connection the registration arrived on; ConnClosed(Conn) removes
 	// the broker unless it registered again on another connection since.
 	Conn any
+	// Timeout is how long the registration lives without a refresh (REGISTER_BROKER's
+	// heartbeatTimeoutMillis); 0 leaves it to Expire's default.
+	Timeout time.Duration
 }
 
 // RegisterResult is the answer to a registration.
@@ -116,7 +120,7 @@ func (r *RouteInfo) RegisterBroker(reg Registration, now time.Time) RegisterResu
 	if reg.BrokerID == protocol.MasterID && (first || prev == nil || prev.version != reg.Topics.DataVersion) {
 		r.applyTopicsLocked(reg.BrokerName, reg.Topics.TopicConfigTable)
 	}
-	r.live[reg.BrokerAddr] = &liveBroker{lastUpdate: now, version: reg.Topics.DataVersion, haAddr: reg.HAServerAddr, conn: reg.Conn}
+	r.live[reg.BrokerAddr] = &liveBroker{lastUpdate: now, version: reg.Topics.DataVersion, haAddr: reg.HAServerAddr, conn: reg.Conn, timeout: reg.Timeout}
 
 	if reg.FilterServers != nil {
 		if len(reg.FilterServers) == 0 {
@@ -229,15 +233,20 @@ type Expired struct {
 	Conn any
 }
 
-// Expire removes every broker that has not registered for longer than timeout before now
-// (RocketMQ's scanNotActiveBroker) and returns them, sorted by address.
+// Expire removes every broker that has not registered for longer than its own timeout (the
+// Registration's), or timeout when it has none, before now (RocketMQ's scanNotActiveBroker)
+// and returns them, sorted by address.
 func (r *RouteInfo) Expire(now time.Time, timeout time.Duration) []Expired {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var gone []Expired
 	for _, addr := range slices.Sorted(maps.Keys(r.live)) {
 		lb := r.live[addr]
-		if lb.lastUpdate.Add(timeout).Before(now) {
+		d := timeout
+		if lb.timeout > 0 {
+			d = lb.timeout
+		}
+		if lb.lastUpdate.Add(d).Before(now) {
 			gone = append(gone, Expired{Addr: addr, Conn: lb.conn})
 			r.removeAddrLocked(addr)
 		}

@@ -12,15 +12,16 @@ import (
 	"github.com/ternmq/tern/core/remoting"
 )
 
-// Server is a NameServer: a RouteInfo behind the remoting protocol, plus the loop that
-// expires silent brokers.
+// Server is a NameServer: a RouteInfo (or, with Config.Backend, a discovery backend) behind the
+// remoting protocol, plus the loop that expires silent brokers.
 //
 // Goroutines: Start launches the remoting server's (owned and stopped by it) and the expiry
 // loop; Close stops both and waits for them.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	routes *RouteInfo
+	routes *RouteInfo // nil with a backend
+	reg    registry
 	srv    *remoting.Server
 
 	mu      sync.Mutex // guards the fields below
@@ -39,11 +40,12 @@ func New(cfg Config, logger *slog.Logger) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{
-		cfg:    cfg,
-		log:    logger,
-		routes: NewRouteInfo(RouteOptions{DeleteTopicWithBrokerRegistration: cfg.DeleteTopicWithBrokerRegistration}),
-		stop:   make(chan struct{}),
+	s := &Server{cfg: cfg, log: logger, stop: make(chan struct{})}
+	if cfg.Backend != nil {
+		s.reg = newBackendRegistry(cfg.Backend, logger)
+	} else {
+		s.routes = NewRouteInfo(RouteOptions{DeleteTopicWithBrokerRegistration: cfg.DeleteTopicWithBrokerRegistration})
+		s.reg = memRegistry{s.routes}
 	}
 	m := remoting.NewMux()
 	s.register(m)
@@ -53,7 +55,7 @@ func New(cfg Config, logger *slog.Logger) *Server {
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
-// Routes returns the registry.
+// Routes returns the in-memory registry, or nil when a discovery backend holds the routes.
 func (s *Server) Routes() *RouteInfo { return s.routes }
 
 // Start validates the configuration, listens on ListenAddr and serves in the background until
@@ -79,7 +81,7 @@ func (s *Server) Start() error {
 	s.started, s.addr = true, addr
 	s.loop.Add(1)
 	go s.expiryLoop()
-	s.log.Info("namesrv listening", "addr", addr.String())
+	s.log.Info("namesrv listening", "addr", addr.String(), "backend", s.cfg.Backend != nil)
 	return nil
 }
 
@@ -120,21 +122,33 @@ func (s *Server) expiryLoop() {
 	}
 }
 
-// ExpireBrokers removes the brokers that have not registered for BrokerChannelExpiredTime and
-// closes the connections they registered on, as RocketMQ does. The expiry loop calls it; tests
-// may too.
+// ExpireBrokers removes the brokers that have not registered for their heartbeat timeout
+// (REGISTER_BROKER's heartbeatTimeoutMillis, else BrokerChannelExpiredTime) and closes the
+// connections they registered on, as RocketMQ does; with a backend, it unregisters them there.
+// The expiry loop calls it; tests may too.
 func (s *Server) ExpireBrokers() {
-	for _, e := range s.routes.Expire(s.now(), s.cfg.BrokerChannelExpiredTime.D()) {
-		s.log.Warn("broker expired: no registration", "broker", e.Addr, "expired_after", s.cfg.BrokerChannelExpiredTime.D())
+	ctx, cancel := context.WithTimeout(context.Background(), backendCallTimeout)
+	defer cancel()
+	for _, e := range s.reg.expire(ctx, s.now(), s.cfg.BrokerChannelExpiredTime.D()) {
+		s.log.Warn("broker expired: no registration", "broker", e.Addr, "default_timeout", s.cfg.BrokerChannelExpiredTime.D())
 		if c, ok := e.Conn.(*remoting.Conn); ok {
 			c.Close()
 		}
 	}
 }
 
-// connClosed drops the brokers that registered on a connection that closed.
+// connClosed drops the brokers that registered on a connection that closed, unless the
+// NameServer is closing: closing one of several NameServers sharing a backend must not
+// unregister the brokers from all of them.
 func (s *Server) connClosed(c *remoting.Conn) {
-	for _, addr := range s.routes.ConnClosed(c) {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), backendCallTimeout)
+	defer cancel()
+	for _, addr := range s.reg.connClosed(ctx, c) {
 		s.log.Info("broker connection closed: broker removed", "broker", addr, "remote", c.RemoteAddr())
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ternmq/tern/discovery/etcd"
+	"github.com/ternmq/tern/discovery/namesrv"
 	"github.com/ternmq/tern/filters/cel"
 	"github.com/ternmq/tern/filters/tag"
 	"github.com/ternmq/tern/plugins/builtin/producer"
@@ -38,6 +40,8 @@ func Registry() host.Builtins {
 		"levels":   {Kind: plugin.KindScheduler, New: func(*slog.Logger) any { return levels.New() }},
 		"timer":    {Kind: plugin.KindScheduler, New: func(*slog.Logger) any { return timer.New() }},
 		"producer": {Kind: plugin.KindTxChecker, New: func(*slog.Logger) any { return producer.Checker{} }},
+		"etcd":     {Kind: plugin.KindDiscovery, New: func(l *slog.Logger) any { return etcd.New(l) }},
+		"namesrv":  {Kind: plugin.KindDiscovery, New: func(l *slog.Logger) any { return namesrv.NewClient(namesrv.ClientOptions{Logger: l}) }},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/ternmq/tern/plugins/host"
 	"github.com/ternmq/tern/plugins/manifest"
 	"github.com/ternmq/tern/sdk/plugin"
+	"github.com/ternmq/tern/sdk/plugin/discovery"
 	"github.com/ternmq/tern/sdk/plugin/filter"
 	"github.com/ternmq/tern/sdk/plugin/scheduler"
 	"github.com/ternmq/tern/sdk/plugin/txchecker"
@@ -52,6 +54,18 @@ func TestRegistry(t *testing.T) {
 				if info, err := c.Init(t.Context(), nil); err != nil || info.Name != name {
 					t.Fatalf("Init = %+v, %v", info, err)
 				}
+			case plugin.KindDiscovery:
+				d, ok := impl.(discovery.Discovery)
+				if !ok {
+					t.Fatalf("%T is not a discovery.Discovery", impl)
+				}
+				// Without endpoints there is nothing to connect to: a clear refusal.
+				if _, err := d.Init(t.Context(), nil); !errors.Is(err, plugin.ErrInvalidArgument) {
+					t.Fatalf("Init without config = %v", err)
+				}
+				if c, ok := impl.(interface{ Close() error }); ok {
+					c.Close()
+				}
 			default:
 				t.Fatalf("kind %s has no check here", b.Kind)
 			}
@@ -82,7 +96,7 @@ func TestDefaultManifest(t *testing.T) {
 
 func TestServeRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, want string }{
-		{"nope", `unknown built-in "nope" (have cel, levels, producer, tag)`},
+		{"nope", `unknown built-in "nope" (have cel, etcd, levels, namesrv, producer, tag, timer)`},
 		{"tag", "not run by hand"},
 	} {
 		if err := Serve(Registry(), tc.name); err == nil || !strings.Contains(err.Error(), tc.want) {

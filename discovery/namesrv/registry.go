@@ -1,0 +1,81 @@
+package namesrv
+
+import (
+	"context"
+	"time"
+
+	"github.com/ternmq/tern/core/protocol"
+)
+
+// registry is what the handlers serve from: the in-memory RouteInfo (memRegistry) or a
+// discovery backend (backendRegistry, backend.go). Both answer in the wire types, so the
+// handlers encode the same shapes whichever one is behind them.
+type registry interface {
+	register(ctx context.Context, r registerRequest) (RegisterResult, error)
+	unregister(ctx context.Context, h *protocol.UnregisterBrokerHeader) error
+	// route's ok is false for a topic without a route.
+	route(ctx context.Context, topic string) (rd protocol.TopicRouteData, ok bool, err error)
+	clusterInfo(ctx context.Context) (protocol.ClusterInfo, error)
+	allTopics(ctx context.Context) ([]string, error)
+	topicsByCluster(ctx context.Context, cluster string) ([]string, error)
+	deleteTopic(ctx context.Context, topic, cluster string) error
+	// expire removes the brokers silent for longer than their timeout (timeout when they
+	// registered none) and returns them.
+	expire(ctx context.Context, now time.Time, timeout time.Duration) []Expired
+	// connClosed removes the brokers that last registered on conn and returns their addresses.
+	connClosed(ctx context.Context, conn any) []string
+}
+
+// registerRequest is one decoded REGISTER_BROKER.
+type registerRequest struct {
+	header  *protocol.RegisterBrokerHeader
+	body    *protocol.RegisterBrokerBody
+	conn    any           // the connection it came on; nil in handler tests
+	timeout time.Duration // heartbeatTimeoutMillis; 0 when absent
+	now     time.Time
+}
+
+// memRegistry is the in-memory registry: RocketMQ's NameServer.
+type memRegistry struct{ r *RouteInfo }
+
+var _ registry = memRegistry{}
+
+func (m memRegistry) register(_ context.Context, r registerRequest) (RegisterResult, error) {
+	h := r.header
+	return m.r.RegisterBroker(Registration{
+		Cluster: h.ClusterName, BrokerName: h.BrokerName, BrokerAddr: h.BrokerAddr, BrokerID: h.BrokerID,
+		HAServerAddr: h.HAServerAddr, Topics: r.body.TopicConfigSerializeWrapper,
+		FilterServers: r.body.FilterServerList, Conn: r.conn, Timeout: r.timeout,
+	}, r.now), nil
+}
+
+func (m memRegistry) unregister(_ context.Context, h *protocol.UnregisterBrokerHeader) error {
+	m.r.UnregisterBroker(h.BrokerName, h.BrokerAddr, h.BrokerID)
+	return nil
+}
+
+func (m memRegistry) route(_ context.Context, topic string) (protocol.TopicRouteData, bool, error) {
+	rd, ok := m.r.Route(topic)
+	return rd, ok, nil
+}
+
+func (m memRegistry) clusterInfo(context.Context) (protocol.ClusterInfo, error) {
+	return m.r.ClusterInfo(), nil
+}
+
+func (m memRegistry) allTopics(context.Context) ([]string, error) { return m.r.AllTopics(), nil }
+
+func (m memRegistry) topicsByCluster(_ context.Context, cluster string) ([]string, error) {
+	return m.r.TopicsByCluster(cluster), nil
+}
+
+func (m memRegistry) deleteTopic(_ context.Context, topic, cluster string) error {
+	m.r.DeleteTopic(topic, cluster)
+	return nil
+}
+
+func (m memRegistry) expire(_ context.Context, now time.Time, timeout time.Duration) []Expired {
+	return m.r.Expire(now, timeout)
+}
+
+func (m memRegistry) connClosed(_ context.Context, conn any) []string { return m.r.ConnClosed(conn) }
