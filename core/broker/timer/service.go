@@ -258,11 +258,17 @@ func (s *Service) decideLoop() {
 			cursor = next
 			continue
 		}
+		wake := s.wake
+		if failing {
+			// New messages change nothing while the scheduler fails: wait for the retry alone,
+			// rather than calling it again for every arrival.
+			wake = nil
+		}
 		retry.Reset(100 * time.Millisecond)
 		select {
 		case <-s.stop:
 			return
-		case <-s.wake:
+		case <-wake:
 		case <-retry.C:
 		}
 	}

@@ -128,7 +128,7 @@ func (w *wheel) read(pos int64) (entry, int64, error) {
 func (w *wheel) load(sec int64) ([]entry, error) {
 	pos, count := w.chain(sec)
 	out := make([]entry, 0, count)
-	for ; pos >= 0 && int64(len(out)) < count; {
+	for pos >= 0 && int64(len(out)) < count {
 		if pos < w.log.MinOffset() {
 			break // the rest of the chain was in deleted segments: fired long ago
 		}
