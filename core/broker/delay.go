@@ -91,19 +91,19 @@ func (b *Broker) park(r *message.Record) (bool, error) {
 	if tx != message.TxNotType && tx != message.TxCommit {
 		return false, nil
 	}
-	props := []byte(r.Properties)
 	now := b.now().UnixMilli()
-	at, timed, err := timer.Requested(props, now)
+	asks, err := timer.Scan([]byte(r.Properties), now)
 	if err != nil {
 		return false, err
 	}
+	at, timed := asks.At, asks.Timed
 	if horizon := b.timer.Horizon(); timed && at > now+horizon.Milliseconds() {
 		return false, fmt.Errorf("the delivery time %s is more than timerMaxDelaySec (%v) ahead", time.UnixMilli(at).UTC().Format(time.RFC3339), horizon)
 	}
 	level := 0
-	if v, ok := message.Property(props, message.PropertyDelayLevel); ok {
-		if level, err = strconv.Atoi(string(v)); err != nil {
-			return false, fmt.Errorf("DELAY property %q is not a level number", v)
+	if asks.Level != nil {
+		if level, err = strconv.Atoi(string(asks.Level)); err != nil {
+			return false, fmt.Errorf("DELAY property %q is not a level number", asks.Level)
 		}
 	}
 	routed := b.routed(r.Topic)

@@ -25,34 +25,70 @@ const (
 )
 
 // requestProps are the properties a producer asks for a delivery time with.
+// (In Scan's order of precedence.)
 var requestProps = []string{message.PropertyTimerDeliverMS, message.PropertyTimerDelayMS, message.PropertyTimerDelaySec, message.PropertyStartDeliverTime}
 
-// Requested returns the delivery time a message asks for with TIMER_DELIVER_MS (absolute ms),
-// TIMER_DELAY_MS or TIMER_DELAY_SEC (relative to storedAt), or __STARTDELIVERTIME (absolute ms,
-// as older clients send it). ok is false when it asks for none; a value that is not a
-// non-negative integer is an error.
-func Requested(props []byte, storedAt int64) (at int64, ok bool, err error) {
-	for _, name := range requestProps {
-		v, found := message.Property(props, name)
-		if !found {
+// Asks is what a message's properties ask of the scheduling, read in one pass by Scan.
+type Asks struct {
+	// At is the requested delivery time (ms since the epoch) when Timed.
+	At    int64
+	Timed bool
+	// Level is the DELAY property, nil if none; Cancel the TIMER_DEL_UNIQKEY property.
+	Level, Cancel []byte
+}
+
+// Scan reads the scheduling properties in one pass without allocating: the requested time
+// from TIMER_DELIVER_MS (absolute ms), TIMER_DELAY_MS or TIMER_DELAY_SEC (relative to
+// storedAt), or __STARTDELIVERTIME (absolute ms, as older clients send it), in that order of
+// precedence; the DELAY level; a cancel request. A requested time that is not a non-negative
+// integer is an error.
+func Scan(props []byte, storedAt int64) (Asks, error) {
+	var a Asks
+	var req [4][]byte // by precedence
+	for k, v := range message.Pairs(props) {
+		switch string(k) {
+		case message.PropertyTimerDeliverMS:
+			req[0] = v
+		case message.PropertyTimerDelayMS:
+			req[1] = v
+		case message.PropertyTimerDelaySec:
+			req[2] = v
+		case message.PropertyStartDeliverTime:
+			req[3] = v
+		case message.PropertyDelayLevel:
+			a.Level = v
+		case PropertyDelUniqKey:
+			a.Cancel = v
+		}
+	}
+	for i, v := range req {
+		if v == nil {
 			continue
 		}
-		n, perr := strconv.ParseInt(string(v), 10, 64)
-		if perr != nil || n < 0 {
-			return 0, false, fmt.Errorf("timer: %s=%q is not a non-negative integer", name, v)
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || n < 0 {
+			return a, fmt.Errorf("timer: %s=%q is not a non-negative integer", requestProps[i], v)
 		}
-		switch name {
-		case message.PropertyTimerDelayMS:
+		switch i {
+		case 1:
 			n += storedAt
-		case message.PropertyTimerDelaySec:
+		case 2:
 			if n > (1<<62)/1000 {
-				return 0, false, fmt.Errorf("timer: %s=%q is too large", name, v)
+				return a, fmt.Errorf("timer: %s=%q is too large", requestProps[i], v)
 			}
 			n = storedAt + n*1000
 		}
-		return n, true, nil
+		a.At, a.Timed = n, true
+		break
 	}
-	return 0, false, nil
+	return a, nil
+}
+
+// Requested returns the delivery time a message asks for (see Scan); ok is false when it asks
+// for none.
+func Requested(props []byte, storedAt int64) (at int64, ok bool, err error) {
+	a, err := Scan(props, storedAt)
+	return a.At, a.Timed, err
 }
 
 // firedProperties returns the properties of a fired copy: the inbox record's without the
