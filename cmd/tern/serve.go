@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ternmq/tern/core/broker"
+	"github.com/ternmq/tern/core/config"
 	"github.com/ternmq/tern/discovery/etcd"
 	"github.com/ternmq/tern/discovery/namesrv"
 	"github.com/ternmq/tern/plugins/builtin"
@@ -35,6 +36,7 @@ type serverFlags struct {
 	etcdEndpoints string
 	etcdPrefix    string
 	leaseTTL      time.Duration
+	brokerExpiry  time.Duration // NameServers: brokerChannelExpiredTime
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
@@ -53,6 +55,9 @@ func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
 	fl.StringVar(&f.etcdEndpoints, "etcd-endpoints", "127.0.0.1:2379", "etcd endpoints (';'- or ','-separated), with --discovery etcd")
 	fl.StringVar(&f.etcdPrefix, "etcd-prefix", etcd.DefaultPrefix, "key prefix of the registry in etcd, with --discovery etcd")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", etcd.DefaultTTL, "etcd lease TTL of a broker registration: a broker that dies leaves the routes after it")
+	if nameserver {
+		fl.DurationVar(&f.brokerExpiry, "broker-expiry", namesrv.DefaultConfig().BrokerChannelExpiredTime.D(), "a broker that has not registered for this long leaves the routes (brokerChannelExpiredTime), unless it sent its own timeout")
+	}
 }
 
 func (f *serverFlags) logger() (*slog.Logger, error) {
@@ -157,7 +162,7 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 	}
 	ready := []any{"discovery", kind}
 	if withNamesrv {
-		ns, err := startNamesrv(f.namesrvAddr, disc, log)
+		ns, err := startNamesrv(f.namesrvAddr, f.brokerExpiry, disc, log)
 		if err != nil {
 			return errors.Join(err, stop())
 		}
@@ -212,10 +217,16 @@ func startBroker(ctx context.Context, cfg broker.Config, log *slog.Logger) (*bro
 	return b, nil
 }
 
-func startNamesrv(addr string, backend discovery.Discovery, log *slog.Logger) (*namesrv.Server, error) {
+func startNamesrv(addr string, expiry time.Duration, backend discovery.Discovery, log *slog.Logger) (*namesrv.Server, error) {
 	cfg := namesrv.DefaultConfig()
 	cfg.ListenAddr = addr
 	cfg.Backend = backend
+	if expiry > 0 {
+		cfg.BrokerChannelExpiredTime = config.Millis(expiry)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	ns := namesrv.New(cfg, log.With("component", "namesrv"))
 	if err := ns.Start(); err != nil {
 		return nil, err
