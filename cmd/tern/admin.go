@@ -54,7 +54,7 @@ func newAdminCmd() *cobra.Command {
 	pf.StringVar(&a.namesrv, "namesrv", "127.0.0.1:9876", "NameServer address")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "timeout of each request")
-	cmd.AddCommand(a.topicCmd(), a.sendCmd(), a.consumeCmd(), a.messageCmd(), a.consumerCmd(), a.clusterCmd(), a.timerCmd())
+	cmd.AddCommand(a.topicCmd(), a.sendCmd(), a.consumeCmd(), a.messageCmd(), a.consumerCmd(), a.clusterCmd(), a.timerCmd(), a.traceCmd())
 	return cmd
 }
 

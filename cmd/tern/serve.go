@@ -15,6 +15,7 @@ import (
 	"github.com/ternmq/tern/core/config"
 	"github.com/ternmq/tern/discovery/etcd"
 	"github.com/ternmq/tern/discovery/namesrv"
+	"github.com/ternmq/tern/observability/tracing"
 	"github.com/ternmq/tern/plugins/builtin"
 	"github.com/ternmq/tern/plugins/host"
 	"github.com/ternmq/tern/plugins/manifest"
@@ -31,6 +32,7 @@ type serverFlags struct {
 	sets        []string
 	logLevel    string
 	manifest    string
+	httpAddr    string // the broker's HTTP port: /metrics, /healthz, /readyz
 
 	discovery     string // namesrv or etcd
 	etcdEndpoints string
@@ -47,6 +49,7 @@ func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
 		fl.StringVar(&f.brokerAddr, "broker-addr", "127.0.0.1:10911", "broker listen address (IPv4 ip:port, also advertised to clients)")
 		fl.StringVar(&f.configFile, "config", "", "broker configuration file (YAML, RocketMQ key names)")
 		fl.StringArrayVar(&f.sets, "set", nil, "set a broker or store option, key=value (repeatable), e.g. --set flushDiskType=SYNC_FLUSH")
+		fl.StringVar(&f.httpAddr, "http-addr", defaultHTTPAddr, `HTTP address of /metrics (Prometheus), /healthz and /readyz; "" or "off" disables it`)
 		fl.StringVar(&f.manifest, "manifest", "", "plugin manifest (YAML); default: the built-in plugins (tag, cel)")
 	}
 	fl.StringVar(&f.namesrvAddr, "namesrv-addr", "127.0.0.1:9876", map[bool]string{true: "NameServer listen address", false: "NameServer addresses (';'-separated)"}[nameserver])
@@ -140,15 +143,30 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		return errors.Join(errs...)
 	}
 	var h *host.Host
+	var obs *observed
 	if withBroker {
-		if h, err = f.startPlugins(ctx, log); err != nil {
+		if obs, err = f.startHTTP(log); err != nil {
 			return err
+		}
+		closers = append(closers, obs.Close) // closed last: /readyz answers 503 while the rest stops
+		if h, err = f.startPlugins(ctx, log, obs.pluginCalls()); err != nil {
+			return errors.Join(err, stop())
 		}
 		closers = append(closers, h.Close) // closed after the broker
 		cfg.Filters = broker.FiltersOf(h.Filter)
 		cfg.Schedulers = broker.SchedulersOf(h.Schedulers())
 		if c, ok := h.TxChecker(); ok {
 			cfg.TxChecker = c
+		}
+		// Tracing from the OTEL_* environment; off unless it names an exporter or endpoint.
+		var ts tracing.Setup
+		if ts, err = tracing.FromEnv(ctx, tracing.Options{}); err != nil {
+			return errors.Join(err, stop())
+		}
+		closers = append(closers, ts.Shutdown) // flushed after the broker has closed
+		if ts.Enabled {
+			cfg.Tracer = tracing.NewBrokerTracer(ts.Provider)
+			log.Info("tracing on", "exporter", ts.Exporter)
 		}
 	}
 	disc, closeDisc, err := f.openDiscovery(ctx, h, log)
@@ -174,11 +192,16 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		if disc != nil {
 			cfg.Discovery = disc
 		}
+		obs.configure(&cfg)
 		b, err := startBroker(ctx, cfg, log)
 		if err != nil {
 			return errors.Join(err, stop())
 		}
 		closers = append(closers, b.Close)
+		if err := obs.observe(b, h); err != nil {
+			return errors.Join(err, stop())
+		}
+		ready = append(ready, "http", obs.addr())
 		ready = append(ready, "broker", b.AdvertisedAddr(), "namesrv_addr", cfg.NamesrvAddr, "data", cfg.Store.StorePathRootDir, "flush", cfg.Store.FlushDiskType)
 	}
 	log.Info("tern "+name+" ready", ready...)
@@ -190,7 +213,7 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 // startPlugins starts the plugins of --manifest, or of the default manifest. A plugin that does
 // not start is logged and the broker goes on without it (its failure policy decides what its
 // subscriptions get); a manifest that does not load stops the start.
-func (f *serverFlags) startPlugins(ctx context.Context, log *slog.Logger) (*host.Host, error) {
+func (f *serverFlags) startPlugins(ctx context.Context, log *slog.Logger, onCall func(string, time.Duration)) (*host.Host, error) {
 	m := manifest.Default()
 	if f.manifest != "" {
 		var err error
@@ -198,7 +221,7 @@ func (f *serverFlags) startPlugins(ctx context.Context, log *slog.Logger) (*host
 			return nil, err
 		}
 	}
-	h := host.New(m, host.Options{Logger: log.With("component", "plugins"), Builtins: builtin.Registry()})
+	h := host.New(m, host.Options{Logger: log.With("component", "plugins"), Builtins: builtin.Registry(), OnCall: onCall})
 	if err := h.Start(ctx); err != nil {
 		log.Error("some plugins did not start", "err", err)
 	}

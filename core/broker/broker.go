@@ -72,7 +72,9 @@ type Broker struct {
 
 	requesters sync.Map // request/reply: requester client id → *remoting.Conn its requests came on
 	compiled   compiledSubs
+	pulls      *pullLog // which client pulled which queue (admin trace)
 
+	ready   readiness     // what Ready reports
 	regMu   sync.Mutex    // serialises registrations
 	regNow  chan struct{} // asks the registration loop to register now (capacity 1)
 	stop    chan struct{}
@@ -138,12 +140,12 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	}()
 	b.delayLevels = levels
 	b.uniqIDs = newUniqIDs(cfg.Store.StoreHost, b.now)
-	if b.levels, err = schedule.New(b.store, schedule.Options{Levels: levels, Dir: cfg.ConfigDir, Logger: logger, Now: b.now}); err != nil {
+	if b.levels, err = schedule.New(b.store, schedule.Options{Levels: levels, Dir: cfg.ConfigDir, Logger: logger, Now: b.now, Fired: b.firedHook()}); err != nil {
 		return nil, err
 	}
 	if b.timer, err = timer.New(b.store, timer.Options{
 		Dir: cfg.Store.StorePathRootDir, ConfigDir: cfg.ConfigDir, Horizon: time.Duration(cfg.TimerMaxDelaySec) * time.Second,
-		Decide: b.decide, Logger: logger.With("component", "timer"), Now: b.now,
+		Decide: b.decide, Logger: logger.With("component", "timer"), Now: b.now, Fired: b.firedHook(),
 	}); err != nil {
 		b.levels.Close()
 		return nil, err
@@ -160,6 +162,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b.locks = locks.New(60*time.Second, b.now)
 	b.clients = clients.New(b.notifyConsumersChanged)
+	b.pulls = newPullLog(b.now().UnixMilli())
 	if err := b.openTransactions(); err != nil {
 		return nil, err
 	}
@@ -211,6 +214,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		defer b.wg.Done()
 		b.housekeeping()
 	}()
+	b.ready.serving.Store(true)
 	b.registerAll(ctx)
 	b.wg.Add(1)
 	go func() {
@@ -275,6 +279,7 @@ func (b *Broker) notifyConsumersChanged(group string, members []*clients.Client)
 func (b *Broker) Close(ctx context.Context) error {
 	var errs []error
 	b.closing.Do(func() {
+		b.ready.closing.Store(true)
 		close(b.stop)
 		b.unregisterAll(ctx)
 		b.hold.Close()

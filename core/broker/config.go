@@ -89,6 +89,14 @@ type Config struct {
 	// Filters resolves the expression types other than TAG (CEL, SQL92, a named filter plugin)
 	// to their filter, usually the plugin host's. Nil: only TAG subscriptions are served.
 	Filters FilterResolver `yaml:"-"`
+
+	// Tracer receives the broker's spans (trace.go), usually observability/tracing's OTel
+	// tracer. Nil: no tracing, at no cost.
+	Tracer Tracer `yaml:"-"`
+
+	// Metrics receives the send and pull measurements (observability/metrics); nil records
+	// nothing, at no cost. The gauges are read from the broker (Gauges, Lags) when collected.
+	Metrics Metrics `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults with the data in dir.

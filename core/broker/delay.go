@@ -161,7 +161,9 @@ func (b *Broker) decide(ctx context.Context, msgs []timer.Message) ([]int64, err
 			batch[j] = scheduler.Message{Topic: m.Topic, Properties: m.Properties, BornTimestamp: m.BornTimestamp,
 				StoreTimestamp: m.StoreTimestamp, DelayLevel: m.DelayLevel, DeliverTime: m.DeliverTime}
 		}
-		ats, err := s.Schedule(ctx, batch)
+		sctx, span := b.traceSchedule(ctx, s, msgs, idx)
+		ats, err := s.Schedule(sctx, batch)
+		traceEnd(span, err)
 		if err != nil {
 			return nil, fmt.Errorf("scheduler %s: %w", s.Name(), err)
 		}

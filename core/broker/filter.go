@@ -59,6 +59,7 @@ type selector struct {
 	store  store.Filter
 	plugin MessageFilter // nil for TAG
 	sub    filter.Subscription
+	tracer Tracer // nil: no filter spans
 }
 
 // newSelector builds the selector of a subscription, compiling non-TAG expressions (once per
@@ -82,7 +83,7 @@ func (b *Broker) newSelector(ctx context.Context, sub filter.Subscription) (*sel
 	if err := b.compiled.check(ctx, f, sub); err != nil {
 		return nil, err
 	}
-	return &selector{store: matchAll{}, plugin: f, sub: sub}, nil
+	return &selector{store: matchAll{}, plugin: f, sub: sub, tracer: b.cfg.Tracer}, nil
 }
 
 // compiledSubs remembers the subscriptions a filter has accepted or refused, so that a pull does
@@ -144,7 +145,9 @@ func (s *selector) apply(ctx context.Context, res *store.GetResult) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, filterCallTimeout)
 	defer cancel()
+	ctx, span := s.traceFilter(ctx, res)
 	matched, err := s.plugin.Match(ctx, s.sub, msgs)
+	traceEnd(span, err)
 	if err == nil && len(matched) != len(msgs) {
 		err = fmt.Errorf("filter answered %d results for %d messages", len(matched), len(msgs))
 	}

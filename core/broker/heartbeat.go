@@ -45,6 +45,7 @@ func (b *Broker) handleHeartbeat(_ context.Context, conn *remoting.Conn, req *re
 			}
 		}
 	}
+	conn.SetValue(clientIDKey{}, hb.ClientID) // pulls carry no client id (pulllog.go)
 	b.clients.Heartbeat(client, producers, consumers)
 	return ok(req)
 }

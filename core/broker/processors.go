@@ -54,5 +54,6 @@ func (b *Broker) mux() *remoting.Mux {
 	m.Handle(remoting.GetConsumerConnectionList, withHeader(b.handleConsumerConnections))
 	m.HandleFunc(remoting.CheckClientConfig, b.handleCheckClientConfig)
 	m.HandleFunc(remoting.GetAllSubscriptionGroupConfig, b.handleAllSubscriptionGroups)
+	m.Handle(remoting.TraceMessage, withHeader(b.handleTraceMessage))
 	return m
 }

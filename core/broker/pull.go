@@ -42,7 +42,7 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	if h.SysFlag&pullCommitOffset != 0 && h.CommitOffset >= 0 {
 		b.offsets.Commit(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
 	}
-	resp, out := b.pullOnce(ctx, req, h, sel)
+	resp, out := b.pullOnce(ctx, conn, req, h, sel)
 	held := out == pullEmpty && resp.Code == int16(remoting.PullNotFound) && h.SysFlag&pullSuspend != 0
 	if out == pullFound || !held && out != pullFilterDown {
 		return resp
@@ -59,7 +59,10 @@ func (b *Broker) handlePull(ctx context.Context, conn *remoting.Conn, req *remot
 	b.hold.Hold(&longpoll.Request{
 		Topic: h.Topic, QueueID: h.QueueID, Offset: h.QueueOffset, Deadline: b.now().Add(suspend), Gone: conn.Done(),
 		Retry: func(final bool) bool {
-			resp, out := b.pullOnce(ctx, req, h, sel)
+			if m := b.cfg.Metrics; m != nil && !final {
+				m.Woken(ctx)
+			}
+			resp, out := b.pullOnce(ctx, conn, req, h, sel)
 			if out != pullFound && !final && (out == pullFilterDown || resp.Code != int16(remoting.PullOffsetMoved)) {
 				return false // nothing for this pull yet: keep holding (no segment is held)
 			}
@@ -138,7 +141,11 @@ func (b *Broker) getMessages(ctx context.Context, h *protocol.PullMessageHeader,
 
 // pullOnce reads the messages of one pull and builds its response, which owns the read's
 // segment references (Release).
-func (b *Broker) pullOnce(ctx context.Context, req *remoting.Command, h *protocol.PullMessageHeader, sel *selector) (*remoting.Command, pullOutcome) {
+func (b *Broker) pullOnce(ctx context.Context, conn *remoting.Conn, req *remoting.Command, h *protocol.PullMessageHeader, sel *selector) (*remoting.Command, pullOutcome) {
+	var start time.Time // read only when measured
+	if b.cfg.Metrics != nil {
+		start = time.Now()
+	}
 	res, err := b.getMessages(ctx, h, sel)
 	if err != nil {
 		return remoting.ErrorResponse(req, storeError(err)), pullEmpty
@@ -172,10 +179,14 @@ func (b *Broker) pullOnce(ctx context.Context, req *remoting.Command, h *protoco
 	rh := protocol.PullMessageResponseHeader{NextBeginOffset: res.NextBeginOffset, MinOffset: res.MinOffset, MaxOffset: res.MaxOffset}
 	resp.ExtFields = rh.Encode()
 	if code == remoting.Success {
+		b.pulls.note(conn, h, res.NextBeginOffset, b.now().UnixMilli())
 		resp.BodyParts = res.Messages
 		resp.Release = res.Release
+		b.measurePull(ctx, h, len(res.Messages), res.Bytes, start)
+		b.traceDeliver(ctx, h, resp, res.Messages)
 		return resp, pullFound
 	}
 	res.Release()
+	b.measurePull(ctx, h, 0, 0, start)
 	return resp, pullEmpty
 }

@@ -79,7 +79,9 @@ func (b *Broker) registerAll(ctx context.Context) {
 	defer cancel()
 	if _, err := b.registrar.Register(ctx, b.registration()); err != nil {
 		b.log.Warn("register broker failed", "err", err)
+		return
 	}
+	b.ready.registered.Store(true)
 }
 
 // unregisterAll tells the discovery backend the broker is leaving.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"time"
 
 	"github.com/ternmq/tern/core/broker/timer"
 	"github.com/ternmq/tern/core/broker/topics"
@@ -18,6 +19,10 @@ import (
 // handleSend serves SEND_MESSAGE (v1 keys), SEND_MESSAGE_V2, SEND_BATCH_MESSAGE and the
 // request/reply codes 324 and 325.
 func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
+	var start time.Time // read only when measured: the send path pays nothing without metrics
+	if b.cfg.Metrics != nil {
+		start = time.Now()
+	}
 	v2 := req.Code == remoting.SendMessageV2 || req.Code == remoting.SendBatchMessage || req.Code == remoting.SendReplyMessageV2
 	h, err := protocol.DecodeSendMessage(req.ExtFields, v2)
 	if err != nil {
@@ -75,6 +80,10 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	} else {
 		recs = []*message.Record{b.newRecord(&h, tc.TopicName, qid, born, h.Flag, req.Body, string(props))}
 	}
+	ctx, span := b.traceReceive(ctx, &h, tc.TopicName, recs)
+	if span != nil {
+		defer func() { span.End(err) }()
+	}
 	for _, r := range recs {
 		if len(r.Body) > b.cfg.Store.MaxMessageSize {
 			return remoting.ErrorResponse(req, fmt.Errorf("%w: the message body is %d bytes, maxMessageSize is %d", remoting.ErrMessageIllegal, len(r.Body), b.cfg.Store.MaxMessageSize))
@@ -94,7 +103,9 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 			return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
 		}
 	}
+	_, stored := traceStart(ctx, b.cfg.Tracer, SpanStart{Op: SpanStore, Topic: tc.TopicName, Count: len(recs), QueueID: qid})
 	res, err := b.store.PutMessages(ctx, recs)
+	traceEnd(stored, err)
 	resp := remoting.NewResponse(req, int16(remoting.Success), "")
 	switch {
 	case errors.Is(err, store.ErrFlushTimeout):
@@ -110,6 +121,9 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		}
 		ids = message.AppendOffsetMsgID(ids, b.cfg.Store.StoreHost, phy)
 		phy += int64(r.Size())
+	}
+	if m := b.cfg.Metrics; m != nil {
+		m.Sent(ctx, tc.TopicName, len(recs), int(phy-res.PhysicalOffset), time.Since(start))
 	}
 	rh := protocol.SendMessageResponseHeader{MsgID: string(ids), QueueID: qid, QueueOffset: res.QueueOffset, MsgRegion: protocol.DefaultRegion, TraceOn: true}
 	if half {

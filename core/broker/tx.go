@@ -27,6 +27,13 @@ func (b *Broker) openTransactions() error {
 	if b.cfg.TxChecker != nil {
 		checker = &pluginChecker{b: b, plugin: b.cfg.TxChecker, producer: checker}
 	}
+	if b.cfg.Tracer != nil {
+		tc := tracedChecker{t: b.cfg.Tracer, next: checker}
+		if b.cfg.TxChecker != nil {
+			tc.name = b.cfg.TxChecker.Name()
+		}
+		checker = tc
+	}
 	svc, err := transaction.New(b.store, b.offsets, checker, transaction.Options{
 		Timeout:       b.cfg.TransactionTimeOut.D(),
 		CheckInterval: b.cfg.TransactionCheckInterval.D(),

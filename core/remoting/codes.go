@@ -63,6 +63,14 @@ const (
 	PushReplyMessageToClient      int16 = 326
 )
 
+// Tern's own request codes (wire format, never change), numbered from 10000, well away from
+// RocketMQ's; a RocketMQ broker answers them REQUEST_CODE_NOT_SUPPORTED.
+const (
+	// TraceMessage asks a broker for the life of a message: protocol.TraceMessageHeader in,
+	// a protocol.MessageTrace JSON body out.
+	TraceMessage int16 = 10001
+)
+
 // Code is a response code. Its sentinel error (Err) lets callers use errors.Is across the wire:
 // a handler returns an error wrapping a sentinel and the response carries its code; a client
 // turns a response code back into the same sentinel.

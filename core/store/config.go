@@ -95,6 +95,9 @@ type Config struct {
 	Now func() time.Time `yaml:"-"`
 	// DiskUsage returns the used fraction of the filesystem holding dir; nil means statfs(2).
 	DiskUsage func(dir string) (float64, error) `yaml:"-"`
+	// OnFlush, if set, is called after each CommitLog flush that wrote data back, with how
+	// long it took. It must not block.
+	OnFlush func(time.Duration) `yaml:"-"`
 	// OnArrival is called by the dispatcher, after each batch of records it makes visible, with
 	// the new maximum offset of every queue that grew. It must not block.
 	OnArrival func([]Arrival) `yaml:"-"`

@@ -120,6 +120,7 @@ func Open(cfg Config) (*Store, error) {
 		Prealloc:         cfg.PreallocateCommitLog,
 		Logger:           s.log,
 		Published:        s.wakeDispatcher,
+		Flushed:          cfg.OnFlush,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)

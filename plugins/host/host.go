@@ -50,6 +50,9 @@ type Options struct {
 	// backoff's jitter (default math/rand/v2.Float64). Both are called concurrently.
 	Now  func() time.Time
 	Rand func() float64
+	// OnCall, if set, is called after every call to a plugin that reached it, with the
+	// plugin's name and how long the call took (the latency metric). It must not block.
+	OnCall func(plugin string, d time.Duration)
 }
 
 // DefaultOptions returns the options with every default filled in.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +23,15 @@ func TestStartAndMatch(t *testing.T) {
 	rec := newRecorder()
 	ext := external("ext", map[string]any{"types": []any{"TEST", "Other"}})
 	ext.MaxBatch = 2
-	h, err := start(t, testOptions(rec), ext, manifest.Plugin{Name: "in", Kind: plugin.KindFilter, Builtin: "inproc"})
+	opts := testOptions(rec)
+	var callsMu sync.Mutex
+	onCall := map[string]uint64{} // what Options.OnCall saw, by plugin
+	opts.OnCall = func(name string, _ time.Duration) {
+		callsMu.Lock()
+		defer callsMu.Unlock()
+		onCall[name]++
+	}
+	h, err := start(t, opts, ext, manifest.Plugin{Name: "in", Kind: plugin.KindFilter, Builtin: "inproc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +84,14 @@ func TestStartAndMatch(t *testing.T) {
 	if buckets != s.Latency.Count || s.Latency.Mean() <= 0 {
 		t.Fatalf("histogram %+v", s.Latency)
 	}
-	if b := stats(t, h, "in"); b.State != StateUp || b.Builtin != "inproc" || b.Version != "0.1" || b.Calls != 2 || b.SHA256 != "" {
+	b := stats(t, h, "in")
+	if b.State != StateUp || b.Builtin != "inproc" || b.Version != "0.1" || b.Calls != 2 || b.SHA256 != "" {
 		t.Fatalf("builtin stats %+v", b)
+	}
+	callsMu.Lock()
+	defer callsMu.Unlock()
+	if onCall["ext"] != s.Latency.Count || onCall["in"] != b.Latency.Count {
+		t.Fatalf("OnCall saw %v; the histograms counted ext %d, in %d", onCall, s.Latency.Count, b.Latency.Count)
 	}
 }
 

@@ -107,6 +107,9 @@ func (in *instance) finish(ctx context.Context, gen uint64, d time.Duration, err
 	}
 	hung := in.m.callDone(gen, timedOut)
 	in.mu.Unlock()
+	if in.h.opts.OnCall != nil {
+		in.h.opts.OnCall(in.spec.Name, d)
+	}
 
 	switch {
 	case err == nil:

@@ -24,11 +24,19 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []*Message, opts ...SendO
 	if p.isClosed() {
 		return nil, ErrClosed
 	}
+	var first *Message
+	if len(msgs) > 0 {
+		first = msgs[0]
+	}
+	ctx, span := p.startSend(ctx, first, len(msgs))
 	o, err := p.encodeBatch(ctx, msgs, p.sendConfig(opts))
 	if err != nil {
+		endSend(span, nil, nil, err)
 		return nil, err
 	}
-	return p.deliver(ctx, o)
+	res, err := p.deliver(ctx, o)
+	endSend(span, o, res, err)
+	return res, err
 }
 
 // encodeBatch validates msgs and encodes them into one batch request.

@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of the options shared by every client.
@@ -24,6 +25,8 @@ type commonConfig struct {
 	routeRefresh      time.Duration
 	heartbeatInterval time.Duration
 	propagator        propagation.TextMapPropagator
+	tracerProvider    trace.TracerProvider
+	tracer            trace.Tracer // from tracerProvider, set by withDefaults
 }
 
 func defaultCommon() commonConfig {
@@ -40,8 +43,12 @@ func (c commonConfig) withDefaults() commonConfig {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	if c.propagator == nil {
-		c.propagator = otel.GetTextMapPropagator()
+		c.propagator = defaultPropagator(otel.GetTextMapPropagator(), c.tracerProvider != nil)
 	}
+	if c.tracerProvider == nil {
+		c.tracerProvider = otel.GetTracerProvider()
+	}
+	c.tracer = c.tracerProvider.Tracer(tracerName)
 	return c
 }
 

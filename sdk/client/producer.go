@@ -248,11 +248,15 @@ type SendResult struct {
 // NameServers don't know fails with an error matching ErrNoRoute and ErrTopicNotExist (see
 // WithAutoCreateTopic); broker refusals match their sentinel (ErrBrokerBusy, …).
 func (p *Producer) Send(ctx context.Context, msg *Message, opts ...SendOption) (*SendResult, error) {
+	ctx, span := p.startSend(ctx, msg, 1)
 	o, err := p.prepare(ctx, msg, opts)
 	if err != nil {
+		endSend(span, nil, nil, err)
 		return nil, err
 	}
-	return p.deliver(ctx, o)
+	res, err := p.deliver(ctx, o)
+	endSend(span, o, res, err)
+	return res, err
 }
 
 // SendAsync sends msg in the background and calls cb with the outcome of Send, once, on a
@@ -268,21 +272,28 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb func(*SendRes
 	if cb == nil {
 		return fmt.Errorf("%w: nil callback", ErrInvalidOption)
 	}
+	ctx, span := p.startSend(ctx, msg, 1)
 	o, err := p.prepare(ctx, msg, opts)
 	if err != nil {
+		endSend(span, nil, nil, err)
 		return err
 	}
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("send async: waiting for an in-flight slot: %w", context.Cause(ctx))
+		err = fmt.Errorf("send async: waiting for an in-flight slot: %w", context.Cause(ctx))
 	case <-p.done:
-		return ErrClosed
+		err = ErrClosed
+	}
+	if err != nil {
+		endSend(span, o, nil, err)
+		return err
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		<-p.slots
+		endSend(span, o, nil, ErrClosed)
 		return ErrClosed
 	}
 	p.async.Add(1)
@@ -291,6 +302,7 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb func(*SendRes
 		defer p.async.Done()
 		res, err := p.deliver(ctx, o)
 		<-p.slots
+		endSend(span, o, res, err)
 		cb(res, err)
 	}()
 	return nil
@@ -300,12 +312,15 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb func(*SendRes
 // written to a connection. Failures to connect are retried on another broker as in Send;
 // whether the broker stored the message is never known.
 func (p *Producer) SendOneway(ctx context.Context, msg *Message, opts ...SendOption) error {
+	ctx, span := p.startSend(ctx, msg, 1)
 	o, err := p.prepare(ctx, msg, opts)
 	if err != nil {
+		endSend(span, nil, nil, err)
 		return err
 	}
 	o.oneway = true
 	_, err = p.deliver(ctx, o)
+	endSend(span, o, nil, err)
 	return err
 }
 

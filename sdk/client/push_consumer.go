@@ -321,6 +321,8 @@ func (pc *PushConsumer) callHandler(msgs []*MessageExt) (ok bool, res ConsumeRes
 		return false, ConsumeRetryLater
 	}
 	ctx := pc.in.cfg.propagator.Extract(pc.handlerCtx, propagation.MapCarrier(msgs[0].Properties))
+	ctx, span := pc.core.startProcess(ctx, msgs)
+	defer func() { endProcess(span, ok) }()
 	defer func() {
 		if p := recover(); p != nil {
 			pc.log.Error("consume handler panicked", "topic", msgs[0].Topic, "queue_id", msgs[0].QueueID, "offset", msgs[0].QueueOffset, "panic", p)

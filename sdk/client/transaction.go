@@ -128,14 +128,17 @@ func (tp *TransactionProducer) SendInTransaction(ctx context.Context, msg *Messa
 	if msg.DelayLevel > 0 || !msg.DeliverAt.IsZero() {
 		return nil, fmt.Errorf("%w: transactional messages cannot be delayed", ErrInvalidMessage)
 	}
-	o, err := p.encode(ctx, msg, p.sendConfig(opts), message.TxPrepared,
+	sctx, span := p.startSend(ctx, msg, 1)
+	o, err := p.encode(sctx, msg, p.sendConfig(opts), message.TxPrepared,
 		message.PropertyTransactionPrepared, "true",
 		message.PropertyProducerGroup, p.group)
 	if err != nil {
+		endSend(span, nil, nil, err)
 		return nil, err
 	}
 	o.half = true
-	half, err := p.deliver(ctx, o)
+	half, err := p.deliver(sctx, o)
+	endSend(span, o, half, err)
 	if err != nil {
 		return nil, fmt.Errorf("send half message: %w", err)
 	}

@@ -198,12 +198,13 @@ func (s *Service) loop() {
 	periodic.Run(s.stop, s.opts.Check, func() { s.expire(s.opts.Now()) })
 }
 
-// expire answers the requests whose deadline passed.
+// expire answers the requests whose deadline passed, and drops those whose asker went away
+// (so that Held counts only pulls someone waits for).
 func (s *Service) expire(now time.Time) {
 	var due []*Request
 	s.mu.Lock()
 	for k := range s.held {
-		due = append(due, s.takeLocked(k, func(r *Request) bool { return !now.Before(r.Deadline) })...)
+		due = append(due, s.takeLocked(k, func(r *Request) bool { return !now.Before(r.Deadline) || r.gone() })...)
 	}
 	s.mu.Unlock()
 	for _, r := range due {

@@ -173,3 +173,27 @@ func TestGoneRequestsAreDropped(t *testing.T) {
 		t.Fatalf("the pull of a closed connection ran %d times", n)
 	}
 }
+
+// TestGoneRequestsLeaveHeld: the deadline check drops a held pull whose connection closed,
+// long before its deadline and without running it, so Held counts only pulls someone awaits.
+func TestGoneRequestsLeaveHeld(t *testing.T) {
+	s := New(Options{})
+	defer s.Close()
+	gone := make(chan struct{})
+	var runs atomic.Int32
+	retry := func(bool) bool { runs.Add(1); return true }
+	s.Hold(&Request{Topic: "A", Deadline: time.Now().Add(time.Hour), Gone: gone, Retry: retry})
+	s.Hold(&Request{Topic: "A", Deadline: time.Now().Add(time.Hour), Retry: retry})
+	s.expire(time.Now())
+	if n := s.Held(); n != 2 {
+		t.Fatalf("held %d, want 2", n)
+	}
+	close(gone)
+	s.expire(time.Now())
+	if n := s.Held(); n != 1 {
+		t.Fatalf("held %d after one connection closed, want 1", n)
+	}
+	if n := runs.Load(); n != 0 {
+		t.Fatalf("pulls ran %d times", n)
+	}
+}

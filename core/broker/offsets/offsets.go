@@ -5,6 +5,7 @@
 package offsets
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,29 @@ func (m *Manager) Offsets(group, topic string) map[int32]int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return maps.Clone(m.table[key{topic, group}])
+}
+
+// Entry is one committed offset.
+type Entry struct {
+	Group, Topic string
+	QueueID      int32
+	Offset       int64
+}
+
+// All returns every committed offset, sorted by group, topic and queue.
+func (m *Manager) All() []Entry {
+	m.mu.RLock()
+	out := make([]Entry, 0, len(m.table))
+	for k, t := range m.table {
+		for q, off := range t {
+			out = append(out, Entry{Group: k.group, Topic: k.topic, QueueID: q, Offset: off})
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Entry) int {
+		return cmp.Or(strings.Compare(a.Group, b.Group), strings.Compare(a.Topic, b.Topic), cmp.Compare(a.QueueID, b.QueueID))
+	})
+	return out
 }
 
 // Groups returns the groups with offsets on topic, sorted.

@@ -30,6 +30,10 @@ func TestCommitQueryPersist(t *testing.T) {
 	if got := m.Topics("g"); !slices.Equal(got, []string{"T", "U"}) {
 		t.Fatalf("topics %v", got)
 	}
+	want := []Entry{{"g", "T", 0, 10}, {"g", "T", 1, 20}, {"g", "U", 3, 7}, {"g2", "T", 0, 5}}
+	if got := m.All(); !slices.Equal(got, want) {
+		t.Fatalf("all %v, want %v", got, want)
+	}
 	if err := m.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -80,8 +80,11 @@ type Options struct {
 	Dir           string        // holds delayOffset.json
 	Tick          time.Duration // how often the delivery loop looks (default 100 ms, as RocketMQ)
 	FlushInterval time.Duration // how often cursors are persisted (default 10 s)
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Fired, if set, is called with each delivered copy once it is stored, and the time the
+	// scheduled record was stored (ms since the epoch). It must not block.
+	Fired  func(r *message.Record, scheduledAt int64)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Levels is the delay-level scheduler.
@@ -329,6 +332,9 @@ func (l *Levels) deliver(ctx context.Context, phy int64) error {
 	}
 	if _, err := l.st.PutMessage(ctx, r); err != nil && !errors.Is(err, store.ErrFlushTimeout) {
 		return fmt.Errorf("schedule: deliver to %s-%d: %w", topic, qid, err)
+	}
+	if l.opts.Fired != nil {
+		l.opts.Fired(r, v.StoreTimestamp())
 	}
 	return nil
 }

@@ -159,6 +159,7 @@ func (s *Service) fire(due []entry) (int, error) {
 	s.fireMu.Lock()
 	defer s.fireMu.Unlock()
 	var recs []*message.Record
+	var scheduled []int64 // recs' inbox store times, for opts.Fired
 	var held []store.Message
 	var cancelled []int // indexes into due
 	defer func() {
@@ -174,8 +175,13 @@ func (s *Service) fire(due []entry) (int, error) {
 				return err
 			}
 			s.fired.Add(int64(len(recs)))
+			if f := s.opts.Fired; f != nil {
+				for i, r := range recs {
+					f(r, scheduled[i])
+				}
+			}
 		}
-		recs, bytes, handled = recs[:0], 0, upTo
+		recs, scheduled, bytes, handled = recs[:0], scheduled[:0], 0, upTo
 		return nil
 	}
 	defer func() { s.forgetCancelled(due, cancelled, handled) }()
@@ -207,6 +213,7 @@ func (s *Service) fire(due []entry) (int, error) {
 			}
 		}
 		recs = append(recs, r)
+		scheduled = append(scheduled, m.View.StoreTimestamp())
 		bytes += len(r.Body)
 	}
 	if err := flush(len(due)); err != nil {

@@ -122,6 +122,14 @@ func (s *Service) Cancel(ctx context.Context, topic, msgID string) error {
 	return ErrNotFound
 }
 
+// Cancelled reports whether the timer of the inbox record at CommitLog offset phy was
+// cancelled.
+func (s *Service) Cancelled(phy int64) bool {
+	s.fireMu.Lock()
+	defer s.fireMu.Unlock()
+	return s.cancelled[phy]
+}
+
 // firedBeforeLocked is firedBefore for Cancel, which has waited for the index itself.
 func (s *Service) firedBeforeLocked(v message.View, phy int64) bool {
 	checked := s.checkedIndex

@@ -58,8 +58,11 @@ type Options struct {
 	SegmentSize        int64         // timer log segment size (default 32 MiB)
 	CheckpointInterval time.Duration // default 1 s
 	Decide             DecideFunc    // nil: the requested time, else now
-	Logger             *slog.Logger
-	Now                func() time.Time
+	// Fired, if set, is called with each fired copy once it is stored, and the time its inbox
+	// record was stored (ms since the epoch). It must not block.
+	Fired  func(r *message.Record, scheduledAt int64)
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // DefaultHorizon is how far ahead a timer may be by default.

@@ -36,7 +36,7 @@ func TestSoakTimersAcrossACrash(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	start := func() *exec.Cmd {
 		t.Helper()
-		cmd := exec.Command(bin, "dev", "--data", data, "--namesrv-addr", ns, "--broker-addr", br, "--log-level", "warn")
+		cmd := exec.Command(bin, "dev", "--data", data, "--namesrv-addr", ns, "--broker-addr", br, "--http-addr", "off", "--log-level", "warn")
 		logf, err := os.OpenFile(filepath.Join(dir, "dev.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
 			t.Fatal(err)

@@ -318,3 +318,31 @@ func (l *Ledger) Stats() Stats {
 		Resolved: len(l.resolved), Carried: len(l.carried), Claims: len(l.claims),
 	}
 }
+
+// Pending estimates how many transactions are unresolved when the half topic's queue ends at
+// end (its maximum offset): the copies from progress on, less the later copies of carried
+// transactions and the transactions resolved past progress, plus the carried transactions from
+// before progress that are still unresolved. It counts a transaction once as long as it has at
+// most one copy at or past progress, which the check loop keeps true; right after a restart
+// that found several copies of one transaction past progress, it may count that one more than
+// once until the next check run. It reads only the ledger's maps, so it is cheap enough for a
+// gauge read at every metrics collection.
+func (l *Ledger) Pending(end int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := max(end-l.progress, 0)
+	for origin, c := range l.carried {
+		if c >= l.progress {
+			n-- // a later copy: counted with its origin
+		}
+		if _, done := l.resolved[origin]; !done && origin < l.progress {
+			n++
+		}
+	}
+	for origin := range l.resolved {
+		if origin >= l.progress {
+			n--
+		}
+	}
+	return max(n, 0)
+}

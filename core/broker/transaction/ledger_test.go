@@ -231,3 +231,33 @@ func TestLedgerRebuild(t *testing.T) {
 		t.Errorf("original %+v, rebuilt %+v", a, b)
 	}
 }
+
+// TestPending follows the pending count through sends, check runs, commits and rollbacks.
+func TestPending(t *testing.T) {
+	l := NewLedger(0, 0)
+	steps := []struct {
+		name string
+		do   func()
+		end  int64 // the half queue's maximum offset after the step
+		want int64
+	}{
+		{"empty", func() {}, 0, 0},
+		{"three sent", func() {}, 3, 3},
+		{"1 rolled back", func() { l.Claim(1, 0); l.Settle(1, RolledBack, 0) }, 3, 2},
+		{"0 checked, copy 3", func() { l.Passed(Half{Offset: 0, Origin: 0}, 3) }, 4, 2},
+		{"1 passed", func() { l.Passed(Half{Offset: 1, Origin: 1}, -1) }, 4, 2},
+		{"pruned", func() { l.Prune() }, 4, 2},
+		{"0 committed", func() { l.Claim(0, 1); l.Settle(0, Committed, 1) }, 4, 1},
+		{"2 checked, copy 4", func() { l.Passed(Half{Offset: 2, Origin: 2}, 4) }, 5, 1},
+		{"copy 3 of 0 passed", func() { l.Passed(Half{Offset: 3, Origin: 0}, -1) }, 5, 1},
+		{"2 discarded", func() { l.Claim(2, 2); l.Settle(2, Discarded, 2) }, 5, 0},
+		{"copy 4 of 2 passed", func() { l.Passed(Half{Offset: 4, Origin: 2}, -1); l.Prune() }, 5, 0},
+		{"5 sent", func() {}, 6, 1},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := l.Pending(s.end); got != s.want {
+			t.Fatalf("%s: Pending(%d) = %d, want %d (%+v)", s.name, s.end, got, s.want, l.Stats())
+		}
+	}
+}

@@ -47,6 +47,9 @@ type Options struct {
 	// Published, if set, is called by the flusher each time a flush makes buffered data
 	// readable (MaxOffset moved). It must not block.
 	Published func()
+	// Flushed, if set, is called after each flush that wrote data back, with how long the
+	// write-back took (the flush-latency metric). It must not block.
+	Flushed func(time.Duration)
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -315,12 +318,19 @@ func (c *CommitLog) Flush() (int64, error) {
 	if to <= from {
 		return from, nil
 	}
+	var start time.Time
+	if c.opts.Flushed != nil {
+		start = time.Now()
+	}
 	var err error
 	if c.opts.Buffered {
 		err = c.writeBuffered(buf, from, to)
 	}
 	if err == nil {
 		err = c.q.Sync(from, to)
+	}
+	if err == nil && c.opts.Flushed != nil {
+		c.opts.Flushed(time.Since(start))
 	}
 	if err != nil {
 		// Sticky: appends fail from now on, and the waiters wake to see it. Nothing unflushed

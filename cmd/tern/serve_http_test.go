@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ternmq/tern/core/broker"
+	"github.com/ternmq/tern/core/broker/brokertest"
+)
+
+// TestHTTPAddrFlag: --http-addr defaults to 127.0.0.1:8080 on broker and dev, "" and "off"
+// turn the port off, and a started port says "starting" on /readyz until the broker exists,
+// then follows it.
+func TestHTTPAddrFlag(t *testing.T) {
+	for _, use := range []string{"broker", "dev"} {
+		var f serverFlags
+		cmd := &cobra.Command{Use: use}
+		f.register(cmd, true, use == "dev")
+		if err := cmd.ParseFlags(nil); err != nil {
+			t.Fatal(err)
+		}
+		if f.httpAddr != "127.0.0.1:8080" {
+			t.Errorf("%s: --http-addr default %q", use, f.httpAddr)
+		}
+	}
+	for _, addr := range []string{"", "off"} {
+		f := serverFlags{httpAddr: addr}
+		o, err := f.startHTTP(brokertest.Logger())
+		if err != nil || o != nil {
+			t.Fatalf("--http-addr %q: %v %v", addr, o, err)
+		}
+		if o.pluginCalls() != nil || o.addr() != "off" || o.Close(context.Background()) != nil {
+			t.Fatalf("--http-addr %q: the nil port does something", addr)
+		}
+	}
+
+	f := serverFlags{httpAddr: "127.0.0.1:0"}
+	o, err := f.startHTTP(brokertest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(context.Background())
+	readyz := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + o.addr() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+		t.Fatalf("/readyz before the broker: %d %q", code, body)
+	}
+	c := brokertest.Start(t, func(cfg *broker.Config) { o.configure(cfg) })
+	if err := o.observe(c.Broker, nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz with a started broker: %d %q", code, body)
+	}
+}
