@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ternmq/tern/core/broker/schedule"
 	"github.com/ternmq/tern/core/broker/timer"
@@ -34,7 +35,15 @@ const traceMaxCopies = 64
 const traceMaxKeyed = 256
 
 // handleTraceMessage serves TRACE_MESSAGE.
-func (b *Broker) handleTraceMessage(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TraceMessageHeader) *remoting.Command {
+func (b *Broker) handleTraceMessage(ctx context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TraceMessageHeader) *remoting.Command {
+	// The index is written by the dispatcher: let it reach what is stored now, so a message
+	// acknowledged just before is found.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err := b.store.WaitDispatched(wctx, b.store.CommitLogMaxOffset())
+	cancel()
+	if err != nil {
+		b.log.Debug("trace: index behind the commitlog", "err", err)
+	}
 	tr := b.traceMessage(h)
 	if len(tr.Messages) == 0 {
 		remark := fmt.Sprintf("message %s not found on broker %s", h.MsgID, b.cfg.BrokerName)
