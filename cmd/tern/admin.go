@@ -20,6 +20,7 @@ import (
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/core/remoting/tlsconf"
 )
 
 // admin is the state shared by the admin subcommands.
@@ -29,6 +30,8 @@ type admin struct {
 	timeout time.Duration
 	client  *remoting.Client
 	out     io.Writer
+	tls     bool
+	tlsConf tlsconf.Client
 }
 
 func newAdminCmd() *cobra.Command {
@@ -40,7 +43,14 @@ func newAdminCmd() *cobra.Command {
 			if a.output != "table" && a.output != "json" {
 				return fmt.Errorf("-o %q: want table or json", a.output)
 			}
-			a.client = remoting.NewClient(remoting.ClientOptions{})
+			opts := remoting.ClientOptions{}
+			if a.tls || a.tlsConf != (tlsconf.Client{}) {
+				var err error
+				if opts.TLS, err = a.tlsConf.Config(); err != nil {
+					return err
+				}
+			}
+			a.client = remoting.NewClient(opts)
 			a.out = cmd.OutOrStdout()
 			return nil
 		},
@@ -54,6 +64,11 @@ func newAdminCmd() *cobra.Command {
 	pf.StringVar(&a.namesrv, "namesrv", "127.0.0.1:9876", "NameServer address")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "timeout of each request")
+	pf.BoolVar(&a.tls, "tls", false, "connect with TLS (implied by the other --tls-* flags); the servers need tlsMode permissive or enforcing")
+	pf.StringVar(&a.tlsConf.TrustCertPath, "tls-ca", "", "CAs that server certificates are verified against, PEM (default: the system's)")
+	pf.StringVar(&a.tlsConf.CertPath, "tls-cert", "", "client certificate, PEM, for servers that require one")
+	pf.StringVar(&a.tlsConf.KeyPath, "tls-key", "", "client private key, PEM")
+	pf.StringVar(&a.tlsConf.ServerName, "tls-server-name", "", "name the server certificates must carry (default: the address's host)")
 	cmd.AddCommand(a.topicCmd(), a.sendCmd(), a.consumeCmd(), a.messageCmd(), a.consumerCmd(), a.clusterCmd(), a.timerCmd(), a.traceCmd())
 	return cmd
 }

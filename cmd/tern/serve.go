@@ -13,6 +13,7 @@ import (
 
 	"github.com/ternmq/tern/core/broker"
 	"github.com/ternmq/tern/core/config"
+	"github.com/ternmq/tern/core/remoting/tlsconf"
 	"github.com/ternmq/tern/discovery/etcd"
 	"github.com/ternmq/tern/discovery/namesrv"
 	"github.com/ternmq/tern/observability/tracing"
@@ -39,6 +40,8 @@ type serverFlags struct {
 	etcdPrefix    string
 	leaseTTL      time.Duration
 	brokerExpiry  time.Duration // NameServers: brokerChannelExpiredTime
+	nsTLS         tlsconf.Listener
+	nsMaxConns    int
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
@@ -60,6 +63,12 @@ func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", etcd.DefaultTTL, "etcd lease TTL of a broker registration: a broker that dies leaves the routes after it")
 	if nameserver {
 		fl.DurationVar(&f.brokerExpiry, "broker-expiry", namesrv.DefaultConfig().BrokerChannelExpiredTime.D(), "a broker that has not registered for this long leaves the routes (brokerChannelExpiredTime), unless it sent its own timeout")
+		fl.StringVar(&f.nsTLS.Mode, "tls-mode", "disabled", "NameServer tlsMode: disabled, permissive (TLS and plaintext on one port) or enforcing (TLS only); the broker's is --set tlsMode=...")
+		fl.StringVar(&f.nsTLS.CertPath, "tls-cert", "", "NameServer certificate chain, PEM (tlsServerCertPath)")
+		fl.StringVar(&f.nsTLS.KeyPath, "tls-key", "", "NameServer private key, PEM (tlsServerKeyPath)")
+		fl.StringVar(&f.nsTLS.TrustCertPath, "tls-ca", "", "CAs that client certificates are verified against, PEM (tlsServerTrustCertPath)")
+		fl.StringVar(&f.nsTLS.NeedClientAuth, "tls-client-auth", "none", "NameServer client certificates: none, optional or require (tlsServerNeedClientAuth)")
+		fl.IntVar(&f.nsMaxConns, "max-connections", namesrv.DefaultConfig().MaxConnections, "NameServer connection limit: more are refused with SYSTEM_BUSY (negative: none)")
 	}
 }
 
@@ -180,7 +189,7 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 	}
 	ready := []any{"discovery", kind}
 	if withNamesrv {
-		ns, err := startNamesrv(f.namesrvAddr, f.brokerExpiry, disc, log)
+		ns, err := f.startNamesrv(disc, log)
 		if err != nil {
 			return errors.Join(err, stop())
 		}
@@ -240,13 +249,14 @@ func startBroker(ctx context.Context, cfg broker.Config, log *slog.Logger) (*bro
 	return b, nil
 }
 
-func startNamesrv(addr string, expiry time.Duration, backend discovery.Discovery, log *slog.Logger) (*namesrv.Server, error) {
+func (f *serverFlags) startNamesrv(backend discovery.Discovery, log *slog.Logger) (*namesrv.Server, error) {
 	cfg := namesrv.DefaultConfig()
-	cfg.ListenAddr = addr
+	cfg.ListenAddr = f.namesrvAddr
 	cfg.Backend = backend
-	if expiry > 0 {
-		cfg.BrokerChannelExpiredTime = config.Millis(expiry)
+	if f.brokerExpiry > 0 {
+		cfg.BrokerChannelExpiredTime = config.Millis(f.brokerExpiry)
 	}
+	cfg.TLS, cfg.MaxConnections = f.nsTLS, f.nsMaxConns
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -24,7 +24,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -62,7 +61,8 @@ type Broker struct {
 	tx      *transaction.Service
 	hold    *longpoll.Service
 	server  *remoting.Server
-	ln      net.Listener
+	guard   *guard     // ACL and audit middleware (acl.go)
+	ls      *listeners // the remoting ports (tls.go)
 
 	registrar    Registrar       // cfg.Discovery, or ownRegistrar
 	ownRegistrar *namesrv.Client // the NameServer client made when cfg.Discovery is nil
@@ -96,13 +96,14 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: logger, now: time.Now, stop: make(chan struct{}), regNow: make(chan struct{}, 1)}
 	// Listen first: with port 0 the advertised address (and every record's STOREHOST) is the
 	// port the system picked.
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	ls, err := openListeners(&cfg)
 	if err != nil {
-		return nil, fmt.Errorf("broker: listen %s: %w", cfg.ListenAddr, err)
+		return nil, err
 	}
-	b.ln = ln
+	b.ls = ls
+	ln := ls // closed on failure below
 	if ap, perr := netip.ParseAddrPort(cfg.BrokerAddr); perr == nil && ap.Port() == 0 {
-		port := uint16(ln.Addr().(*net.TCPAddr).Port)
+		port := uint16(ls.main.Addr().(*net.TCPAddr).Port)
 		cfg.BrokerAddr = netip.AddrPortFrom(ap.Addr(), port).String()
 		cfg.Store.StoreHost = netip.AddrPortFrom(ap.Addr(), port)
 		b.cfg = cfg
@@ -167,7 +168,10 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b.registrar = b.newRegistrar()
-	b.server = remoting.NewServer(remoting.ServerOptions{
+	if b.guard, err = openGuard(cfg, logger); err != nil {
+		return nil, err
+	}
+	b.server = remoting.NewServer(ls.serverOptions(&cfg, remoting.ServerOptions{
 		Logger:       logger.With("component", "remoting"),
 		MaxFrameSize: 16 << 20,
 		OnDisconnect: func(c *remoting.Conn) {
@@ -179,7 +183,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 				return true
 			})
 		},
-	}, b.mux())
+	}), b.mux())
 	ok = true
 	return b, nil
 }
@@ -198,18 +202,12 @@ func (b *Broker) arrived(as []store.Arrival) {
 // Start listens and starts the background work: long polling, delay delivery, registration
 // with the NameServers, offset persistence and client expiry.
 func (b *Broker) Start(ctx context.Context) error {
-	ln := b.ln
 	b.hold.Start()
 	b.levels.Start()
 	b.timer.Start()
 	b.tx.Start()
-	b.wg.Add(2)
-	go func() {
-		defer b.wg.Done()
-		if err := b.server.Serve(ln); err != nil && !errors.Is(err, remoting.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			b.log.Error("remoting server stopped", "err", err)
-		}
-	}()
+	b.serve(b.ls)
+	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		b.housekeeping()
@@ -283,12 +281,15 @@ func (b *Broker) Close(ctx context.Context) error {
 		close(b.stop)
 		b.unregisterAll(ctx)
 		b.hold.Close()
-		b.ln.Close() // if Start never served it
+		b.ls.Close() // if Start never served them
 		if err := b.server.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		b.wg.Wait()
 		b.closeRegistrar()
+		if err := b.guard.close(); err != nil {
+			errs = append(errs, err)
+		}
 		if err := b.levels.Close(); err != nil {
 			errs = append(errs, err)
 		}

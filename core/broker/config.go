@@ -14,6 +14,8 @@ import (
 
 	"github.com/ternmq/tern/core/broker/schedule"
 	"github.com/ternmq/tern/core/config"
+	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/core/remoting/tlsconf"
 	"github.com/ternmq/tern/core/store"
 )
 
@@ -70,6 +72,32 @@ type Config struct {
 	// ConfigDir holds topics.json, consumerOffset.json and delayOffset.json (default
 	// <storePathRootDir>/config).
 	ConfigDir string `yaml:"configDir"`
+	// AclEnable turns on RocketMQ ACL 1.0 (core/acl): every request must be signed by an
+	// account of AclFile (default <configDir>/plain_acl.yml), which is reloaded when it
+	// changes (checked every AclReloadInterval, default 3 s).
+	AclEnable         bool          `yaml:"aclEnable"`
+	AclFile           string        `yaml:"aclFile"`
+	AclReloadInterval config.Millis `yaml:"aclReloadInterval"`
+	// AuditLogFile receives the audit stream (core/audit: admin operations, ACL reloads and
+	// denied requests) as JSON lines; default <storePathRootDir>/logs/audit.log, "-" for
+	// standard error.
+	AuditLogFile string `yaml:"auditLogFile"`
+
+	// TLS is the remoting port's TLS: tlsMode (disabled, permissive, enforcing) and the
+	// tlsServer* files (see tls.go).
+	TLS tlsconf.Listener `yaml:",inline"`
+	// TLSListenAddr, when set, is a second remoting port that accepts only TLS, whatever
+	// tlsMode says of listenAddr. Clients routed by the NameServers get brokerAddr, so TLS
+	// clients that find the broker through them need tlsMode permissive or enforcing instead.
+	TLSListenAddr string `yaml:"tlsListenAddr"`
+	// MaxConnections bounds the remoting connections (default 10000); more are refused with
+	// SYSTEM_BUSY (remoting.RemarkTooManyConnections). Negative: no limit.
+	MaxConnections int `yaml:"maxConnections"`
+	// NamesrvTLSEnable makes the broker's connections to the NameServers TLS, verified
+	// against tlsClientTrustCertPath (empty: the system's roots) and presenting
+	// tlsClientCertPath/tlsClientKeyPath when set.
+	NamesrvTLSEnable bool           `yaml:"namesrvTLSEnable"`
+	NamesrvTLS       tlsconf.Client `yaml:",inline"`
 
 	// Store configures the message store.
 	Store store.Config `yaml:",inline"`
@@ -121,6 +149,7 @@ func DefaultConfig(dir string) Config {
 		TransactionTimeOut:          config.Millis(6 * time.Second),
 		TransactionCheckInterval:    config.Millis(60 * time.Second),
 		TransactionCheckMax:         15,
+		MaxConnections:              remoting.DefaultMaxConnections,
 		Store:                       store.DefaultConfig(dir),
 	}
 }
@@ -157,6 +186,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad("%s %v must be positive", name, d)
 		}
+	}
+	if err := c.TLS.Validate(c.TLSListenAddr != ""); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RegistrationTTL < 0 {
 		bad("registrationTTL %v must not be negative", c.RegistrationTTL)

@@ -24,8 +24,9 @@ func withHeader[H any, P header[H]](f func(context.Context, *remoting.Conn, *rem
 	}
 }
 
-// mux routes every request code the broker serves to its processor.
-func (b *Broker) mux() *remoting.Mux {
+// mux routes every request code the broker serves to its processor, behind the ACL and audit
+// middleware (acl.go).
+func (b *Broker) mux() remoting.Handler {
 	m := remoting.NewMux()
 	for _, c := range []int16{remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessage, remoting.SendReplyMessageV2} {
 		m.HandleFunc(c, b.handleSend)
@@ -55,5 +56,5 @@ func (b *Broker) mux() *remoting.Mux {
 	m.HandleFunc(remoting.CheckClientConfig, b.handleCheckClientConfig)
 	m.HandleFunc(remoting.GetAllSubscriptionGroupConfig, b.handleAllSubscriptionGroups)
 	m.Handle(remoting.TraceMessage, withHeader(b.handleTraceMessage))
-	return m
+	return b.guard.wrap(m)
 }

@@ -34,7 +34,7 @@ func (b *Broker) newRegistrar() Registrar {
 		return nowhere{}
 	}
 	b.ownRegistrar = namesrv.NewClient(namesrv.ClientOptions{
-		Addrs: b.cfg.NamesrvAddrs(), Logger: b.log.With("component", "namesrv-client"),
+		Addrs: b.cfg.NamesrvAddrs(), Logger: b.log.With("component", "namesrv-client"), TLS: b.ls.namesrv,
 	})
 	return b.ownRegistrar
 }

@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,9 @@ type ClientOptions struct {
 	// Handler serves the requests servers send on the client's connections; nil answers
 	// REQUEST_CODE_NOT_SUPPORTED. Its ctx ends when the connection or the client closes.
 	Handler Handler
+	// TLS, when set, makes every connection TLS with this configuration; an empty ServerName
+	// is taken from each address's host. The handshake is bounded by DialTimeout.
+	TLS *tls.Config
 }
 
 // Client invokes servers by address over one cached connection per address.
@@ -156,6 +160,14 @@ func (cl *Client) dial(ctx context.Context, addr string, d *dialing) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	if cl.opts.TLS != nil {
+		if nc, err = cl.handshake(dctx, nc, addr); err != nil {
+			d.err = err
+			d.callerGone = ctx.Err() != nil
+			cl.forget(addr, d)
+			return
+		}
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed {
@@ -165,6 +177,21 @@ func (cl *Client) dial(ctx context.Context, addr string, d *dialing) {
 	}
 	d.conn = newConn(cl.ctx, nc, &cl.cfg)
 	d.conn.start() // under mu while open: Close has not started waiting
+}
+
+// handshake runs the TLS handshake on nc; nc is closed when it fails.
+func (cl *Client) handshake(ctx context.Context, nc net.Conn, addr string) (net.Conn, error) {
+	cfg := cl.opts.TLS
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("remoting: tls handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }
 
 // forget removes d from the cache if it is still addr's entry.

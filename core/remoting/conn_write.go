@@ -150,7 +150,7 @@ func (c *Conn) writeBatch(batch []outFrame, bufs *net.Buffers) error {
 			return err
 		}
 	}
-	_, err := b.WriteTo(c.nc)
+	_, err := b.WriteTo(writeTarget(c.nc)) // writev on the TCP socket, also behind a prefixConn
 	clear((*bufs)[:cap(*bufs)])
 	if err == nil {
 		c.lastIO.Store(time.Now().UnixNano())

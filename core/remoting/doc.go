@@ -92,8 +92,20 @@
 // ctx. Conn.Close waits for the reader and writer; Server.Close and Client.Close also wait for
 // the handlers.
 //
+// # TLS and the connection limit
+//
+// Each listener has a TLSMode (admit.go). In TLSDisabled a connection is served as accepted.
+// Otherwise a goroutine of the connection, owned by the Server, reads its first byte — 0x16
+// starts a TLS handshake record, a frame's length field never does below 352 MiB — and runs
+// the TLS handshake (TLSPermissive, TLSEnforcing) or serves it in plaintext (TLSPermissive) or
+// answers its first request SYSTEM_ERROR with RemarkTLSRequired and closes it (TLSEnforcing),
+// all within HandshakeTimeout. A connection accepted while MaxConnections are open (or being
+// set up) is set up alike, its first request answered SYSTEM_BUSY with
+// RemarkTooManyConnections, then closed; at most 64 are answered at once, the rest closed at
+// once. A refused request is never handled. Client dials with ClientOptions.TLS.
+//
 // Locks: Server.mu, Client.mu and Conn.mu each guard their own fields and are never held
 // together, nor while blocking. Callbacks (Handler, OnConnect, OnDisconnect, Release) run
-// without locks; OnConnect runs in the accept loop and Release in the writer, so neither may
+// without locks; OnConnect runs in the accept loop (or a TLS connection's setup goroutine) and Release in the writer, so neither may
 // block, and Release must not call Conn.Close.
 package remoting

@@ -2,11 +2,13 @@ package remoting
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +18,8 @@ const (
 	DefaultWriteQueue         = 1024
 	DefaultMaxInflightPerConn = 256
 	DefaultMaxInflight        = 4096
+	DefaultMaxConnections     = 10000
+	DefaultHandshakeTimeout   = 10 * time.Second
 )
 
 // ErrServerClosed is returned by Serve and Listen after Close.
@@ -44,6 +48,20 @@ type ServerOptions struct {
 	OnConnect func(*Conn)
 	// OnDisconnect is called once a connection has closed, from its reader goroutine.
 	OnDisconnect func(*Conn)
+
+	// MaxConnections bounds the open connections (DefaultMaxConnections); negative: no limit.
+	// A connection over it is accepted, its first request answered SYSTEM_BUSY with
+	// RemarkTooManyConnections, then closed; it is counted (RefusedConns) and logged at most
+	// every 10 s.
+	MaxConnections int
+	// TLS is the server side of TLS listeners (certificates, client authentication); it must
+	// be set for any TLSMode other than TLSDisabled.
+	TLS *tls.Config
+	// TLSMode is the mode of Listen and Serve (ListenMode and ServeMode choose per listener).
+	TLSMode TLSMode
+	// HandshakeTimeout bounds telling TLS from plaintext, the TLS handshake and the answer to a
+	// refused connection (DefaultHandshakeTimeout).
+	HandshakeTimeout time.Duration
 }
 
 // Server accepts connections and serves their requests with one Handler.
@@ -59,6 +77,14 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
+	pending   map[net.Conn]bool // accepted, not yet started: true if being refused
+	refusing  int               // the pending being refused
+
+	maxConns     int           // <= 0: no limit
+	handshake    time.Duration // HandshakeTimeout
+	refused      atomic.Uint64
+	refuseLog    rateLog
+	handshakeLog rateLog
 }
 
 // NewServer returns a server that serves requests with h (nil: every request gets
@@ -67,10 +93,21 @@ func NewServer(opts ServerOptions, h Handler) *Server {
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = DefaultMaxInflight
 	}
+	if opts.MaxConnections == 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	s := &Server{
-		opts:      opts,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*Conn]struct{}),
+		opts:         opts,
+		listeners:    make(map[net.Listener]struct{}),
+		conns:        make(map[*Conn]struct{}),
+		pending:      make(map[net.Conn]bool),
+		maxConns:     opts.MaxConnections,
+		handshake:    opts.HandshakeTimeout,
+		refuseLog:    rateLog{interval: 10 * time.Second},
+		handshakeLog: rateLog{interval: 10 * time.Second},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cfg = connConfig{
@@ -88,9 +125,16 @@ func NewServer(opts ServerOptions, h Handler) *Server {
 	return s
 }
 
-// Listen listens on addr ("127.0.0.1:0" picks a free port) and serves it in the background
-// until Close. It returns the address listened on.
-func (s *Server) Listen(addr string) (net.Addr, error) {
+// Listen listens on addr ("127.0.0.1:0" picks a free port) in ServerOptions.TLSMode and serves
+// it in the background until Close. It returns the address listened on.
+func (s *Server) Listen(addr string) (net.Addr, error) { return s.ListenMode(addr, s.opts.TLSMode) }
+
+// ListenMode is Listen with the listener's own TLS mode: one server may listen plaintext on one
+// address and TLS on another.
+func (s *Server) ListenMode(addr string, mode TLSMode) (net.Addr, error) {
+	if mode != TLSDisabled && s.opts.TLS == nil {
+		return nil, errNoTLSConfig
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("remoting: listen: %w", err)
@@ -101,22 +145,29 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	}
 	go func() {
 		defer s.track.Done()
-		if err := s.accept(ln); err != nil && !errors.Is(err, ErrServerClosed) {
+		if err := s.accept(ln, mode); err != nil && !errors.Is(err, ErrServerClosed) {
 			s.log.Error("remoting: accept failed, no longer listening", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
 	return ln.Addr(), nil
 }
 
-// Serve accepts connections on ln until Close, then returns ErrServerClosed, or until ln fails.
-// It closes ln.
-func (s *Server) Serve(ln net.Listener) error {
+// Serve accepts connections on ln in ServerOptions.TLSMode until Close, then returns
+// ErrServerClosed, or until ln fails. It closes ln.
+func (s *Server) Serve(ln net.Listener) error { return s.ServeMode(ln, s.opts.TLSMode) }
+
+// ServeMode is Serve with the listener's own TLS mode.
+func (s *Server) ServeMode(ln net.Listener, mode TLSMode) error {
+	if mode != TLSDisabled && s.opts.TLS == nil {
+		ln.Close()
+		return errNoTLSConfig
+	}
 	if err := s.addListener(ln); err != nil {
 		ln.Close()
 		return err
 	}
 	defer s.track.Done()
-	return s.accept(ln)
+	return s.accept(ln, mode)
 }
 
 // addListener registers ln and counts its accept loop in track.
@@ -133,7 +184,7 @@ func (s *Server) addListener(ln net.Listener) error {
 
 // accept runs the accept loop of ln. Temporary errors (out of file descriptors) back off from
 // 5 ms up to 1 s, as net/http does.
-func (s *Server) accept(ln net.Listener) error {
+func (s *Server) accept(ln net.Listener, mode TLSMode) error {
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -162,7 +213,7 @@ func (s *Server) accept(ln net.Listener) error {
 			return fmt.Errorf("remoting: accept: %w", err)
 		}
 		backoff = 0
-		s.startConn(nc)
+		s.admit(nc, mode)
 	}
 }
 
@@ -172,11 +223,13 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-func (s *Server) startConn(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
+// startConn serves nc; raw, when not nil, is the accepted connection nc wraps, which leaves
+// pending. The caller is counted in track.
+func (s *Server) startConn(nc, raw net.Conn) {
 	s.mu.Lock()
+	if raw != nil {
+		delete(s.pending, raw)
+	}
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
@@ -226,6 +279,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closed = true
 	for ln := range s.listeners {
 		ln.Close()
+	}
+	for nc := range s.pending {
+		nc.Close() // its prepare goroutine fails and returns
 	}
 	conns := make([]*Conn, 0, len(s.conns))
 	for c := range s.conns {

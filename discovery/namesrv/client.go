@@ -2,6 +2,7 @@ package namesrv
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,8 @@ type ClientOptions struct {
 	CallTimeout time.Duration
 	// Logger receives a warning per NameServer a registration fails at; nil discards.
 	Logger *slog.Logger
+	// TLS, when set, makes the connections to the NameServers TLS.
+	TLS *tls.Config
 }
 
 // Client is discovery.Discovery over the NameServer protocol: what a broker and a client do
@@ -58,7 +61,7 @@ func NewClient(opts ClientOptions) *Client {
 	}
 	return &Client{
 		log: opts.Logger, timeout: opts.CallTimeout, addrs: opts.Addrs,
-		rc: remoting.NewClient(remoting.ClientOptions{Logger: opts.Logger}),
+		rc: remoting.NewClient(remoting.ClientOptions{Logger: opts.Logger, TLS: opts.TLS}),
 	}
 }
 

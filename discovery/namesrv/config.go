@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ternmq/tern/core/config"
+	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/core/remoting/tlsconf"
 	"github.com/ternmq/tern/sdk/plugin/discovery"
 )
 
@@ -24,6 +26,12 @@ type Config struct {
 	ScanNotActiveBrokerInterval config.Millis `yaml:"scanNotActiveBrokerInterval"`
 	// DeleteTopicWithBrokerRegistration: see RouteOptions (default false, as in RocketMQ).
 	DeleteTopicWithBrokerRegistration bool `yaml:"deleteTopicWithBrokerRegistration"`
+	// TLS is the port's TLS: tlsMode (disabled, permissive, enforcing) and the tlsServer*
+	// files, as a broker's.
+	TLS tlsconf.Listener `yaml:",inline"`
+	// MaxConnections bounds the remoting connections (default 10000); more are refused with
+	// SYSTEM_BUSY (remoting.RemarkTooManyConnections). Negative: no limit.
+	MaxConnections int `yaml:"maxConnections"`
 
 	// Now is the clock the registry is stamped with; nil means time.Now.
 	Now func() time.Time `yaml:"-"`
@@ -39,6 +47,7 @@ func DefaultConfig() Config {
 		ListenAddr:                  ":9876",
 		BrokerChannelExpiredTime:    config.Millis(120 * time.Second),
 		ScanNotActiveBrokerInterval: config.Millis(10 * time.Second),
+		MaxConnections:              remoting.DefaultMaxConnections,
 	}
 }
 
@@ -53,6 +62,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ScanNotActiveBrokerInterval <= 0 {
 		errs = append(errs, fmt.Errorf("namesrv: scanNotActiveBrokerInterval %v must be positive", c.ScanNotActiveBrokerInterval))
+	}
+	if err := c.TLS.Validate(false); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

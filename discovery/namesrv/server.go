@@ -23,6 +23,7 @@ type Server struct {
 	routes *RouteInfo // nil with a backend
 	reg    registry
 	srv    *remoting.Server
+	tlsErr error // reading the TLS files failed: Start returns it
 
 	mu      sync.Mutex // guards the fields below
 	started bool
@@ -49,7 +50,13 @@ func New(cfg Config, logger *slog.Logger) *Server {
 	}
 	m := remoting.NewMux()
 	s.register(m)
-	s.srv = remoting.NewServer(remoting.ServerOptions{Logger: logger, OnDisconnect: s.connClosed}, m)
+	mode, tcfg, err := cfg.TLS.Server(false)
+	if err != nil {
+		mode, tcfg, s.tlsErr = remoting.TLSDisabled, nil, fmt.Errorf("namesrv: %w", err)
+	}
+	s.srv = remoting.NewServer(remoting.ServerOptions{
+		Logger: logger, OnDisconnect: s.connClosed, MaxConnections: cfg.MaxConnections, TLS: tcfg, TLSMode: mode,
+	}, m)
 	return s
 }
 
@@ -63,6 +70,9 @@ func (s *Server) Routes() *RouteInfo { return s.routes }
 func (s *Server) Start() error {
 	if err := s.cfg.Validate(); err != nil {
 		return err
+	}
+	if s.tlsErr != nil {
+		return s.tlsErr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,7 +91,7 @@ func (s *Server) Start() error {
 	s.started, s.addr = true, addr
 	s.loop.Add(1)
 	go s.expiryLoop()
-	s.log.Info("namesrv listening", "addr", addr.String(), "backend", s.cfg.Backend != nil)
+	s.log.Info("namesrv listening", "addr", addr.String(), "backend", s.cfg.Backend != nil, "tls_mode", tlsModeName(s.cfg.TLS.Mode))
 	return nil
 }
 
@@ -152,3 +162,12 @@ func (s *Server) connClosed(c *remoting.Conn) {
 		s.log.Info("broker connection closed: broker removed", "broker", addr, "remote", c.RemoteAddr())
 	}
 }
+
+// tlsModeName names a tlsMode setting for the log ("disabled" when unset).
+func tlsModeName(s string) string {
+	m, _ := remoting.ParseTLSMode(s)
+	return m.String()
+}
+
+// RefusedConns returns how many connections were refused over MaxConnections.
+func (s *Server) RefusedConns() uint64 { return s.srv.RefusedConns() }

@@ -236,7 +236,8 @@ func (f *Filter) compile(st *state, exprType, expr string) (celgo.Program, error
 	}
 	prog, err := f.env.Program(a, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: cel: plan %s expression: %v", plugin.ErrInternal, exprType, err)
+		// Planning checks the expression's constants (a regular expression in matches()).
+		return nil, f.refuse(exprType, expr, fmt.Errorf("plan: %v", err))
 	}
 	return prog, nil
 }

@@ -81,7 +81,7 @@ func newInstance(cfg commonConfig, handlers map[int16]remoting.Handler) (*instan
 		conns:    make(map[string]*remoting.Conn),
 		hbKick:   make(chan struct{}, 1),
 	}
-	in.rc = remoting.NewClient(remoting.ClientOptions{Logger: cfg.logger, Handler: mux})
+	in.rc = remoting.NewClient(remoting.ClientOptions{Logger: cfg.logger, Handler: mux, TLS: cfg.tls})
 	in.ctx, in.cancel = context.WithCancel(context.Background())
 	return in, nil
 }
@@ -207,6 +207,7 @@ func (in *instance) invokeFor(ctx context.Context, addr string, req *remoting.Co
 	}
 	ctx, cancel := in.callCtx(ctx, timeout)
 	defer cancel()
+	req = in.cfg.signer.sign(req)
 	resp, err := in.connFor(ctx, addr, req.Code, func(c *remoting.Conn) (*remoting.Command, error) { return c.Invoke(ctx, req) })
 	if err != nil {
 		if in.isClosed() {
@@ -249,6 +250,7 @@ func (in *instance) invokeOneway(ctx context.Context, addr string, req *remoting
 	}
 	ctx, cancel := in.callCtx(ctx, in.cfg.callTimeout)
 	defer cancel()
+	req = in.cfg.signer.sign(req)
 	_, err := in.connFor(ctx, addr, req.Code, func(c *remoting.Conn) (*remoting.Command, error) { return nil, c.InvokeOneway(ctx, req) })
 	if err != nil {
 		return fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)

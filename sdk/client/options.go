@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
@@ -27,6 +28,8 @@ type commonConfig struct {
 	propagator        propagation.TextMapPropagator
 	tracerProvider    trace.TracerProvider
 	tracer            trace.Tracer // from tracerProvider, set by withDefaults
+	signer            *signer      // signs every request (credentials.go); nil: unsigned
+	tls               *tls.Config  // nil: plaintext
 }
 
 func defaultCommon() commonConfig {
@@ -119,4 +122,12 @@ func WithHeartbeatInterval(d time.Duration) Option {
 // properties (default: the global otel propagator, a no-op unless the application installs one).
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return commonOption(func(c *commonConfig) { c.propagator = p })
+}
+
+// WithTLS makes every connection, to NameServers and brokers alike, TLS with cfg (nil, the
+// default: plaintext). An empty cfg.ServerName is taken from each address dialled, so server
+// certificates must name the IP addresses the NameServers advertise for brokers. The servers
+// need tlsMode permissive or enforcing; against a server without TLS the handshake fails.
+func WithTLS(cfg *tls.Config) Option {
+	return commonOption(func(c *commonConfig) { c.tls = cfg })
 }

@@ -41,9 +41,19 @@ func Logger() *slog.Logger {
 // configuration first. Both stop when the test ends.
 func Start(t testing.TB, configure func(*broker.Config)) *Cluster {
 	t.Helper()
+	return StartConfigured(t, nil, configure)
+}
+
+// StartConfigured is Start with the NameServer's configuration changed by configureNS first
+// (TLS settings, connection limits).
+func StartConfigured(t testing.TB, configureNS func(*namesrv.Config), configure func(*broker.Config)) *Cluster {
+	t.Helper()
 	log := Logger()
 	nscfg := namesrv.DefaultConfig()
 	nscfg.ListenAddr = "127.0.0.1:0"
+	if configureNS != nil {
+		configureNS(&nscfg)
+	}
 	ns := namesrv.New(nscfg, log.With("component", "namesrv"))
 	if err := ns.Start(); err != nil {
 		t.Fatalf("start namesrv: %v", err)

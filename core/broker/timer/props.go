@@ -71,6 +71,9 @@ func Scan(props []byte, storedAt int64) (Asks, error) {
 		}
 		switch i {
 		case 1:
+			if n > 1<<62 {
+				return a, fmt.Errorf("timer: %s=%q is too large", requestProps[i], v)
+			}
 			n += storedAt
 		case 2:
 			if n > (1<<62)/1000 {

@@ -68,6 +68,9 @@ func (w *wheel) close() {
 // slot returns the bytes of second sec's slot.
 func (w *wheel) slot(sec int64) []byte {
 	i := (sec / precision) % w.n
+	if i < 0 { // a corrupt checkpoint or log entry: never index outside the file
+		i += w.n
+	}
 	return w.slots.Bytes()[i*slotSize : (i+1)*slotSize]
 }
 
@@ -110,7 +113,7 @@ func (w *wheel) add(e entry) (int64, error) {
 // read returns the entry at log position pos and its prev link.
 func (w *wheel) read(pos int64) (entry, int64, error) {
 	seg := w.log.Find(pos)
-	if seg == nil || pos < 0 || pos+entrySize > w.end {
+	if seg == nil || pos < 0 || pos%entrySize != 0 || pos+entrySize > w.end {
 		return entry{}, 0, fmt.Errorf("timer: log position %d out of range", pos)
 	}
 	b := seg.Bytes()[pos-seg.Start : pos-seg.Start+entrySize]
@@ -127,6 +130,9 @@ func (w *wheel) read(pos int64) (entry, int64, error) {
 // load returns the entries of second sec's slot.
 func (w *wheel) load(sec int64) ([]entry, error) {
 	pos, count := w.chain(sec)
+	// The count and the links come from files: a chain is never longer than the log, and
+	// each link goes back.
+	count = max(min(count, (w.end-w.log.MinOffset())/entrySize), 0)
 	out := make([]entry, 0, count)
 	for pos >= 0 && int64(len(out)) < count {
 		if pos < w.log.MinOffset() {
@@ -137,6 +143,9 @@ func (w *wheel) load(sec int64) ([]entry, error) {
 			return out, err
 		}
 		out = append(out, e)
+		if int64(len(out)) < count && prev >= pos {
+			return out, fmt.Errorf("timer: log position %d: link to %d does not go back", pos, prev)
+		}
 		pos = prev
 	}
 	return out, nil

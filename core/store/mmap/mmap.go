@@ -253,9 +253,11 @@ func (f *File) Sync(from, to int64) error {
 
 // Zero clears the byte range [from, to). Whole pages inside the range are cleared with
 // fallocate(FALLOC_FL_ZERO_RANGE), which keeps their blocks allocated (a preallocated file stays
-// preallocated) and costs no data I/O, or else with FALLOC_FL_PUNCH_HOLE; the partial pages at the
-// edges, and everything where neither is supported, are cleared through the mapping. The caller
-// must hold a reference.
+// preallocated) and costs no data I/O, or else with FALLOC_FL_PUNCH_HOLE followed, where the
+// range was fully allocated, by a plain fallocate that reserves it again; the partial pages at the
+// edges, and everything where neither is supported, are cleared through the mapping. It fails
+// only when a punched range cannot be reserved again (ENOSPC): the range is then sparse, zero,
+// and a store into it may fault if the filesystem stays full. The caller must hold a reference.
 func (f *File) Zero(from, to int64) error {
 	from, to = f.clamp(from, to)
 	if to <= from {
@@ -273,7 +275,19 @@ func (f *File) Zero(from, to int64) error {
 	if err == nil {
 		err = unix.Fallocate(fd, unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE, first, last-first)
 		if err != nil {
-			err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, first, last-first)
+			// No ZERO_RANGE (tmpfs): punch the range out, and if the whole file was allocated
+			// (preallocated), reserve the range again. Otherwise a preallocated segment would
+			// lose its reservation here (at recovery, for the tail of the last segment), and a
+			// later store through the mapping on a full filesystem would be a SIGBUS instead of
+			// an error. (SEEK_HOLE cannot tell: tmpfs reports fallocated pages as holes.)
+			var st unix.Stat_t
+			allocated := unix.Fstat(fd, &st) == nil && st.Blocks*512 >= f.size
+			if err = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, first, last-first); err == nil && allocated {
+				if rerr := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, first, last-first); rerr != nil {
+					unix.Close(fd)
+					return fmt.Errorf("mmap: zero %s [%d,%d): reserve the blocks again: %w", f.path, first, last, rerr)
+				}
+			}
 		}
 		unix.Close(fd)
 	}

@@ -3,6 +3,7 @@ package mmap
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -499,5 +500,43 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 	if f.Bytes() != nil {
 		t.Fatal("mapping still present after the last release")
+	}
+}
+
+// TestZeroKeepsPreallocation zeroes the tail of a preallocated file on a tmpfs (/dev/shm), which
+// has no FALLOC_FL_ZERO_RANGE: the punched range must be reserved again, or a later store into
+// it on a full filesystem is a SIGBUS (reliability.TestDiskFull found it, at recovery).
+func TestZeroKeepsPreallocation(t *testing.T) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		t.Skip("no tmpfs at /dev/shm")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "tern-mmap-")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer os.RemoveAll(dir)
+	size := 64 * pageSize
+	for _, prealloc := range []bool{true, false} {
+		f, err := Create(filepath.Join(dir, fmt.Sprint(prealloc)), size, prealloc)
+		fill(f, 0xEE) // a sparse file gets its blocks too, and must keep them allocated
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := func() int64 {
+			var s unix.Stat_t
+			if err := unix.Stat(f.Path(), &s); err != nil {
+				t.Fatal(err)
+			}
+			return s.Blocks
+		}
+		before := blocks()
+		if err := f.Zero(3*pageSize+5, size); err != nil {
+			t.Fatalf("prealloc %v: Zero: %v", prealloc, err)
+		}
+		if after := blocks(); after != before {
+			t.Errorf("prealloc %v: %d blocks before Zero, %d after", prealloc, before, after)
+		}
+		f.Close()
 	}
 }
