@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ternmq/tern/core/acl"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
@@ -32,6 +33,7 @@ type admin struct {
 	out     io.Writer
 	tls     bool
 	tlsConf tlsconf.Client
+	creds   acl.Credentials // signs every request when set
 }
 
 func newAdminCmd() *cobra.Command {
@@ -64,6 +66,8 @@ func newAdminCmd() *cobra.Command {
 	pf.StringVar(&a.namesrv, "namesrv", "127.0.0.1:9876", "NameServer address")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "timeout of each request")
+	pf.StringVar(&a.creds.AccessKey, "access-key", "", "ACL AccessKey: sign every request as RocketMQ ACL 1.0 clients do (with --secret-key)")
+	pf.StringVar(&a.creds.SecretKey, "secret-key", "", "ACL SecretKey")
 	pf.BoolVar(&a.tls, "tls", false, "connect with TLS (implied by the other --tls-* flags); the servers need tlsMode permissive or enforcing")
 	pf.StringVar(&a.tlsConf.TrustCertPath, "tls-ca", "", "CAs that server certificates are verified against, PEM (default: the system's)")
 	pf.StringVar(&a.tlsConf.CertPath, "tls-cert", "", "client certificate, PEM, for servers that require one")
@@ -77,7 +81,7 @@ func newAdminCmd() *cobra.Command {
 func (a *admin) call(ctx context.Context, addr string, req *remoting.Command) (*remoting.Command, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	resp, err := a.client.Invoke(ctx, addr, req)
+	resp, err := a.client.Invoke(ctx, addr, acl.SignRequest(req, a.creds))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
@@ -495,7 +499,7 @@ func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, t
 		h := protocol.PullMessageHeader{ConsumerGroup: "TERN_ADMIN_TAIL", Topic: topic, QueueID: qid, QueueOffset: off, MaxMsgNums: 32,
 			SysFlag: 1<<1 | 1<<2, SuspendTimeoutMillis: suspend.Milliseconds(), Subscription: expr, ExpressionType: typ, CommitOffset: -1}
 		pctx, pcancel := context.WithTimeout(ctx, suspend+a.timeout)
-		resp, err := a.client.Invoke(pctx, addr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
+		resp, err := a.client.Invoke(pctx, addr, acl.SignRequest(remoting.NewRequest(remoting.PullMessage, h.Encode(), nil), a.creds))
 		pcancel()
 		if err != nil {
 			if ctx.Err() != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ternmq/tern/core/acl"
 	"maps"
 	"slices"
 	"strings"
@@ -187,7 +188,7 @@ func (a *admin) ping(ctx context.Context, rows []clusterRow, timeout time.Durati
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			_, err := a.client.Invoke(pctx, rows[i].Address, remoting.NewRequest(remoting.GetBrokerRuntimeInfo, nil, nil))
+			_, err := a.client.Invoke(pctx, rows[i].Address, acl.SignRequest(remoting.NewRequest(remoting.GetBrokerRuntimeInfo, nil, nil), a.creds))
 			rows[i].Reachable = err == nil
 			if err != nil {
 				rows[i].PingError = err.Error()

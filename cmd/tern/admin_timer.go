@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/remoting/tlsconf"
 	"github.com/ternmq/tern/sdk/client"
 )
 
@@ -28,7 +29,16 @@ func (a *admin) timerCmd() *cobra.Command {
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic, id := args[0], args[1]
-			p, err := client.NewProducer(adminGroup, client.WithNameServers(a.namesrv), client.WithCallTimeout(a.timeout), client.WithSendTimeout(a.timeout))
+			opts := []client.ProducerOption{client.WithNameServers(a.namesrv), client.WithCallTimeout(a.timeout), client.WithSendTimeout(a.timeout),
+				client.WithCredentials(a.creds.AccessKey, a.creds.SecretKey)}
+			if a.tls || a.tlsConf != (tlsconf.Client{}) {
+				tc, err := a.tlsConf.Config()
+				if err != nil {
+					return err
+				}
+				opts = append(opts, client.WithTLS(tc))
+			}
+			p, err := client.NewProducer(adminGroup, opts...)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"github.com/ternmq/tern/core/remoting"
+	"maps"
 	"slices"
 )
 
@@ -94,4 +96,15 @@ func verify(fields map[string]string, body []byte, secretKey string) bool {
 		return true
 	}
 	return false
+}
+
+// SignRequest returns a signed copy of req: the copy has its own extFields, so a request value
+// shared by concurrent calls is never written to. Empty credentials leave req as it is.
+func SignRequest(req *remoting.Command, c Credentials) *remoting.Command {
+	if c.AccessKey == "" || c.SecretKey == "" {
+		return req
+	}
+	out := *req
+	out.ExtFields = Sign(maps.Clone(req.ExtFields), c, append([][]byte{req.Body}, req.BodyParts...)...)
+	return &out
 }

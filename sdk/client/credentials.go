@@ -1,8 +1,6 @@
 package client
 
 import (
-	"maps"
-
 	"github.com/ternmq/tern/core/acl"
 	"github.com/ternmq/tern/core/remoting"
 )
@@ -35,7 +33,5 @@ func (s *signer) sign(req *remoting.Command) *remoting.Command {
 	if s == nil {
 		return req
 	}
-	c := *req
-	c.ExtFields = acl.Sign(maps.Clone(req.ExtFields), s.creds, append([][]byte{req.Body}, req.BodyParts...)...)
-	return &c
+	return acl.SignRequest(req, s.creds)
 }
