@@ -122,25 +122,14 @@ func (b *Broker) park(r *message.Record) (bool, error) {
 // scheduler decides when the timer reads it). The record keeps a UNIQ_KEY, which cancelling
 // and the timer's crash recovery find it by.
 func (b *Broker) toInbox(r *message.Record, at int64) error {
-	props := message.ParseProperties([]byte(r.Properties))
-	if props == nil {
-		props = map[string]string{}
+	var set []string
+	if _, ok := message.Property([]byte(r.Properties), message.PropertyUniqKey); !ok {
+		set = append(set, message.PropertyUniqKey, b.uniqIDs.Next())
 	}
-	props[message.PropertyRealTopic] = r.Topic
-	props[message.PropertyRealQueueID] = strconv.Itoa(int(r.QueueID))
-	if props[message.PropertyUniqKey] == "" {
-		props[message.PropertyUniqKey] = b.uniqIDs.Next()
-	}
-	delete(props, timer.PropertyAt)
 	if at > 0 {
-		props[timer.PropertyAt] = strconv.FormatInt(at, 10)
+		set = append(set, timer.PropertyAt, strconv.FormatInt(at, 10))
 	}
-	p, err := message.AppendProperties(nil, props)
-	if err != nil {
-		return err
-	}
-	r.Topic, r.QueueID, r.Properties = timer.Topic, 0, string(p)
-	return nil
+	return message.Park(r, timer.Topic, 0, []string{timer.PropertyAt}, set...)
 }
 
 // decide is the timer's DecideFunc: each inbox message's scheduler decides, in one batch per

@@ -180,23 +180,13 @@ func (l *Levels) Rewrite(r *message.Record) (bool, error) {
 	if level == 0 {
 		return false, nil
 	}
-	props := []byte(r.Properties)
-	if props, err = message.AppendProperty(props, message.PropertyRealTopic, r.Topic); err == nil {
-		props, err = message.AppendProperty(props, message.PropertyRealQueueID, strconv.Itoa(int(r.QueueID)))
+	var drop, set []string
+	if level != n { // store the clamped level, so that the delivery time agrees with the queue
+		drop, set = []string{message.PropertyDelayLevel}, []string{message.PropertyDelayLevel, strconv.Itoa(level)}
 	}
-	if err != nil {
+	if err := message.Park(r, Topic, int32(level-1), drop, set...); err != nil {
 		return false, fmt.Errorf("schedule: %w", err)
 	}
-	if level != n { // store the clamped level, so that the delivery time agrees with the queue
-		m := message.ParseProperties(props)
-		m[message.PropertyDelayLevel] = strconv.Itoa(level)
-		if props, err = message.AppendProperties(nil, m); err != nil {
-			return false, fmt.Errorf("schedule: %w", err)
-		}
-	}
-	r.Properties = string(props)
-	r.Topic = Topic
-	r.QueueID = int32(level - 1)
 	return true, nil
 }
 
@@ -313,25 +303,13 @@ func (l *Levels) deliver(ctx context.Context, phy int64) error {
 	}
 	defer m.Release()
 	v := m.View
-	props := message.ParseProperties(v.Properties())
-	topic := props[message.PropertyRealTopic]
-	qid, qerr := strconv.Atoi(props[message.PropertyRealQueueID])
-	if topic == "" || qerr != nil {
-		l.log.Error("scheduled record has no real topic; skipped", "phy_offset", phy)
+	r, err := message.Unpark(v, []string{message.PropertyDelayLevel})
+	if err != nil {
+		l.log.Error("scheduled record cannot be delivered; skipped", "phy_offset", phy, "err", err)
 		return nil
 	}
-	delete(props, message.PropertyDelayLevel)
-	p, err := message.AppendProperties(nil, props)
-	if err != nil {
-		return fmt.Errorf("schedule: %w", err)
-	}
-	r := &message.Record{
-		Topic: topic, QueueID: int32(qid), Flag: v.Flag(), SysFlag: v.SysFlag(),
-		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
-		Body: v.Body(), Properties: string(p),
-	}
 	if _, err := l.st.PutMessage(ctx, r); err != nil && !errors.Is(err, store.ErrFlushTimeout) {
-		return fmt.Errorf("schedule: deliver to %s-%d: %w", topic, qid, err)
+		return fmt.Errorf("schedule: deliver to %s-%d: %w", r.Topic, r.QueueID, err)
 	}
 	if l.opts.Fired != nil {
 		l.opts.Fired(r, v.StoreTimestamp())

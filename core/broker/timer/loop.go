@@ -240,23 +240,13 @@ func (s *Service) forgetCancelled(due []entry, cancelled []int, handled int) {
 	}
 }
 
-// realRecord builds the fired copy of an inbox record.
+// realRecord builds the fired copy of an inbox record: the request and routing properties go,
+// PropertyOut and PropertySource come.
 func (s *Service) realRecord(v message.View, e entry) (*message.Record, bool) {
-	props := message.ParseProperties(v.Properties())
-	topic := props[message.PropertyRealTopic]
-	qid, err := strconv.Atoi(props[message.PropertyRealQueueID])
-	if topic == "" || err != nil {
-		s.log.Error("timer: inbox record has no real topic; skipped", "phy_offset", e.phy)
-		return nil, false
-	}
-	p, err := message.AppendProperties(nil, firedProperties(props, e.at, e.phy))
+	r, err := message.Unpark(v, firedDrop, PropertyOut, strconv.FormatInt(e.at, 10), PropertySource, strconv.FormatInt(e.phy, 10))
 	if err != nil {
-		s.log.Error("timer: inbox record's properties too long; skipped", "phy_offset", e.phy, "err", err)
+		s.log.Error("timer: inbox record cannot be fired; skipped", "phy_offset", e.phy, "err", err)
 		return nil, false
 	}
-	return &message.Record{
-		Topic: topic, QueueID: int32(qid), Flag: v.Flag(), SysFlag: v.SysFlag(),
-		BornTimestamp: v.BornTimestamp(), BornHost: v.BornHost(), ReconsumeTimes: v.ReconsumeTimes(),
-		Body: v.Body(), Properties: string(p),
-	}, true
+	return r, true
 }

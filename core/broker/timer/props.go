@@ -94,13 +94,6 @@ func Requested(props []byte, storedAt int64) (at int64, ok bool, err error) {
 	return a.At, a.Timed, err
 }
 
-// firedProperties returns the properties of a fired copy: the inbox record's without the
-// routing and request properties, with PropertyOut and PropertySource.
-func firedProperties(props map[string]string, at, phy int64) map[string]string {
-	for _, k := range append([]string{message.PropertyRealTopic, message.PropertyRealQueueID, message.PropertyDelayLevel, PropertyAt}, requestProps...) {
-		delete(props, k)
-	}
-	props[PropertyOut] = strconv.FormatInt(at, 10)
-	props[PropertySource] = strconv.FormatInt(phy, 10)
-	return props
-}
+// firedDrop are the properties a fired copy does not keep: the routing, the request the
+// scheduler read and the broker's own, which it gets anew.
+var firedDrop = append([]string{message.PropertyRealTopic, message.PropertyRealQueueID, message.PropertyDelayLevel, PropertyAt, PropertyOut, PropertySource}, requestProps...)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,46 +58,18 @@ func IsHalf(props []byte) bool {
 	return ok && strings.EqualFold(string(v), "true")
 }
 
-// editProperties returns a copy of the encoded properties props without the pairs whose key is
-// in drop, followed by the key/value pairs in set. The pairs kept are copied byte for byte,
-// so a value the producer wrote is never refused here (AppendProperties would refuse one with
-// a separator inside, as a reader splits at the first one).
-func editProperties(props []byte, drop []string, set ...string) ([]byte, error) {
-	out := make([]byte, 0, len(props)+64)
-	for k, v := range message.Pairs(props) {
-		if slices.Contains(drop, string(k)) {
-			continue
-		}
-		if len(out) > 0 {
-			out = append(out, message.PropertySeparator)
-		}
-		out = append(append(append(out, k...), message.NameValueSeparator), v...)
-	}
-	for i := 0; i+1 < len(set); i += 2 {
-		var err error
-		if out, err = message.AppendProperty(out, set[i], set[i+1]); err != nil {
-			return nil, fmt.Errorf("transaction: %w", err)
-		}
-	}
-	return out, nil
-}
-
 // Prepare turns a record bound for its real topic and queue into a half message (see the
 // package doc). producerGroup (the send header's) becomes PGROUP if the producer left it out.
 func Prepare(r *message.Record, producerGroup string) error {
-	set := []string{message.PropertyRealTopic, r.Topic, message.PropertyRealQueueID, strconv.Itoa(int(r.QueueID))}
+	var set []string
 	if _, ok := message.Property([]byte(r.Properties), message.PropertyProducerGroup); !ok && producerGroup != "" {
 		set = append(set, message.PropertyProducerGroup, producerGroup)
 	}
 	// The properties the broker owns on half messages go, whatever the producer wrote there.
-	drop := []string{message.PropertyTranPreparedQueueOffset, message.PropertyTransactionCheckTimes,
-		message.PropertyRealTopic, message.PropertyRealQueueID}
-	props, err := editProperties([]byte(r.Properties), drop, set...)
-	if err != nil {
-		return err
+	drop := []string{message.PropertyTranPreparedQueueOffset, message.PropertyTransactionCheckTimes}
+	if err := message.Park(r, HalfTopic, 0, drop, set...); err != nil {
+		return fmt.Errorf("transaction: %w", err)
 	}
-	r.Properties = string(props)
-	r.Topic, r.QueueID = HalfTopic, 0
 	r.SysFlag &^= message.TxMask
 	return nil
 }
@@ -132,27 +103,20 @@ func renewRecord(v message.View, h Half, checkTimes int) (*message.Record, error
 	if checkTimes > 0 {
 		set = append(set, message.PropertyTransactionCheckTimes, strconv.Itoa(checkTimes))
 	}
-	p, err := editProperties(v.Properties(), []string{message.PropertyTranPreparedQueueOffset, message.PropertyTransactionCheckTimes}, set...)
+	p, err := message.EditProperties(v.Properties(), []string{message.PropertyTranPreparedQueueOffset, message.PropertyTransactionCheckTimes}, set...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("transaction: %w", err)
 	}
 	return sameMessage(v, HalfTopic, 0, string(p)), nil
 }
 
 // commitRecord is the real message a commit delivers. Its body aliases v.
 func commitRecord(v message.View) (*message.Record, error) {
-	topic, _ := message.Property(v.Properties(), message.PropertyRealTopic)
-	q, _ := message.Property(v.Properties(), message.PropertyRealQueueID)
-	qid, err := strconv.ParseInt(string(q), 10, 32)
-	if len(topic) == 0 || err != nil || qid < 0 {
-		return nil, fmt.Errorf("%w: REAL_TOPIC %q, REAL_QID %q", ErrNoHalf, topic, q)
-	}
-	p, err := editProperties(v.Properties(), []string{message.PropertyRealTopic, message.PropertyRealQueueID, message.PropertyTransactionPrepared})
+	r, err := message.Unpark(v, []string{message.PropertyRealTopic, message.PropertyRealQueueID, message.PropertyTransactionPrepared})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrNoHalf, err)
 	}
-	r := sameMessage(v, string(topic), int32(qid), string(p))
-	r.SysFlag |= message.TxCommit
+	r.SysFlag = r.SysFlag&^message.TxMask | message.TxCommit
 	r.PreparedTransactionOffset = v.PhysicalOffset()
 	return r, nil
 }
