@@ -72,6 +72,8 @@ func (s *Service) enqueue(b batch) error {
 	var due []entry
 	for _, e := range b.items {
 		e.at = min(max(e.at, 0), limit)
+		// Due now, or before firedUpTo (possible when the clock went back across a restart):
+		// its slot is already past, so it fires at once.
 		if e.at < s.firedUpTo || e.at <= now {
 			due = append(due, e)
 			continue

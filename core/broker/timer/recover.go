@@ -47,8 +47,9 @@ func (s *Service) updateFloor() {
 	s.floor.Store(floor)
 }
 
-// firedBefore reports whether the inbox record v at phy was fired before an unclean stop: its
-// real topic holds a copy with its UNIQ_KEY and PropertySource = phy.
+// firedBefore reports whether the inbox record v at phy was fired before an unclean stop (see
+// firedCopy), after waiting once for the index to catch up with the CommitLog recovered at
+// start.
 func (s *Service) firedBefore(v message.View, phy int64) bool {
 	if !s.checkedIndex {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -58,6 +59,12 @@ func (s *Service) firedBefore(v message.View, phy int64) bool {
 		cancel()
 		s.checkedIndex = true
 	}
+	return s.firedCopy(v, phy)
+}
+
+// firedCopy reports whether the real topic of the inbox record v at phy holds a fired copy of
+// it (its UNIQ_KEY and PropertySource = phy), as far as the index reaches.
+func (s *Service) firedCopy(v message.View, phy int64) bool {
 	props := v.Properties()
 	key, ok := message.Property(props, message.PropertyUniqKey)
 	topic, tok := message.Property(props, message.PropertyRealTopic)
@@ -106,7 +113,7 @@ func (s *Service) Cancel(ctx context.Context, topic, msgID string) error {
 		if s.cancelled[phy] {
 			return nil
 		}
-		if s.firedBeforeLocked(v, phy) {
+		if s.firedCopy(v, phy) {
 			continue
 		}
 		s.cancelled[phy] = true
@@ -128,12 +135,4 @@ func (s *Service) Cancelled(phy int64) bool {
 	s.fireMu.Lock()
 	defer s.fireMu.Unlock()
 	return s.cancelled[phy]
-}
-
-// firedBeforeLocked is firedBefore for Cancel, which has waited for the index itself.
-func (s *Service) firedBeforeLocked(v message.View, phy int64) bool {
-	checked := s.checkedIndex
-	s.checkedIndex = true
-	defer func() { s.checkedIndex = checked }()
-	return s.firedBefore(v, phy)
 }
