@@ -73,7 +73,7 @@ func newAdminCmd() *cobra.Command {
 	pf.StringVar(&a.tlsConf.CertPath, "tls-cert", "", "client certificate, PEM, for servers that require one")
 	pf.StringVar(&a.tlsConf.KeyPath, "tls-key", "", "client private key, PEM")
 	pf.StringVar(&a.tlsConf.ServerName, "tls-server-name", "", "name the server certificates must carry (default: the address's host)")
-	cmd.AddCommand(a.topicCmd(), a.sendCmd(), a.consumeCmd(), a.messageCmd(), a.consumerCmd(), a.clusterCmd(), a.timerCmd(), a.traceCmd())
+	cmd.AddCommand(a.topicCmd(), a.sendCmd(), a.consumeCmd(), a.messageCmd(), a.consumerCmd(), a.clusterCmd(), a.timerCmd(), a.traceCmd(), a.replicasCmd())
 	return cmd
 }
 

@@ -42,6 +42,9 @@ type serverFlags struct {
 	brokerExpiry  time.Duration // NameServers: brokerChannelExpiredTime
 	nsTLS         tlsconf.Listener
 	nsMaxConns    int
+
+	ha    string        // static or etcd: how the broker's role is decided
+	haTTL time.Duration // --ha etcd: the election lease's TTL
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
@@ -54,6 +57,8 @@ func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
 		fl.StringArrayVar(&f.sets, "set", nil, "set a broker or store option, key=value (repeatable), e.g. --set flushDiskType=SYNC_FLUSH")
 		fl.StringVar(&f.httpAddr, "http-addr", defaultHTTPAddr, `HTTP address of /metrics (Prometheus), /healthz and /readyz; "" or "off" disables it`)
 		fl.StringVar(&f.manifest, "manifest", "", "plugin manifest (YAML); default: the built-in plugins (tag, cel)")
+		fl.StringVar(&f.ha, "ha", "static", "how the broker's role is decided: static (brokerRole and brokerId) or etcd (the group's replicas elect their master through etcd at --etcd-endpoints; brokerId >= 1 each)")
+		fl.DurationVar(&f.haTTL, "ha-ttl", 10*time.Second, "with --ha etcd: the election lease's TTL; a dead master is replaced after about this long")
 	}
 	fl.StringVar(&f.namesrvAddr, "namesrv-addr", "127.0.0.1:9876", map[bool]string{true: "NameServer listen address", false: "NameServer addresses (';'-separated)"}[nameserver])
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -153,6 +158,7 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 	}
 	var h *host.Host
 	var obs *observed
+	var fenced <-chan struct{} // a deposed master stops
 	if withBroker {
 		if obs, err = f.startHTTP(log); err != nil {
 			return err
@@ -201,12 +207,18 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		if disc != nil {
 			cfg.Discovery = disc
 		}
+		closeHA, err := f.openElection(ctx, &cfg, log)
+		if err != nil {
+			return errors.Join(err, stop())
+		}
+		closers = append(closers, closeHA) // closed after the broker
 		obs.configure(&cfg)
 		b, err := startBroker(ctx, cfg, log)
 		if err != nil {
 			return errors.Join(err, stop())
 		}
 		closers = append(closers, b.Close)
+		fenced = b.Fenced()
 		if err := obs.observe(b, h); err != nil {
 			return errors.Join(err, stop())
 		}
@@ -214,7 +226,12 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		ready = append(ready, "broker", b.AdvertisedAddr(), "namesrv_addr", cfg.NamesrvAddr, "data", cfg.Store.StorePathRootDir, "flush", cfg.Store.FlushDiskType)
 	}
 	log.Info("tern "+name+" ready", ready...)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-fenced:
+		log.Error("this broker lost its group's election while it was the master: it refuses writes and stops; restart it to rejoin as a slave")
+		return errors.Join(errFenced, stop())
+	}
 	log.Info("shutting down")
 	return stop()
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/ternmq/tern/core/broker/timer"
 	"github.com/ternmq/tern/core/broker/topics"
 	"github.com/ternmq/tern/core/broker/transaction"
+	"github.com/ternmq/tern/core/ha"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
@@ -63,6 +64,8 @@ type Broker struct {
 	server  *remoting.Server
 	guard   *guard     // ACL and audit middleware (acl.go)
 	ls      *listeners // the remoting ports (tls.go)
+	rep     *replica   // role, HA port and replication (replica.go)
+	w       writer     // the store's write side: role checks and SYNC_MASTER waits
 
 	registrar    Registrar       // cfg.Discovery, or ownRegistrar
 	ownRegistrar *namesrv.Client // the NameServer client made when cfg.Discovery is nil
@@ -101,7 +104,11 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b.ls = ls
-	ln := ls // closed on failure below
+	if b.rep, err = openReplica(&cfg); err != nil {
+		ls.Close()
+		return nil, err
+	}
+	ln := closers{ls, b.rep} // closed on failure below
 	if ap, perr := netip.ParseAddrPort(cfg.BrokerAddr); perr == nil && ap.Port() == 0 {
 		port := uint16(ls.main.Addr().(*net.TCPAddr).Port)
 		cfg.BrokerAddr = netip.AddrPortFrom(ap.Addr(), port).String()
@@ -140,11 +147,15 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		}
 	}()
 	b.delayLevels = levels
-	b.uniqIDs = newUniqIDs(cfg.Store.StoreHost, b.now)
-	if b.levels, err = schedule.New(b.store, schedule.Options{Levels: levels, Dir: cfg.ConfigDir, Logger: logger, Now: b.now, Fired: b.firedHook()}); err != nil {
+	b.w = writer{Store: b.store, b: b}
+	if b.rep.epochs, err = ha.OpenEpochs(filepath.Join(cfg.Store.StorePathRootDir, "ha")); err != nil {
 		return nil, err
 	}
-	if b.timer, err = timer.New(b.store, timer.Options{
+	b.uniqIDs = newUniqIDs(cfg.Store.StoreHost, b.now)
+	if b.levels, err = schedule.New(b.w, schedule.Options{Levels: levels, Dir: cfg.ConfigDir, Logger: logger, Now: b.now, Fired: b.firedHook()}); err != nil {
+		return nil, err
+	}
+	if b.timer, err = timer.New(b.w, timer.Options{
 		Dir: cfg.Store.StorePathRootDir, ConfigDir: cfg.ConfigDir, Horizon: time.Duration(cfg.TimerMaxDelaySec) * time.Second,
 		Decide: b.decide, Logger: logger.With("component", "timer"), Now: b.now, Fired: b.firedHook(),
 	}); err != nil {
@@ -203,10 +214,8 @@ func (b *Broker) arrived(as []store.Arrival) {
 // with the NameServers, offset persistence and client expiry.
 func (b *Broker) Start(ctx context.Context) error {
 	b.hold.Start()
-	b.levels.Start()
-	b.timer.Start()
-	b.tx.Start()
 	b.serve(b.ls)
+	b.startReplica()
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -285,6 +294,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		if err := b.server.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		b.closeReplica()
 		b.wg.Wait()
 		b.closeRegistrar()
 		if err := b.guard.close(); err != nil {
@@ -307,4 +317,17 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// closers closes what New opened when it fails part way.
+type closers struct {
+	ls  *listeners
+	rep *replica
+}
+
+func (c closers) Close() {
+	c.ls.Close()
+	if c.rep.ln != nil {
+		c.rep.ln.Close()
+	}
 }

@@ -29,6 +29,30 @@ type Config struct {
 	BrokerName string `yaml:"brokerName"`
 	// BrokerID is 0 for a master.
 	BrokerID int64 `yaml:"brokerId"`
+	// BrokerRole is ASYNC_MASTER (the default: a send is acknowledged once it is in the local
+	// CommitLog), SYNC_MASTER (once a slave has it too) or SLAVE (brokerId >= 1: replicates the
+	// master of its brokerName and serves reads). With an Election, the role is elected and
+	// brokerRole says how the broker replicates while it is the master (ASYNC_ or SYNC_MASTER).
+	BrokerRole string `yaml:"brokerRole"`
+	// HAListenAddr is the HA port slaves replicate from (RocketMQ's haListenPort): default the
+	// listen address's port + 1 (port 0: an ephemeral port); "off" for none (a master without
+	// slaves). It is advertised with the broker address's IP.
+	HAListenAddr string `yaml:"haListenAddr"`
+	// HAMasterAddress is a slave's master's HA address (haMasterAddress); empty: the one its
+	// registration answers.
+	HAMasterAddress string `yaml:"haMasterAddress"`
+	// HAMaxGapNotInSync is how far (bytes) a slave may be behind and still count as in sync
+	// for SYNC_MASTER (haMaxGapNotInSync, 256 MiB).
+	HAMaxGapNotInSync int64 `yaml:"haMaxGapNotInSync"`
+	// SlaveReadEnable lets pull responses send consumers to a slave (suggestWhichBrokerId):
+	// from a master when a consumer is further behind than AccessMessageInMemoryMaxRatio percent
+	// of the machine's memory, and a slave keeps serving the consumers of a master that is gone.
+	// Default true (RocketMQ's is false).
+	SlaveReadEnable               bool `yaml:"slaveReadEnable"`
+	AccessMessageInMemoryMaxRatio int  `yaml:"accessMessageInMemoryMaxRatio"`
+	// SlaveSyncInterval is how often a slave copies its master's topics, consumer offsets and
+	// delay-level progress (default 3 s).
+	SlaveSyncInterval config.Millis `yaml:"slaveSyncInterval"`
 	// ListenAddr is the remoting address to listen on; BrokerAddr the IPv4 ip:port clients are
 	// told to use (and the STOREHOST of every record). Default 127.0.0.1:10911 for both.
 	ListenAddr string `yaml:"listenAddr"`
@@ -99,6 +123,9 @@ type Config struct {
 	NamesrvTLSEnable bool           `yaml:"namesrvTLSEnable"`
 	NamesrvTLS       tlsconf.Client `yaml:",inline"`
 
+	// Election elects the group's master (cmd/tern's --ha etcd); nil: brokerRole is static.
+	Election Election `yaml:"-"`
+
 	// Store configures the message store.
 	Store store.Config `yaml:",inline"`
 
@@ -130,27 +157,32 @@ type Config struct {
 // DefaultConfig returns the defaults with the data in dir.
 func DefaultConfig(dir string) Config {
 	return Config{
-		BrokerClusterName:           "DefaultCluster",
-		BrokerName:                  "broker-a",
-		ListenAddr:                  "127.0.0.1:10911",
-		BrokerAddr:                  "127.0.0.1:10911",
-		NamesrvAddr:                 "127.0.0.1:9876",
-		AutoCreateTopicEnable:       true,
-		AutoCreateSubscriptionGroup: true,
-		DefaultTopicQueueNums:       8,
-		MessageDelayLevel:           schedule.DefaultLevels,
-		TimerMaxDelaySec:            7 * 24 * 3600,
-		MaxReconsumeTimes:           16,
-		LongPollingEnable:           true,
-		ShortPollingTimeMills:       config.Millis(time.Second),
-		RegisterNameServerPeriod:    config.Millis(30 * time.Second),
-		FlushConsumerOffsetInterval: config.Millis(5 * time.Second),
-		ChannelExpiredTimeout:       config.Millis(120 * time.Second),
-		TransactionTimeOut:          config.Millis(6 * time.Second),
-		TransactionCheckInterval:    config.Millis(60 * time.Second),
-		TransactionCheckMax:         15,
-		MaxConnections:              remoting.DefaultMaxConnections,
-		Store:                       store.DefaultConfig(dir),
+		BrokerClusterName:             "DefaultCluster",
+		BrokerName:                    "broker-a",
+		ListenAddr:                    "127.0.0.1:10911",
+		BrokerAddr:                    "127.0.0.1:10911",
+		NamesrvAddr:                   "127.0.0.1:9876",
+		AutoCreateTopicEnable:         true,
+		AutoCreateSubscriptionGroup:   true,
+		DefaultTopicQueueNums:         8,
+		BrokerRole:                    RoleAsyncMaster,
+		HAMaxGapNotInSync:             256 << 20,
+		SlaveReadEnable:               true,
+		AccessMessageInMemoryMaxRatio: 40,
+		SlaveSyncInterval:             config.Millis(3 * time.Second),
+		MessageDelayLevel:             schedule.DefaultLevels,
+		TimerMaxDelaySec:              7 * 24 * 3600,
+		MaxReconsumeTimes:             16,
+		LongPollingEnable:             true,
+		ShortPollingTimeMills:         config.Millis(time.Second),
+		RegisterNameServerPeriod:      config.Millis(30 * time.Second),
+		FlushConsumerOffsetInterval:   config.Millis(5 * time.Second),
+		ChannelExpiredTimeout:         config.Millis(120 * time.Second),
+		TransactionTimeOut:            config.Millis(6 * time.Second),
+		TransactionCheckInterval:      config.Millis(60 * time.Second),
+		TransactionCheckMax:           15,
+		MaxConnections:                remoting.DefaultMaxConnections,
+		Store:                         store.DefaultConfig(dir),
 	}
 }
 
@@ -170,6 +202,27 @@ func (c *Config) Validate() error {
 	}
 	if c.ListenAddr == "" {
 		bad("listenAddr is empty")
+	} else if c.HAListenAddr == "" {
+		c.HAListenAddr = defaultHAListenAddr(c.ListenAddr)
+	}
+	if err := parseRole(c.BrokerRole); err != nil {
+		bad("%v", err)
+	}
+	switch {
+	case c.Election != nil && c.BrokerRole == RoleSlave:
+		bad("brokerRole SLAVE with an election: the role is elected; set ASYNC_MASTER or SYNC_MASTER, the mode of the elected master")
+	case c.Election != nil && c.BrokerID < 1:
+		bad("brokerId %d: with an election every replica needs its own brokerId >= 1 (the master registers as 0)", c.BrokerID)
+	case c.Election == nil && c.BrokerRole == RoleSlave && c.BrokerID < 1:
+		bad("brokerId %d: a SLAVE needs brokerId >= 1", c.BrokerID)
+	case c.Election == nil && c.BrokerRole != RoleSlave && c.BrokerID != 0:
+		bad("brokerId %d: a master has brokerId 0 (brokerRole %s)", c.BrokerID, c.BrokerRole)
+	}
+	if c.HAListenAddr == "off" && (c.BrokerRole == RoleSyncMaster || c.Election != nil) {
+		bad("haListenAddr off: SYNC_MASTER and elected groups need the HA port")
+	}
+	if c.AccessMessageInMemoryMaxRatio < 0 || c.AccessMessageInMemoryMaxRatio > 100 || c.HAMaxGapNotInSync <= 0 || c.SlaveSyncInterval <= 0 {
+		bad("accessMessageInMemoryMaxRatio %d must be 0-100, haMaxGapNotInSync %d and slaveSyncInterval %v positive", c.AccessMessageInMemoryMaxRatio, c.HAMaxGapNotInSync, c.SlaveSyncInterval)
 	}
 	if _, err := schedule.ParseLevels(c.MessageDelayLevel); err != nil {
 		errs = append(errs, err)

@@ -179,8 +179,10 @@ func (b *Broker) handleSendBack(ctx context.Context, conn *remoting.Conn, req *r
 	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
 	}
-	if _, err := b.store.PutMessage(ctx, r); err != nil {
-		return remoting.ErrorResponse(req, storeError(err))
+	if _, err := b.w.PutMessage(ctx, r); err != nil {
+		if _, ok := storedCode(err); !ok {
+			return remoting.ErrorResponse(req, storeError(err))
+		}
 	}
 	return ok(req)
 }

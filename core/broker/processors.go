@@ -56,5 +56,8 @@ func (b *Broker) mux() remoting.Handler {
 	m.HandleFunc(remoting.CheckClientConfig, b.handleCheckClientConfig)
 	m.HandleFunc(remoting.GetAllSubscriptionGroupConfig, b.handleAllSubscriptionGroups)
 	m.Handle(remoting.TraceMessage, withHeader(b.handleTraceMessage))
+	m.HandleFunc(remoting.GetAllConsumerOffset, b.handleAllConsumerOffsets)
+	m.HandleFunc(remoting.GetAllDelayOffset, b.handleAllDelayOffsets)
+	m.HandleFunc(remoting.HAStatus, b.handleHAStatus)
 	return b.guard.wrap(m)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ternmq/tern/core/broker/longpoll"
+	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/core/store"
@@ -177,6 +178,11 @@ func (b *Broker) pullOnce(ctx context.Context, conn *remoting.Conn, req *remotin
 	}
 	resp := remoting.NewResponse(req, int16(code), "")
 	rh := protocol.PullMessageResponseHeader{NextBeginOffset: res.NextBeginOffset, MinOffset: res.MinOffset, MaxOffset: res.MaxOffset}
+	if n := len(res.Messages); n > 0 {
+		rh.SuggestWhichBrokerID = b.suggestBroker(message.View(res.Messages[n-1]).PhysicalOffset())
+	} else if !b.rep.master.Load() {
+		rh.SuggestWhichBrokerID = b.suggestBroker(b.store.CommitLogMaxOffset())
+	}
 	resp.ExtFields = rh.Encode()
 	if code == remoting.Success {
 		b.pulls.note(conn, h, res.NextBeginOffset, b.now().UnixMilli())

@@ -56,7 +56,7 @@ func (b *Broker) closeRegistrar() {
 }
 
 func (b *Broker) brokerKey() discovery.BrokerKey {
-	return discovery.BrokerKey{Cluster: b.cfg.BrokerClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID, Address: b.cfg.BrokerAddr}
+	return discovery.BrokerKey{Cluster: b.cfg.BrokerClusterName, BrokerName: b.cfg.BrokerName, BrokerID: b.registeredID(), Address: b.cfg.BrokerAddr}
 }
 
 // registration is REGISTER_BROKER's content: the whole topic table and its data version.
@@ -64,7 +64,7 @@ func (b *Broker) registration() discovery.Registration {
 	all, ver := b.topics.All()
 	return discovery.Registration{
 		Broker:      b.brokerKey(),
-		HAAddress:   b.cfg.BrokerAddr,
+		HAAddress:   b.haAddr(),
 		Topics:      namesrv.TopicsFromTable(all),
 		DataVersion: discovery.DataVersion{Counter: ver.Counter, Timestamp: ver.Timestamp},
 		TTL:         b.cfg.RegistrationTTL.D(),
@@ -77,10 +77,12 @@ func (b *Broker) registerAll(ctx context.Context) {
 	defer b.regMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
-	if _, err := b.registrar.Register(ctx, b.registration()); err != nil {
+	res, err := b.registrar.Register(ctx, b.registration())
+	if err != nil {
 		b.log.Warn("register broker failed", "err", err)
 		return
 	}
+	b.learnMaster(res.MasterAddress, res.HAAddress)
 	b.ready.registered.Store(true)
 }
 

@@ -23,6 +23,9 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	if b.cfg.Metrics != nil {
 		start = time.Now()
 	}
+	if !b.rep.writable.Load() {
+		return remoting.ErrorResponse(req, fmt.Errorf("%w: %s (broker %s id %d): %w", remoting.ErrServiceNotAvailable, b.cfg.BrokerName, b.cfg.BrokerAddr, b.cfg.BrokerID, errNotMaster))
+	}
 	v2 := req.Code == remoting.SendMessageV2 || req.Code == remoting.SendBatchMessage || req.Code == remoting.SendReplyMessageV2
 	h, err := protocol.DecodeSendMessage(req.ExtFields, v2)
 	if err != nil {
@@ -104,14 +107,15 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		}
 	}
 	_, stored := traceStart(ctx, b.cfg.Tracer, SpanStart{Op: SpanStore, Topic: tc.TopicName, Count: len(recs), QueueID: qid})
-	res, err := b.store.PutMessages(ctx, recs)
+	res, err := b.w.PutMessages(ctx, recs)
 	traceEnd(stored, err)
 	resp := remoting.NewResponse(req, int16(remoting.Success), "")
-	switch {
-	case errors.Is(err, store.ErrFlushTimeout):
-		resp.Code, resp.Remark = int16(remoting.FlushDiskTimeout), err.Error()
-	case err != nil:
-		return remoting.ErrorResponse(req, storeError(err))
+	if err != nil {
+		code, ok := storedCode(err)
+		if !ok {
+			return remoting.ErrorResponse(req, storeError(err))
+		}
+		resp.Code, resp.Remark = int16(code), err.Error()
 	}
 	var ids []byte
 	phy := res.PhysicalOffset

@@ -34,7 +34,7 @@ func (b *Broker) openTransactions() error {
 		}
 		checker = tc
 	}
-	svc, err := transaction.New(b.store, b.offsets, checker, transaction.Options{
+	svc, err := transaction.New(b.w, b.offsets, checker, transaction.Options{
 		Timeout:       b.cfg.TransactionTimeOut.D(),
 		CheckInterval: b.cfg.TransactionCheckInterval.D(),
 		CheckMax:      b.cfg.TransactionCheckMax,

@@ -69,6 +69,9 @@ const (
 	// TraceMessage asks a broker for the life of a message: protocol.TraceMessageHeader in,
 	// a protocol.MessageTrace JSON body out.
 	TraceMessage int16 = 10001
+	// HAStatus asks a broker for its replication state: a broker.HAStatus JSON body out
+	// (`tern admin replicas`).
+	HAStatus int16 = 10002
 )
 
 // Code is a response code. Its sentinel error (Err) lets callers use errors.Is across the wire:

@@ -76,6 +76,8 @@ type CleanResult struct {
 // the newest CommitLog segment), and moves ConsumeQueue and index data below the new CommitLog
 // minimum out of the way. The background loop calls it every cleanResourceInterval.
 func (s *Store) Clean() (CleanResult, error) {
+	s.maint.Lock()
+	defer s.maint.Unlock()
 	var res CleanResult
 	hours, err := parseHours(s.cfg.DeleteWhen)
 	if err != nil {

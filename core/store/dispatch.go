@@ -42,7 +42,17 @@ func (s *Store) dispatchLoop() {
 // dispatchAvailable dispatches every record between the dispatched offset and the end of the
 // CommitLog, then publishes the arrivals.
 func (s *Store) dispatchAvailable(d *dispatcher, notify bool) error {
-	from, to := s.dispatched.Load(), s.cl.MaxOffset()
+	s.dmu.Lock()
+	err := s.dispatchTo(d, s.cl.MaxOffset())
+	s.dmu.Unlock()
+	s.publishArrivals(d, notify)
+	return err
+}
+
+// dispatchTo dispatches every record between the dispatched offset and to (a record boundary at
+// or below the CommitLog's end) and moves the dispatched offset. s.dmu is held.
+func (s *Store) dispatchTo(d *dispatcher, to int64) error {
+	from := s.dispatched.Load()
 	if from >= to {
 		return nil
 	}
@@ -54,12 +64,16 @@ func (s *Store) dispatchAvailable(d *dispatcher, notify bool) error {
 		s.dispDone = make(chan struct{})
 		s.dispMu.Unlock()
 	}
+	return err
+}
+
+// publishArrivals reports the arrivals d gathered to OnArrival (if notify) and resets d.
+func (s *Store) publishArrivals(d *dispatcher, notify bool) {
 	if notify && s.cfg.OnArrival != nil && len(d.arrivals) > 0 {
 		s.cfg.OnArrival(d.arrivals)
 	}
 	d.arrivals = d.arrivals[:0]
 	clear(d.seen)
-	return err
 }
 
 // walk calls fn for every record in [from, to) of the CommitLog (to must be a record boundary

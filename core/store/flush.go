@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"math"
 	"path/filepath"
 
 	"github.com/ternmq/tern/core/internal/periodic"
@@ -23,10 +24,18 @@ func (s *Store) flushLoop() {
 // checkpoint makes the dispatched entries durable and then records how far that goes. The
 // marks are read before the flushes, so the checkpoint never claims more than was flushed.
 func (s *Store) checkpoint() error {
+	s.ckMu.Lock()
+	defer s.ckMu.Unlock()
+	return s.checkpointLocked(math.MaxInt64)
+}
+
+// checkpointLocked is checkpoint with s.ckMu held, with both marks at most limit (Truncate
+// lowers them to the cut before cutting).
+func (s *Store) checkpointLocked(limit int64) error {
 	cp := checkpoint.Checkpoint{
-		CommitLogFlushed:       s.cl.FlushedOffset(),
-		ConsumeQueueDispatched: s.dispatched.Load(),
-		IndexDispatched:        s.dispatched.Load(),
+		CommitLogFlushed:       min(s.cl.FlushedOffset(), limit),
+		ConsumeQueueDispatched: min(s.dispatched.Load(), limit),
+		IndexDispatched:        min(s.dispatched.Load(), limit),
 	}
 	now := s.now().UnixMilli()
 	cp.CommitLogTimestamp, cp.ConsumeQueueTimestamp, cp.IndexTimestamp = now, now, now

@@ -87,14 +87,7 @@ func (s *Store) recover() error {
 		if _, err := cq.DeleteBefore(minPhy); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
-		offs := s.nextOffs[cq.Topic]
-		if int(cq.QueueID) >= len(offs) {
-			grown := make([]int64, cq.QueueID+1)
-			copy(grown, offs)
-			offs = grown
-			s.nextOffs[cq.Topic] = offs
-		}
-		offs[cq.QueueID] = cq.MaxOffset()
+		s.setNextOffset(cq)
 	}
 	if s.idx != nil && s.idx.EndPhyOffset() >= end {
 		if err := s.idx.ResetEnd(end); err != nil {

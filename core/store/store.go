@@ -60,6 +60,7 @@ type Store struct {
 	nextOffs map[string][]int64 // next queue offset by topic and queue id
 
 	dispatched  atomic.Int64 // CommitLog offset below which every record is dispatched
+	dmu         sync.Mutex   // held while a batch is dispatched; Truncate holds it to stop dispatch
 	dispatchReq chan struct{}
 	dispMu      sync.Mutex    // guards dispDone
 	dispDone    chan struct{} // closed each time dispatched moves (WaitDispatched)
@@ -69,6 +70,17 @@ type Store struct {
 	wg          sync.WaitGroup
 	closeOnce   sync.Once
 	closeErr    error
+
+	ckMu  sync.Mutex // serialises checkpoints (Truncate writes its own)
+	maint sync.Mutex // serialises Truncate with retention (Clean)
+
+	// WaitCommitLog: growWaiters counts the waiters, so that the append path only closes grown
+	// (under growMu) when someone waits.
+	growWaiters atomic.Int64
+	growMu      sync.Mutex
+	grown       chan struct{}
+
+	replUndo []queueOffsetUndo // AppendReplicated's scratch, guarded by omu
 
 	recovery Recovery
 }
@@ -88,6 +100,7 @@ func Open(cfg Config) (*Store, error) {
 		nextOffs:    make(map[string][]int64),
 		dispatchReq: make(chan struct{}, 1),
 		dispDone:    make(chan struct{}),
+		grown:       make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
 	if s.log == nil {
@@ -254,11 +267,19 @@ func (s *Store) allQueues() []*consumequeue.Queue {
 	return out
 }
 
-// wakeDispatcher tells the dispatcher that the CommitLog grew.
+// wakeDispatcher tells the dispatcher, and WaitCommitLog callers if any, that the CommitLog
+// grew. It is called after the new end is published: by PutMessages (ASYNC_FLUSH), by the
+// CommitLog's flusher when a flush publishes (SYNC_FLUSH) and by AppendReplicated.
 func (s *Store) wakeDispatcher() {
 	select {
 	case s.dispatchReq <- struct{}{}:
 	default:
+	}
+	if s.growWaiters.Load() > 0 {
+		s.growMu.Lock()
+		close(s.grown)
+		s.grown = make(chan struct{})
+		s.growMu.Unlock()
 	}
 }
 

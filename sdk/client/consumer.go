@@ -173,22 +173,23 @@ type consumerCore struct {
 	cfg   *consumerConfig
 }
 
-// brokerAddrOf returns the address of broker id (the master when id is 0 or unknown) of mq's
-// broker, fetching mq.Topic's route if the broker is unknown.
+// brokerAddrOf returns the address of broker id of mq's broker (the master when id is 0 or
+// unknown, a slave when the route has no master), fetching mq.Topic's route if the broker is
+// unknown.
 func (c *consumerCore) brokerAddrOf(ctx context.Context, mq MessageQueue, id int64) (string, error) {
 	if addr, ok := c.in.brokerAddr(mq.BrokerName, id); ok && id != protocol.MasterID {
 		return addr, nil
 	}
-	if addr, ok := c.in.masterAddr(mq.BrokerName); ok {
+	if addr, ok := c.in.replicaAddr(mq.BrokerName); ok {
 		return addr, nil
 	}
 	if _, err := c.in.fetchRoute(ctx, mq.Topic); err != nil {
 		return "", err
 	}
-	if addr, ok := c.in.masterAddr(mq.BrokerName); ok {
+	if addr, ok := c.in.replicaAddr(mq.BrokerName); ok {
 		return addr, nil
 	}
-	return "", fmt.Errorf("%w: broker %s of %s has no master", ErrNoRoute, mq.BrokerName, mq)
+	return "", fmt.Errorf("%w: broker %s of %s has no master or slave in the route", ErrNoRoute, mq.BrokerName, mq)
 }
 
 // invokeBroker sends req to mq's master and checks the response code.

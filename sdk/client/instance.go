@@ -353,6 +353,25 @@ func (in *instance) masterAddr(brokerName string) (string, bool) {
 	return in.brokerAddr(brokerName, protocol.MasterID)
 }
 
+// replicaAddr returns the master's address of brokerName, or, when the route has no master
+// (it died), its slave with the lowest id: reads and offsets go there until a master is back,
+// as RocketMQ clients do.
+func (in *instance) replicaAddr(brokerName string) (string, bool) {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	ids := in.brokers[brokerName]
+	if addr, ok := ids[protocol.MasterID]; ok {
+		return addr, true
+	}
+	best, addr := int64(-1), ""
+	for id, a := range ids {
+		if best < 0 || id < best {
+			best, addr = id, a
+		}
+	}
+	return addr, best >= 0
+}
+
 // brokerNames returns every broker name the cached routes name.
 func (in *instance) brokerNames() []string {
 	in.mu.RLock()

@@ -30,6 +30,8 @@ type devProc struct {
 	logPath string   // stdout and stderr of every start, appended
 	ns, br  string   // NameServer and broker addresses
 	sets    []string // --set key=value
+	kind    string   // dev (the default), broker or namesrv
+	extra   []string // more flags
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has been waited for
 	peakKB  int64         // the highest VmHWM seen over every start
@@ -61,10 +63,37 @@ func (d *devProc) running() bool {
 	}
 }
 
-// start starts the process and waits until both of its ports accept connections.
+// newBroker returns a `tern broker` process over data dir that registers with the NameServer
+// at ns, with more flags and --set options.
+func newBroker(t testing.TB, dir, ns string, extra []string, sets ...string) *devProc {
+	d := newDev(t, dir, sets...)
+	d.kind, d.ns, d.extra = "broker", ns, extra
+	return d
+}
+
+// newNamesrv returns a `tern namesrv` process.
+func newNamesrv(t testing.TB) *devProc {
+	d := newDev(t, "")
+	d.kind, d.br = "namesrv", ""
+	return d
+}
+
+// start starts the process and waits until its ports accept connections.
 func (d *devProc) start() {
 	d.t.Helper()
-	args := []string{"dev", "--data", d.dir, "--namesrv-addr", d.ns, "--broker-addr", d.br, "--http-addr", "off", "--log-level", "warn"}
+	var args []string
+	ports := []string{d.ns, d.br}
+	switch d.kind {
+	case "broker":
+		args = []string{"broker", "--data", d.dir, "--namesrv-addr", d.ns, "--broker-addr", d.br, "--http-addr", "off", "--log-level", "warn"}
+		ports = []string{d.br}
+	case "namesrv":
+		args = []string{"namesrv", "--namesrv-addr", d.ns, "--log-level", "warn"}
+		ports = []string{d.ns}
+	default:
+		args = []string{"dev", "--data", d.dir, "--namesrv-addr", d.ns, "--broker-addr", d.br, "--http-addr", "off", "--log-level", "warn"}
+	}
+	args = append(args, d.extra...)
 	for _, s := range d.sets {
 		args = append(args, "--set", s)
 	}
@@ -81,7 +110,7 @@ func (d *devProc) start() {
 	d.cmd, d.exited = cmd, make(chan struct{})
 	go func(exited chan struct{}) { cmd.Wait(); close(exited) }(d.exited)
 	deadline := time.Now().Add(startLimit)
-	for _, addr := range []string{d.ns, d.br} {
+	for _, addr := range ports {
 		for {
 			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 				c.Close()
@@ -89,11 +118,11 @@ func (d *devProc) start() {
 			}
 			select {
 			case <-d.exited:
-				d.t.Fatalf("tern dev exited while starting: %s\n%s", cmd.ProcessState, d.logTail())
+				d.t.Fatalf("tern %s exited while starting: %s\n%s", args[0], cmd.ProcessState, d.logTail())
 			case <-time.After(50 * time.Millisecond): // polling a port: there is nothing to wait on
 			}
 			if time.Now().After(deadline) {
-				d.t.Fatalf("tern dev does not listen on %s after %v\n%s", addr, startLimit, d.logTail())
+				d.t.Fatalf("tern %s does not listen on %s after %v\n%s", args[0], addr, startLimit, d.logTail())
 			}
 		}
 	}

@@ -131,3 +131,22 @@ func builtinPlugins(t testing.TB, log *slog.Logger) *host.Host {
 	t.Cleanup(func() { h.Close(context.Background()) })
 	return h
 }
+
+// StartSlave starts a slave of c's broker (brokerRole SLAVE, brokerId 1, the same broker name
+// and segment sizes) registering with c's NameServer; configure may change its configuration
+// first. It stops when the test ends.
+func (c *Cluster) StartSlave(t testing.TB, configure func(*broker.Config)) *Cluster {
+	t.Helper()
+	s := &Cluster{NS: c.NS, NamesrvAddr: c.NamesrvAddr}
+	s.Config = c.Config
+	s.Config.Store = c.Config.Store
+	s.Config.Store.StorePathRootDir = t.TempDir()
+	s.Config.ConfigDir = ""
+	s.Config.ListenAddr, s.Config.BrokerAddr = "127.0.0.1:0", "127.0.0.1:0"
+	s.Config.BrokerRole, s.Config.BrokerID, s.Config.HAListenAddr = broker.RoleSlave, 1, "off"
+	if configure != nil {
+		configure(&s.Config)
+	}
+	s.startBroker(t)
+	return s
+}

@@ -189,3 +189,39 @@ func (m *Manager) Flush() error {
 	}
 	return nil
 }
+
+// Encode returns the table as RocketMQ's ConsumerOffsetSerializeWrapper JSON (the body of
+// GET_ALL_CONSUMER_OFFSET, and the file's format).
+func (m *Manager) Encode() ([]byte, error) {
+	m.mu.RLock()
+	f := file{OffsetTable: make(map[string]map[string]int64, len(m.table))}
+	for k, t := range m.table {
+		qs := make(map[string]int64, len(t))
+		for q, off := range t {
+			qs[strconv.Itoa(int(q))] = off
+		}
+		f.OffsetTable[k.topic+"@"+k.group] = qs
+	}
+	m.mu.RUnlock()
+	return json.Marshal(f)
+}
+
+// Merge commits every offset of an encoded table (a master's, on its slave).
+func (m *Manager) Merge(body []byte) error {
+	var f file
+	if err := json.Unmarshal(body, &f); err != nil {
+		return fmt.Errorf("offsets: %w", err)
+	}
+	for k, qs := range f.OffsetTable {
+		topic, group, ok := strings.Cut(k, "@")
+		if !ok {
+			continue
+		}
+		for q, off := range qs {
+			if qid, err := strconv.ParseInt(q, 10, 32); err == nil && qid >= 0 {
+				m.Commit(group, topic, int32(qid), off)
+			}
+		}
+	}
+	return nil
+}

@@ -354,3 +354,25 @@ func (l *Levels) Close() error {
 	}
 	return l.Flush()
 }
+
+// Cursors returns every level's next queue offset, by level (1-based).
+func (l *Levels) Cursors() map[int]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[int]int64, len(l.cursors))
+	for i, off := range l.cursors {
+		out[i+1] = off
+	}
+	return out
+}
+
+// SetCursors sets levels' cursors (a slave copies its master's) and persists them. Levels
+// outside the configured ones are ignored.
+func (l *Levels) SetCursors(cursors map[int]int64) error {
+	for level, off := range cursors {
+		if level >= 1 && level <= len(l.opts.Levels) && off >= 0 {
+			l.setCursor(level, off)
+		}
+	}
+	return l.Flush()
+}

@@ -246,3 +246,22 @@ func (m *Manager) save() error {
 	}
 	return nil
 }
+
+// Replace makes the table a copy of another broker's (a slave keeps its master's), with its
+// data version. Invalid names are skipped.
+func (m *Manager) Replace(table map[string]Config, version DataVersion) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if version == m.version && len(table) == len(m.topics) {
+		return nil
+	}
+	next := make(map[string]Config, len(table))
+	for name, c := range table {
+		if Validate(name) == nil {
+			c.TopicName = name
+			next[name] = c
+		}
+	}
+	m.topics, m.version = next, version
+	return m.save()
+}

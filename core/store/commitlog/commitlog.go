@@ -21,6 +21,8 @@ var (
 	ErrTooLarge     = errors.New("commitlog: record larger than a segment")
 	ErrFlushTimeout = errors.New("commitlog: flush timeout")
 	ErrOutOfRange   = errors.New("commitlog: offset out of range")
+	// ErrNotAtEnd: AppendAt was asked to write somewhere else than the end of the log.
+	ErrNotAtEnd = errors.New("commitlog: offset is not the end of the log")
 )
 
 // Options configure a CommitLog. The zero value is not usable; start from DefaultOptions.
@@ -96,6 +98,7 @@ type CommitLog struct {
 	// flushedOff is the end of the data known to be on the disk.
 	flushedOff atomic.Int64
 
+	fmu       sync.Mutex    // serialises Flush and Truncate; taken before mu
 	flushMu   sync.Mutex    // guards flushDone
 	flushDone chan struct{} // closed after the next flush completes
 	flushReq  chan struct{} // wakes the flusher (capacity 1)
@@ -296,9 +299,17 @@ func (c *CommitLog) WaitFlushed(ctx context.Context, end int64) error {
 	}
 }
 
-// Flush writes everything appended so far to the disk and returns the new flushed offset.
-// Only the flusher goroutine calls it (or Close, when the flusher never ran).
+// Flush writes everything appended so far to the disk and returns the new flushed offset. The
+// flusher goroutine calls it; so may others (Close when the flusher never ran, Truncate): flushes
+// are serialised.
 func (c *CommitLog) Flush() (int64, error) {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	return c.flushLocked()
+}
+
+// flushLocked is Flush with c.fmu held.
+func (c *CommitLog) flushLocked() (int64, error) {
 	from, to := c.flushedOff.Load(), c.writeOff.Load()
 	var buf []byte
 	if c.opts.Buffered {

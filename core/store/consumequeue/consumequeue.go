@@ -118,6 +118,10 @@ func (c *Queue) MinOffset() int64 { return c.minOff.Load() }
 // MaxOffset returns the number of entries written: the logical offset of the next message.
 func (c *Queue) MaxOffset() int64 { return c.maxOff.Load() }
 
+// Empty reports whether the queue has no segment file: the next Put starts the queue wherever
+// its offset is, without creating files for the offsets below.
+func (c *Queue) Empty() bool { return c.q.Len() == 0 }
+
 // MaxPhysicalEnd returns the physical offset just past the last dispatched record.
 func (c *Queue) MaxPhysicalEnd() int64 { return c.maxPhyEnd.Load() }
 
@@ -217,11 +221,13 @@ func (c *Queue) TruncatePhysical(phyEnd int64) error {
 	if cut == maxOff {
 		return nil
 	}
+	// Readers stop at the new maximum before the entries go: one that loaded the old maximum
+	// may still read a zeroed entry, which is a hole.
+	c.maxOff.Store(cut)
+	c.flushedOff.Store(min(c.flushedOff.Load(), cut))
 	if err := c.q.TruncateFrom(cut * EntrySize); err != nil {
 		return fmt.Errorf("consumequeue: %s-%d truncate at %d: %w", c.Topic, c.QueueID, cut, err)
 	}
-	c.maxOff.Store(cut)
-	c.flushedOff.Store(min(c.flushedOff.Load(), cut))
 	end := int64(0)
 	if cut > minOff {
 		if e, err := c.Get(cut - 1); err == nil {

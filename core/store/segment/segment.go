@@ -246,6 +246,20 @@ func (q *Queue) TruncateFrom(offset int64) error {
 	return errors.Join(errs...)
 }
 
+// SyncDir makes the directory's entries durable (after TruncateFrom deleted files, say: an
+// unlinked segment must not come back after a power loss).
+func (q *Queue) SyncDir() error {
+	d, err := os.Open(q.dir)
+	if err != nil {
+		return fmt.Errorf("segment: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("segment: sync %s: %w", q.dir, err)
+	}
+	return nil
+}
+
 // RemoveHead deletes up to max of the oldest segments for which remove returns true, stopping at
 // the first one it keeps, and never deletes the last segment. It returns how many it deleted.
 func (q *Queue) RemoveHead(max int, remove func(*Segment) bool) (int, error) {

@@ -8,6 +8,9 @@
 // the same endpoint, so connected clients reconnect by themselves and the keys and leases
 // survive (etcd extends the leases' deadlines when it starts, as after any leader change).
 //
+// NewProxy puts a proxy of its own in front of an endpoint, to cut one client off (Cut) and
+// let it back (Heal) while others keep their connections: a network partition.
+//
 // The server is stopped at the test's cleanup. Every goroutine etcdtest starts has ended when
 // stop returns, so tests can check for leaks with goleak.
 package etcdtest

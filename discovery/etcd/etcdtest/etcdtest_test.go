@@ -50,3 +50,46 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("Put after second restart: %v", err)
 	}
 }
+
+// TestProxy: a client behind a cut Proxy cannot reach etcd while another can; after Heal it
+// reconnects by itself on the same endpoint.
+func TestProxy(t *testing.T) {
+	ep, _, _ := etcdtest.Start(t)
+	p := etcdtest.NewProxy(t, ep)
+	newClient := func(ep string) *clientv3.Client {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cli.Close() })
+		return cli
+	}
+	behind, direct := newClient(p.Endpoint()), newClient(ep)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := behind.Put(ctx, "/etcdtest/p", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	before := p.Endpoint()
+	p.Cut()
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := behind.Get(short, "/etcdtest/p")
+	cancelShort()
+	if err == nil {
+		t.Fatal("Get through a cut proxy succeeded")
+	}
+	if _, err := direct.Put(ctx, "/etcdtest/p", "v2"); err != nil {
+		t.Fatalf("Put beside a cut proxy: %v", err)
+	}
+	p.Heal()
+	if p.Endpoint() != before {
+		t.Fatalf("endpoint after Heal %s, want %s", p.Endpoint(), before)
+	}
+	resp, err := behind.Get(ctx, "/etcdtest/p")
+	if err != nil {
+		t.Fatalf("Get after Heal: %v", err)
+	}
+	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v2" {
+		t.Fatalf("after Heal: %v, want v2", resp.Kvs)
+	}
+}

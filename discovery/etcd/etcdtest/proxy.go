@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"testing"
 )
 
 // proxy forwards TCP connections from addr to a target, and can cut them all at once.
@@ -92,4 +93,50 @@ func (p *proxy) copy(dst, src net.Conn) {
 	delete(p.conns, dst)
 	delete(p.conns, src)
 	p.mu.Unlock()
+}
+
+// Proxy is a TCP proxy in front of an etcd endpoint that a test can cut and heal: a client
+// that connects through it is partitioned from etcd while others keep their connections.
+type Proxy struct {
+	t      testing.TB
+	p      *proxy
+	target string
+}
+
+// NewProxy starts a proxy to endpoint on an ephemeral port of 127.0.0.1. It is stopped at the
+// test's cleanup; every goroutine it starts has ended when Cut returns.
+func NewProxy(t testing.TB, endpoint string) *Proxy {
+	t.Helper()
+	p := &Proxy{t: t, p: &proxy{addr: "127.0.0.1:0"}, target: endpoint}
+	if err := p.p.start(endpoint); err != nil {
+		t.Fatalf("etcdtest: %v", err)
+	}
+	t.Cleanup(p.p.stop)
+	return p
+}
+
+// Endpoint returns the proxy's endpoint ("127.0.0.1:PORT"), the same after a Heal.
+func (p *Proxy) Endpoint() string {
+	p.p.mu.Lock()
+	defer p.p.mu.Unlock()
+	return p.p.addr
+}
+
+// Cut closes the proxy's listener and every connection through it, as a network partition
+// would: its clients cannot reach etcd until Heal. Cutting a cut proxy does nothing.
+func (p *Proxy) Cut() { p.p.stop() }
+
+// Heal listens again on the same endpoint, so the proxy's clients reconnect by themselves. A
+// failure fails the test; healing a proxy that is not cut does nothing.
+func (p *Proxy) Heal() {
+	p.t.Helper()
+	p.p.mu.Lock()
+	up := p.p.ln != nil
+	p.p.mu.Unlock()
+	if up {
+		return
+	}
+	if err := p.p.start(p.target); err != nil {
+		p.t.Fatalf("etcdtest: heal: %v", err)
+	}
 }
