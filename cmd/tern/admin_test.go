@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -158,7 +159,7 @@ func TestBrokerConfigPrecedence(t *testing.T) {
 			if err := cmd.ParseFlags(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := f.brokerConfig()
+			cfg, err := f.brokerConfig(slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,51 +19,52 @@ import (
 // errFenced is what a broker that lost its election while it was the master exits with.
 var errFenced = errors.New("deposed master: restart the broker to rejoin its group as a slave")
 
-// openElection sets cfg.Election for --ha etcd: the group's replicas elect their master through
-// the etcd of --etcd-endpoints, under --etcd-prefix. It returns what closes the etcd client.
-func (f *serverFlags) openElection(ctx context.Context, cfg *broker.Config, log *slog.Logger) (func(context.Context) error, error) {
-	none := func(context.Context) error { return nil }
+// election returns the broker's Election for --ha etcd (nil for static): the group's replicas
+// elect their master through the etcd of --etcd-endpoints, under --etcd-prefix. The etcd
+// client is opened when the broker starts the election and closed when it ends.
+func (f *serverFlags) election(cfg *broker.Config, log *slog.Logger) (broker.Election, error) {
 	switch f.ha {
 	case "static", "":
-		return none, nil
+		return nil, nil
 	case "etcd":
 	default:
-		return none, fmt.Errorf("--ha %q: want static or etcd", f.ha)
+		return nil, fmt.Errorf("--ha %q: want static or etcd", f.ha)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   strings.FieldsFunc(f.etcdEndpoints, func(r rune) bool { return r == ';' || r == ',' }),
-		DialTimeout: 5 * time.Second,
-		Context:     ctx,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		return none, fmt.Errorf("--ha etcd: %w", err)
-	}
-	cfg.Election = &electionAdapter{
+	return &electionAdapter{
+		endpoints: strings.FieldsFunc(f.etcdEndpoints, func(r rune) bool { return r == ';' || r == ',' }),
 		cfg: election.Config{
-			Client: cli, Prefix: f.etcdPrefix, Group: cfg.BrokerName, BrokerID: cfg.BrokerID, TTL: f.haTTL,
+			Prefix: f.etcdPrefix, Group: cfg.BrokerName, BrokerID: cfg.BrokerID, TTL: f.haTTL,
+			// Replicas report their CommitLog end twice a second, and a dead master's lease
+			// lasts at least two thirds of the TTL after its death: by the time it expires every
+			// live replica's last report is in, so a short settle is enough.
+			Settle: min(250*time.Millisecond, f.haTTL/10),
 			Logger: log.With("component", "election", "group", cfg.BrokerName),
 		},
 		events: make(chan broker.ElectionEvent, 16),
-	}
-	return func(context.Context) error { return cli.Close() }, nil
+	}, nil
 }
 
 // electionAdapter runs the etcd election for the broker and turns its events into the
 // broker's.
 type electionAdapter struct {
-	cfg    election.Config
-	el     atomic.Pointer[election.Elector] // set by Run
-	events chan broker.ElectionEvent
+	endpoints []string
+	cfg       election.Config
+	el        atomic.Pointer[election.Elector] // set by Run
+	events    chan broker.ElectionEvent
 }
 
 // Run starts the election once the broker knows its addresses.
 func (a *electionAdapter) Run(ctx context.Context, address, haAddress string) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: a.endpoints, DialTimeout: 5 * time.Second, Context: ctx, Logger: zap.NewNop()})
+	if err != nil {
+		return fmt.Errorf("--ha etcd: %w", err)
+	}
+	defer cli.Close()
 	cfg := a.cfg
-	cfg.Address, cfg.HAAddress = address, haAddress
+	cfg.Client, cfg.Address, cfg.HAAddress = cli, address, haAddress
 	el, err := election.New(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("--ha etcd: %w", err)
 	}
 	a.el.Store(el)
 	done := make(chan struct{})

@@ -87,7 +87,7 @@ func (f *serverFlags) logger() (*slog.Logger, error) {
 
 // brokerConfig builds the broker configuration: defaults (with the flags' defaults), then
 // --config, then the flags given on the command line, then --set.
-func (f *serverFlags) brokerConfig() (broker.Config, error) {
+func (f *serverFlags) brokerConfig(log *slog.Logger) (broker.Config, error) {
 	cfg := broker.DefaultConfig(f.data)
 	cfg.ListenAddr, cfg.BrokerAddr, cfg.NamesrvAddr = f.brokerAddr, f.brokerAddr, f.namesrvAddr
 	if f.configFile != "" {
@@ -108,6 +108,13 @@ func (f *serverFlags) brokerConfig() (broker.Config, error) {
 		if err := cfg.Set(kv); err != nil {
 			return cfg, err
 		}
+	}
+	el, err := f.election(&cfg, log)
+	if err != nil {
+		return cfg, err
+	}
+	if el != nil {
+		cfg.Election = el
 	}
 	return cfg, cfg.Validate()
 }
@@ -142,7 +149,7 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 	}
 	var cfg broker.Config
 	if withBroker {
-		if cfg, err = f.brokerConfig(); err != nil {
+		if cfg, err = f.brokerConfig(log); err != nil {
 			return err
 		}
 	}
@@ -207,11 +214,6 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		if disc != nil {
 			cfg.Discovery = disc
 		}
-		closeHA, err := f.openElection(ctx, &cfg, log)
-		if err != nil {
-			return errors.Join(err, stop())
-		}
-		closers = append(closers, closeHA) // closed after the broker
 		obs.configure(&cfg)
 		b, err := startBroker(ctx, cfg, log)
 		if err != nil {

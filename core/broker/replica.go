@@ -503,6 +503,9 @@ type HAStatus struct {
 // HAStatus returns the broker's replication state.
 func (b *Broker) HAStatus() HAStatus {
 	r := b.rep
+	// The master flag first: becomeMaster sets the epoch before it, so a master's status never
+	// shows the epoch it followed before.
+	master, writable := r.master.Load(), r.writable.Load()
 	st := HAStatus{
 		BrokerName: b.cfg.BrokerName, BrokerID: b.cfg.BrokerID, Address: b.cfg.BrokerAddr, HAAddress: b.haAddr(),
 		Epoch: r.epoch.Load(), Epochs: r.epochs.All(), MinOffset: b.store.CommitLogMinOffset(), MaxOffset: b.store.CommitLogMaxOffset(),
@@ -512,18 +515,18 @@ func (b *Broker) HAStatus() HAStatus {
 	m, s := r.haMaster, r.slave
 	r.mu.Unlock()
 	switch {
-	case r.master.Load() && !r.writable.Load():
+	case master && !writable:
 		st.Role = "FENCED"
-	case r.master.Load():
+	case master:
 		st.Role = b.cfg.BrokerRole
 	default:
 		st.Role = RoleSlave
 	}
-	if m != nil && r.master.Load() {
+	if m != nil && master {
 		ms := m.Status()
 		st.Master = &ms
 	}
-	if s != nil && !r.master.Load() {
+	if s != nil && !master {
 		ss := s.Status()
 		st.Slave = &ss
 	}

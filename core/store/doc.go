@@ -69,9 +69,22 @@
 // minimum go with them. Above diskSpaceWarningLevelRatio puts fail with ErrDiskFull until space is
 // freed; nothing stored is touched.
 //
+// # Replication
+//
+// A master's HA service reads its CommitLog with ReadCommitLog (whole records, never across a
+// segment end, straight from the mapping) and waits for more with WaitCommitLog. A slave writes
+// what it receives with AppendReplicated at its own end: every record is checked as recovery
+// checks it and must carry its queue's next offset, so the slave's CommitLog files are
+// byte-for-byte the master's and its ConsumeQueues hold the master's queue offsets. An empty
+// slave may start at any segment start. When a slave's tail diverged from a new master's,
+// Truncate cuts the CommitLog, the ConsumeQueues and the index back to a record boundary, durably
+// (the checkpoint is lowered before the cut), and resets the queue offset counters.
+//
 // # Concurrency
 //
-// Lock order: CommitLog writer lock → omu (queue offset counters). qmu (the ConsumeQueue registry)
-// is never held while taking another lock. Goroutines: the CommitLog flusher, the dispatcher, the
-// queue flusher/checkpointer and the retention loop; Close stops and waits for all of them.
+// Lock order: maint (Truncate, retention) → ckMu (checkpoints) → dmu (held by the dispatcher for
+// a batch) → the CommitLog's flush lock → CommitLog writer lock → omu (queue offset counters).
+// qmu (the ConsumeQueue registry) is never held while taking another lock. Goroutines: the
+// CommitLog flusher, the dispatcher, the queue flusher/checkpointer and the retention loop; Close
+// stops and waits for all of them.
 package store

@@ -102,8 +102,9 @@ func (s *Store) ReadCommitLog(from int64, max int) (data []byte, release func(),
 
 // AppendReplicated writes data, bytes a master's ReadCommitLog returned, at offset, which must
 // equal CommitLogMaxOffset() (else ErrOffsetMismatch). Exception: when the CommitLog is empty (no
-// segment) offset may be any multiple of the segment size, and the log then starts there (a new
-// slave catching up from a master whose old segments are gone).
+// segment) offset may be any multiple of the segment size at or above CommitLogMaxOffset() (0 for
+// a new store), and the log then starts there (a new slave catching up from a master whose old
+// segments are gone).
 //
 // Every record is checked as recovery checks it (structure, body CRC, its physical offset field,
 // topic, no NUL in the properties, room for a blank marker after it) and its queue id and offset
@@ -117,7 +118,8 @@ func (s *Store) ReadCommitLog(from int64, max int) (data []byte, release func(),
 // entries, OnArrival reports them), keeping the master's queue offsets; the store's next queue
 // offsets move past them, so the store can take puts if it becomes a master. AppendReplicated
 // returns once the bytes are in the mapping; with SYNC_FLUSH once they are on the disk (or with
-// ErrFlushTimeout: written, not yet flushed). It refuses with ErrDiskFull as puts do.
+// ErrFlushTimeout: written, not yet flushed; the next append goes where this one ended even
+// though CommitLogMaxOffset() lags until the flush). It refuses with ErrDiskFull as puts do.
 //
 // Safe to call concurrently with readers; the caller must not call PutMessages, Truncate or
 // another AppendReplicated concurrently.
@@ -132,7 +134,7 @@ func (s *Store) AppendReplicated(offset int64, data []byte) error {
 		return ErrDiskFull
 	}
 	// The offset first: data for another offset fails the checks below for that reason only.
-	if end := s.cl.End(); offset != end && (offset < 0 || offset%s.cfg.MappedFileSizeCommitLog != 0 || s.cl.Segments().Len() > 0) {
+	if end := s.cl.End(); offset != end && (offset < end || offset%s.cfg.MappedFileSizeCommitLog != 0 || s.cl.Segments().Len() > 0) {
 		return fmt.Errorf("%w: at %d, the CommitLog ends at %d", ErrOffsetMismatch, offset, end)
 	}
 	fill, err := s.checkReplicated(offset, data)

@@ -1072,6 +1072,17 @@ func TestWaitCommitLog(t *testing.T) {
 // for it (records at offset 0, 64 KiB segments).
 func fuzzConfig(dir string) Config { return testConfig(dir) }
 
+// fuzzDir returns a directory for the fuzz target's store: on tmpfs (/dev/shm) where there is
+// one, since each input costs a dozen fsyncs (segment creation, Truncate, checkpoints), which
+// on a disk hold the target to tens of inputs a second.
+func fuzzDir(f *testing.F) string {
+	if dir, err := os.MkdirTemp("/dev/shm", "tern-fuzz-"); err == nil {
+		f.Cleanup(func() { os.RemoveAll(dir) })
+		return dir
+	}
+	return f.TempDir()
+}
+
 // validBatch returns records at offset phy of s that s accepts: their queue offsets are the
 // store's next ones.
 func validBatch(s *Store, phy int64, n int) []byte {
@@ -1096,7 +1107,7 @@ func validBatch(s *Store, phy int64, n int) []byte {
 // nothing; an accepted one must leave a consistent store; either way the store must then still
 // take valid data.
 func FuzzAppendReplicated(f *testing.F) {
-	s := openStore(f, fuzzConfig(f.TempDir()))
+	s := openStore(f, fuzzConfig(fuzzDir(f)))
 	f.Cleanup(func() { s.Close() })
 	f.Add(validBatch(s, 0, 3))
 	f.Add(message.AppendBlank(nil, 64<<10))

@@ -1,7 +1,11 @@
 package reliability
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +37,17 @@ func TestFailover(t *testing.T) {
 		p.start()
 		procs = append(procs, p)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range procs {
+				t.Logf("log of the broker at %s:\n%s", p.br, p.logTail())
+				if dir := os.Getenv("TERN_TEST_LOGDIR"); dir != "" {
+					b, _ := os.ReadFile(p.logPath)
+					os.WriteFile(filepath.Join(dir, "broker-"+strings.ReplaceAll(p.br, ":", "_")+".log"), b, 0o644)
+				}
+			}
+		}
+	})
 	rc := remoting.NewClient(remoting.ClientOptions{})
 	defer rc.Close()
 
@@ -115,6 +130,20 @@ func TestFailover(t *testing.T) {
 	waitHA(t, rc, next.br, 60*time.Second, "two slaves in sync again", func(s broker.HAStatus) bool { return inSyncSlaves(s) == 2 })
 	close(stop)
 	<-done
+
+	// Every replica's CommitLog is the new master's, byte for byte: the old master cut the tail
+	// it wrote under its own epoch that no slave had.
+	end := waitHA(t, rc, next.br, 10*time.Second, "new master's end", func(broker.HAStatus) bool { return true }).MaxOffset
+	for _, p := range procs {
+		waitHA(t, rc, p.br, 30*time.Second, "replica caught up", func(s broker.HAStatus) bool { return s.MaxOffset == end })
+	}
+	ref := commitLogBytes(t, next.dir, end)
+	for _, p := range procs {
+		if p != next && !bytes.Equal(commitLogBytes(t, p.dir, end), ref) {
+			t.Fatalf("the CommitLog of %s differs from the new master's below %d", p.br, end)
+		}
+	}
+	t.Logf("the three replicas' CommitLogs are byte-identical up to %d", end)
 
 	// Every acknowledged message is consumed, with its checksum.
 	c := startLedgerConsumer(t, ns, "failover-consumer", topic, l)

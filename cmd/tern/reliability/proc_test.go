@@ -85,13 +85,13 @@ func (d *devProc) start() {
 	ports := []string{d.ns, d.br}
 	switch d.kind {
 	case "broker":
-		args = []string{"broker", "--data", d.dir, "--namesrv-addr", d.ns, "--broker-addr", d.br, "--http-addr", "off", "--log-level", "warn"}
+		args = []string{"broker", "--data", d.dir, "--namesrv-addr", d.ns, "--broker-addr", d.br, "--http-addr", "off", "--log-level", procLogLevel()}
 		ports = []string{d.br}
 	case "namesrv":
-		args = []string{"namesrv", "--namesrv-addr", d.ns, "--log-level", "warn"}
+		args = []string{"namesrv", "--namesrv-addr", d.ns, "--log-level", procLogLevel()}
 		ports = []string{d.ns}
 	default:
-		args = []string{"dev", "--data", d.dir, "--namesrv-addr", d.ns, "--broker-addr", d.br, "--http-addr", "off", "--log-level", "warn"}
+		args = []string{"dev", "--data", d.dir, "--namesrv-addr", d.ns, "--broker-addr", d.br, "--http-addr", "off", "--log-level", procLogLevel()}
 	}
 	args = append(args, d.extra...)
 	for _, s := range d.sets {
@@ -241,4 +241,12 @@ func withClient[O any](common []client.Option, more ...O) []O {
 		out = append(out, any(o).(O))
 	}
 	return append(out, more...)
+}
+
+// procLogLevel is the processes' --log-level: TERN_TEST_LOG, or warn.
+func procLogLevel() string {
+	if l := os.Getenv("TERN_TEST_LOG"); l != "" {
+		return l
+	}
+	return "warn"
 }

@@ -22,6 +22,9 @@
 // the log (queue offsets, store time) inside its encode function, so the order of the log and of
 // every ConsumeQueue agree.
 //
+// AppendAt is the replication variant: it writes bytes taken from another log (a master's) at
+// the end of this one, as they are, and Truncate cuts the log back to a record boundary.
+//
 // # Flushing
 //
 // With FlushSync (RocketMQ SYNC_FLUSH), a writer that needs durability calls WaitFlushed with the

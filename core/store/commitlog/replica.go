@@ -23,7 +23,8 @@ func (c *CommitLog) End() int64 {
 //
 // offset must be the end of the log (the writer's end, which is MaxOffset except while a Buffered
 // write is pending), else ErrNotAtEnd. When the log has no segment at all it may instead be any
-// multiple of the segment size: the log then starts there (restart is true).
+// multiple of the segment size above the end: the log then starts there (restart is true). Not
+// below: a durable mark recorded for the old end could then lie above the new data.
 //
 // Under the writer lock, once offset is known good and the segment exists, AppendAt calls commit
 // (if not nil) with restart; an error from commit cancels the write and is returned. commit must
@@ -55,7 +56,7 @@ func (c *CommitLog) AppendAt(offset int64, data []byte, fill bool, commit func(r
 	}
 	restart := false
 	if offset != c.reserved {
-		if c.cur != nil || c.q.Len() > 0 || offset%size != 0 {
+		if c.cur != nil || c.q.Len() > 0 || offset%size != 0 || offset < c.reserved {
 			return 0, fmt.Errorf("%w: %d, the log ends at %d", ErrNotAtEnd, offset, c.reserved)
 		}
 		restart = true

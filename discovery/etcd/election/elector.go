@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -26,13 +27,15 @@ type Elector struct {
 
 	// mu guards what callers see, and the held leadership the keepalive goroutine fences.
 	// It is the only lock; no I/O happens under it.
-	mu       sync.Mutex
-	want     report           // the latest Report
-	leader   *Leader          // as last observed; nil: none, or unknown since a Deposed
-	held     *held            // this replica's leadership, nil when it holds none
-	fenced   clientv3.LeaseID // the lease this Elector gave up (no leadership under it counts)
-	resigned int64            // the epoch Resign gave up
-	events   events
+	mu        sync.Mutex
+	want      report           // the latest Report
+	leader    *Leader          // as last observed; nil: none, or unknown since a Deposed
+	held      *held            // this replica's leadership, nil when it holds none
+	fenced    clientv3.LeaseID // the lease this Elector gave up (no leadership under it counts)
+	live      clientv3.LeaseID // the session's lease, valid by the local clock until liveUntil
+	liveUntil time.Time
+	resigned  int64 // the epoch Resign gave up
+	events    events
 }
 
 // report is what Report asked to publish.
@@ -135,7 +138,7 @@ func (e *Elector) observe(l *leaderKV, lease clientv3.LeaseID) (stale bool) {
 		}
 		return false
 	case l.BrokerID == e.cfg.BrokerID:
-		if l.lease == lease && lease != e.fenced && l.Epoch != e.resigned {
+		if l.lease == lease && e.validLocked(lease) && l.Epoch != e.resigned {
 			if e.held != nil && e.held.Epoch == l.Epoch {
 				return false
 			}
@@ -163,6 +166,20 @@ func (e *Elector) observe(l *leaderKV, lease clientv3.LeaseID) (stale bool) {
 	return false
 }
 
+// renew records that lease is valid by the local clock until until (the keepalive's fence
+// time).
+func (e *Elector) renew(lease clientv3.LeaseID, until time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.live, e.liveUntil = lease, until
+}
+
+// validLocked reports whether a leadership under lease may count now: lease is the session's,
+// not fenced, and before its fence time. e.mu is held.
+func (e *Elector) validLocked(lease clientv3.LeaseID) bool {
+	return lease == e.live && lease != e.fenced && time.Now().Before(e.liveUntil)
+}
+
 // fence gives up lease: no leadership under it counts from now on, and a leadership held
 // under it is deposed. The keepalive calls it when the lease is lost or may expire soon, and
 // Run when the session ends.
@@ -180,7 +197,7 @@ func (e *Elector) fence(lease clientv3.LeaseID, why string) {
 func (e *Elector) canCampaign(lease clientv3.LeaseID) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if lease == e.fenced {
+	if !e.validLocked(lease) {
 		return false
 	}
 	if e.events.free() < campaignRoom {

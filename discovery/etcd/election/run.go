@@ -80,6 +80,7 @@ func (e *Elector) session(ctx context.Context) (bool, error) {
 	s := &session{lease: g.ID, ttl: time.Duration(g.TTL) * time.Second, view: newView(e.cfg.BrokerID, e.keys)}
 	e.log.Debug("election session started", "lease", fmt.Sprintf("%x", int64(s.lease)), "ttl", s.ttl)
 
+	e.renew(s.lease, sent.Add(s.ttl-fenceMargin(s.ttl)))
 	kctx, stop := context.WithCancel(ctx)
 	lost := make(chan struct{})
 	var wg sync.WaitGroup
@@ -347,7 +348,7 @@ func (e *Elector) campaign(ctx context.Context, s *session, now time.Time) error
 // It returns then, or when ctx ends.
 func (e *Elector) keepAlive(ctx context.Context, lease clientv3.LeaseID, ttl time.Duration, sent time.Time) {
 	margin, interval := fenceMargin(ttl), ttl/3
-	deadline, next := sent.Add(ttl-margin), sent.Add(interval)
+	deadline, next := sent.Add(ttl-margin), sent.Add(interval) // as session renewed it
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
 	for {
@@ -368,6 +369,7 @@ func (e *Elector) keepAlive(ctx context.Context, lease clientv3.LeaseID, ttl tim
 		switch {
 		case err == nil:
 			deadline, next = now.Add(time.Duration(resp.TTL)*time.Second-margin), now.Add(interval)
+			e.renew(lease, deadline)
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
 			e.fence(lease, "lease expired")
 			return
