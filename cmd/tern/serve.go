@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 	"github.com/ternmq/tern/core/config"
 	"github.com/ternmq/tern/core/remoting/tlsconf"
 	"github.com/ternmq/tern/discovery/etcd"
+	"github.com/ternmq/tern/discovery/etcd/election"
 	"github.com/ternmq/tern/discovery/namesrv"
 	"github.com/ternmq/tern/observability/tracing"
 	"github.com/ternmq/tern/plugins/builtin"
@@ -314,4 +316,27 @@ func (f *serverFlags) openDiscovery(ctx context.Context, h *host.Host, log *slog
 		return nil, none, nil
 	}
 	return nil, none, fmt.Errorf("--discovery %q: want namesrv or etcd", f.discovery)
+}
+
+// errFenced is what a broker that lost its election while it was the master exits with.
+var errFenced = errors.New("deposed master: restart the broker to rejoin its group as a slave")
+
+// election returns the broker's Election for --ha etcd (nil for static): the group's replicas
+// elect their master through the etcd of --etcd-endpoints, under --etcd-prefix.
+func (f *serverFlags) election(cfg *broker.Config, log *slog.Logger) (broker.Election, error) {
+	switch f.ha {
+	case "static", "":
+		return nil, nil
+	case "etcd":
+	default:
+		return nil, fmt.Errorf("--ha %q: want static or etcd", f.ha)
+	}
+	return election.ForBroker(strings.FieldsFunc(f.etcdEndpoints, func(r rune) bool { return r == ';' || r == ',' }), election.Config{
+		Prefix: f.etcdPrefix, Group: cfg.BrokerName, BrokerID: cfg.BrokerID, TTL: f.haTTL,
+		// Replicas report their CommitLog end twice a second, and a dead master's lease lasts at
+		// least two thirds of the TTL after its death: by the time it expires every live
+		// replica's last report is in, so a short settle is enough.
+		Settle: min(250*time.Millisecond, f.haTTL/10),
+		Logger: log.With("component", "election", "group", cfg.BrokerName),
+	}), nil
 }
