@@ -68,6 +68,7 @@ func (b *Broker) registration() discovery.Registration {
 		Topics:      namesrv.TopicsFromTable(all),
 		DataVersion: discovery.DataVersion{Counter: ver.Counter, Timestamp: ver.Timestamp},
 		TTL:         b.cfg.RegistrationTTL.D(),
+		Epoch:       b.registeredEpoch(),
 	}
 }
 

@@ -124,6 +124,15 @@ func (b *Broker) registeredID() int64 {
 	return b.cfg.BrokerID
 }
 
+// registeredEpoch is the epoch the broker registers with: an elected master's (a registry
+// refuses a master whose epoch is below the one it holds), 0 otherwise.
+func (b *Broker) registeredEpoch() int64 {
+	if b.cfg.Election == nil || !b.rep.master.Load() {
+		return 0
+	}
+	return b.rep.epoch.Load()
+}
+
 // IsMaster reports whether the broker currently acts as its group's master.
 func (b *Broker) IsMaster() bool { return b.rep.master.Load() }
 

@@ -18,38 +18,37 @@ import (
 // benchSegment is the CommitLog segment size of the benchmark stores.
 const benchSegment = 64 << 20
 
-// BenchmarkReplication measures master → slave throughput: the master holds b.N records, then a
-// new slave copies them; the time is until the master sees the last byte acked.
+// BenchmarkReplication measures master → slave throughput: each op copies a master's log of
+// replicationVolume bytes of records to a new, empty slave; the time runs from the slave's start
+// until its log ends where the master's does.
 func BenchmarkReplication(b *testing.B) {
+	const replicationVolume = 32 << 20
 	for _, body := range []int{1 << 10, 16 << 10} {
 		b.Run(fmt.Sprintf("body=%d", body), func(b *testing.B) {
 			m := openReplicaSeg(b, b.TempDir(), benchSegment)
-			s := openReplicaSeg(b, b.TempDir(), benchSegment)
 			master := startMaster(b, m, nil)
-			rec := newRecord("TopicA", 0, 0, body)
 			var end int64
-			batch := make([]*message.Record, 0, 32)
-			for i := 0; i < b.N; i += len(batch) {
-				batch = batch[:0]
-				for j := i; j < b.N && len(batch) < cap(batch); j++ {
-					batch = append(batch, newRecord("TopicA", int32(j%4), j, body))
-				}
-				res, err := m.st.PutMessages(context.Background(), batch)
-				if err != nil {
-					b.Fatal(err)
-				}
-				end = res.PhysicalOffset + int64(res.Bytes)
+			for i := 0; end < replicationVolume; i++ {
+				end = put(b, m.st, newRecord("TopicA", int32(i%4), i, body))
 			}
-			b.SetBytes(int64(rec.Size()))
+			b.SetBytes(end)
 			b.ReportAllocs()
 			b.ResetTimer()
-			startSlave(b, s.st, s.epochs, fixedAddr(master.addr()))
-			tick := time.NewTicker(time.Millisecond)
-			defer tick.Stop()
-			for master.ConfirmOffset() < end {
-				<-tick.C
+			for range b.N {
+				b.StopTimer()
+				s := openReplicaSeg(b, b.TempDir(), benchSegment)
+				b.StartTimer()
+				slave := startSlave(b, s.st, s.epochs, fixedAddr(master.addr()))
+				tick := time.NewTicker(time.Millisecond)
+				for s.st.CommitLogMaxOffset() < end {
+					<-tick.C
+				}
+				tick.Stop()
+				b.StopTimer()
+				slave.stop()
+				s.st.Close()
+				b.StartTimer()
 			}
-			b.StopTimer()
 		})
 	}
 }

@@ -58,7 +58,7 @@
 //	21      8     maxOffset       the master's CommitLog end, ≥ minOffset
 //	29      4     heartbeatMillis uint32: the master's idle heartbeat period (the slave times out a
 //	                              master silent for 3×heartbeatMillis + 2 s)
-//	33      4     count           uint32: history entries, count×16 ≤ length-32
+//	33      4     count           uint32: history entries, count×16 ≤ length-33 (trailing bytes ignored)
 //	37      16×n  entries         epoch int64, startOffset int64; epochs strictly increasing,
 //	                              start offsets non-decreasing
 //
@@ -94,8 +94,8 @@
 //	0       8     epoch           the slave's Epochs.Last().Epoch
 //	8       8     maxOffset       the slave's CommitLog end
 //
-// The slave acks after applying frames (once per burst: while more bytes are already buffered it
-// keeps applying) and every reportMillis.
+// The slave acks after applying frames, once per burst: while more bytes are already buffered
+// it keeps applying, up to 256 KiB without an ack; and every reportMillis.
 //
 // # Where the transfer starts, and divergence
 //

@@ -22,6 +22,7 @@ func TestDivergentTailTruncated(t *testing.T) {
 	}
 	masterA := startMaster(t, a, nil)
 	slaveB := startSlave(t, b.st, b.epochs, fixedAddr(masterA.addr()))
+	waitFor(t, "slave to connect", masterA.anyInSync) // an empty slave joining later starts at the last segment
 	putN(t, a.st, 200, 1000)
 	waitCaughtUp(t, a.st, b.st)
 	slaveB.stop()

@@ -55,6 +55,9 @@ func (o MasterOptions) Validate() error {
 	if o.Listener == nil {
 		errs = append(errs, errors.New("ha: MasterOptions.Listener is nil"))
 	}
+	if o.BrokerName == "" || len(o.BrokerName) > maxBrokerName {
+		errs = append(errs, errors.New("ha: MasterOptions.BrokerName must have 1 to 255 bytes"))
+	}
 	if o.MaxTransfer < 0 || o.MaxTransfer > MaxFrameBody {
 		errs = append(errs, fmt.Errorf("ha: MaxTransfer %d outside [0,%d]", o.MaxTransfer, MaxFrameBody))
 	}
@@ -122,22 +125,33 @@ func NewMaster(opts MasterOptions) *Master {
 	return m
 }
 
-// Serve accepts slaves until Close and then returns nil; it returns an accept error that is not
-// the listener's closing.
+// Serve accepts slaves until Close and then returns nil. Other accept errors (out of file
+// descriptors, say) are logged and retried after a pause of 5 ms doubling to 1 s, as net/http
+// does; Serve returns an error only if the listener closes without Close.
 func (m *Master) Serve() error {
 	m.log.Info("ha master serving", "addr", m.opts.Listener.Addr().String(), "epoch", m.epoch())
+	var pause time.Duration
 	for {
 		c, err := m.opts.Listener.Accept()
 		if err != nil {
-			if m.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if m.ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("ha: accept: %w", err)
 			}
-			return fmt.Errorf("ha: accept: %w", err)
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			m.log.Warn("ha accept failed", "err", err, "retry_in", pause)
+			t := time.NewTimer(pause)
+			select {
+			case <-m.ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			continue
 		}
+		pause = 0
 		sc := newSlaveConn(m, c)
 		m.mu.Lock()
 		if m.closed {
@@ -270,33 +284,33 @@ func (m *Master) ConfirmOffset() int64 { return m.confirm.Load() }
 
 // MasterStatus describes a Master.
 type MasterStatus struct {
-	Epoch int64
+	Epoch int64 `json:"epoch"`
 	// Fenced is set once the master is deposed; FencedBy is the epoch that deposed it.
-	Fenced   bool
-	FencedBy int64
+	Fenced   bool  `json:"fenced"`
+	FencedBy int64 `json:"fencedBy"`
 	// MaxOffset is the log end, ConfirmOffset the highest offset a slave acked.
-	MaxOffset     int64
-	ConfirmOffset int64
+	MaxOffset     int64 `json:"maxOffset"`
+	ConfirmOffset int64 `json:"confirmOffset"`
 	// AckAdvances counts the times ConfirmOffset moved: with group commit, far fewer than the
 	// writes waiting on it.
-	AckAdvances uint64
-	Slaves      []SlaveInfo
+	AckAdvances uint64      `json:"ackAdvances"`
+	Slaves      []SlaveInfo `json:"slaves"`
 }
 
 // SlaveInfo describes one slave connection.
 type SlaveInfo struct {
-	Addr     string
-	BrokerID int64
+	Addr     string `json:"addr"`
+	BrokerID int64  `json:"brokerId"`
 	// Ready is set once the handshake is over and the transfer runs.
-	Ready bool
+	Ready bool `json:"ready"`
 	// AckedOffset is the slave's last reported log end; Lag is MaxOffset - AckedOffset.
-	AckedOffset int64
-	Lag         int64
+	AckedOffset int64 `json:"ackedOffset"`
+	Lag         int64 `json:"lag"`
 	// SentOffset is where the master's next frame to it starts.
-	SentOffset     int64
-	InSync         bool
-	ConnectedSince time.Time
-	LastAck        time.Time
+	SentOffset     int64     `json:"sentOffset"`
+	InSync         bool      `json:"inSync"`
+	ConnectedSince time.Time `json:"connectedSince"`
+	LastAck        time.Time `json:"lastAck"`
 }
 
 // Status returns a snapshot of the master and its slaves.

@@ -27,8 +27,11 @@ type slaveConn struct {
 	lastAck    atomic.Int64 // unix nanoseconds
 	ackTimeout time.Duration
 
-	hdr  [frameHeaderSize]byte
-	bufs [2][]byte
+	// Transfer goroutine only.
+	hdr       [frameHeaderSize]byte
+	bufs      [2][]byte
+	nb        net.Buffers // aliases bufs: a field, so that writev allocates nothing
+	lastWrite time.Time
 }
 
 func newSlaveConn(m *Master, c net.Conn) *slaveConn {
@@ -146,6 +149,7 @@ func (sc *slaveConn) handshake() (int64, error) {
 	sc.acked.Store(req.MaxOffset)
 	sc.sent.Store(start)
 	sc.lastAck.Store(time.Now().UnixNano())
+	sc.lastWrite = time.Now()
 	sc.ready.Store(true)
 	m.advance(req.MaxOffset)
 	return start, nil
@@ -158,10 +162,14 @@ func (sc *slaveConn) refuse(err error) error {
 }
 
 // transfer streams the log from next until the connection fails: data as it comes, a heartbeat
-// after HeartbeatInterval of silence.
+// after HeartbeatInterval of silence. The heartbeat deadline is one context reused by every wait
+// until it expires, so a busy connection allocates nothing per frame.
 func (sc *slaveConn) transfer(next int64) error {
 	m := sc.m
 	lg := m.opts.Log
+	hb := m.opts.HeartbeatInterval
+	var beat deadline
+	defer beat.stop()
 	for {
 		if err := sc.ctx.Err(); err != nil {
 			return err
@@ -182,21 +190,44 @@ func (sc *slaveConn) transfer(next int64) error {
 		if release != nil {
 			release()
 		}
-		wctx, cancel := context.WithTimeout(sc.ctx, m.opts.HeartbeatInterval)
-		err = lg.WaitCommitLog(wctx, next)
-		cancel()
+		err = lg.WaitCommitLog(beat.get(sc.ctx, sc.lastWrite.Add(hb)), next)
 		switch {
 		case err == nil:
 		case sc.ctx.Err() != nil:
 			return sc.ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded):
-			if err := sc.writeFrame(next, nil); err != nil {
-				return err
+			beat.stop()
+			if time.Since(sc.lastWrite) >= hb { // else frames went out meanwhile: wait again
+				if err := sc.writeFrame(next, nil); err != nil {
+					return err
+				}
 			}
 		default:
 			return fmt.Errorf("wait commitlog at %d: %w", next, err)
 		}
 	}
+}
+
+// deadline is a context with a deadline, made on first use and kept until stop.
+type deadline struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// get returns the context, deriving it from parent with deadline at if there is none.
+func (d *deadline) get(parent context.Context, at time.Time) context.Context {
+	if d.ctx == nil {
+		d.ctx, d.cancel = context.WithDeadline(parent, at)
+	}
+	return d.ctx
+}
+
+// stop releases the context; the next get makes a new one.
+func (d *deadline) stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.ctx, d.cancel = nil, nil
 }
 
 // writeFrame writes one frame of data at off (a heartbeat when data is empty) with one writev.
@@ -209,14 +240,15 @@ func (sc *slaveConn) writeFrame(off int64, data []byte) error {
 	})
 	// Counted before the write: the slave may ack the bytes before Write returns.
 	sc.sent.Store(off + int64(len(data)))
-	sc.conn.SetWriteDeadline(time.Now().Add(sc.ackTimeout))
+	sc.lastWrite = time.Now()
+	sc.conn.SetWriteDeadline(sc.lastWrite.Add(sc.ackTimeout))
 	sc.bufs[0], sc.bufs[1] = h, data
-	bufs := net.Buffers(sc.bufs[:])
+	sc.nb = sc.bufs[:]
 	if len(data) == 0 {
-		bufs = bufs[:1]
+		sc.nb = sc.nb[:1]
 	}
-	_, err := bufs.WriteTo(sc.conn)
-	sc.bufs[0], sc.bufs[1] = nil, nil
+	_, err := sc.nb.WriteTo(sc.conn)
+	sc.bufs[0], sc.bufs[1] = nil, nil // keep no reference to the mapping
 	if err != nil {
 		return fmt.Errorf("write frame at %d: %w", off, err)
 	}

@@ -167,6 +167,7 @@ func TestSlaveReconnectsAfterMasterRestart(t *testing.T) {
 	var addr atomic.Value
 	addr.Store(master.addr())
 	slave := startSlave(t, s.st, s.epochs, func() string { return addr.Load().(string) })
+	waitFor(t, "slave to connect", master.anyInSync) // an empty slave joining later starts at the last segment
 	putN(t, m.st, 300, 1000)
 	waitCaughtUp(t, m.st, s.st)
 	first := s.st.CommitLogMaxOffset()
@@ -201,6 +202,7 @@ func TestEmptySlaveJoinsTrimmedMaster(t *testing.T) {
 	m, behind := newReplica(t), newReplica(t)
 	master := startMaster(t, m, nil)
 	old := startSlave(t, behind.st, behind.epochs, fixedAddr(master.addr()))
+	waitFor(t, "slave to connect", master.anyInSync)
 	putN(t, m.st, 100, 1000)
 	waitCaughtUp(t, m.st, behind.st)
 	old.stop()
@@ -232,5 +234,31 @@ func TestEmptySlaveJoinsTrimmedMaster(t *testing.T) {
 			waitCaughtUp(t, m.st, r.st)
 			sameLogs(t, m.st, r.st, lastSeg, end)
 		})
+	}
+}
+
+// TestIdleHeartbeats: with nothing to send the master sends empty frames and the slave keeps
+// reporting, so both sides see the other alive.
+func TestIdleHeartbeats(t *testing.T) {
+	m, s := newReplica(t), newReplica(t)
+	end := put(t, m.st, newRecord("TopicA", 0, 0, 100))
+	master := startMaster(t, m, nil)
+	slave := startSlave(t, s.st, s.epochs, fixedAddr(master.addr()))
+	waitCaughtUp(t, m.st, s.st)
+	first := slave.Status().LastFrame
+	var firstAck time.Time
+	waitFor(t, "a status", func() bool {
+		st := master.Status()
+		if len(st.Slaves) == 1 {
+			firstAck = st.Slaves[0].LastAck
+		}
+		return !firstAck.IsZero()
+	})
+	waitFor(t, "a heartbeat and a report", func() bool {
+		st := master.Status()
+		return slave.Status().LastFrame.After(first) && len(st.Slaves) == 1 && st.Slaves[0].LastAck.After(firstAck)
+	})
+	if st := slave.Status(); st.MasterMaxOffset != end || st.Lag != 0 || !st.Connected {
+		t.Fatalf("slave status %+v", st)
 	}
 }

@@ -138,18 +138,18 @@ func (s *Slave) Run(ctx context.Context) {
 type SlaveStatus struct {
 	// MasterAddr is the master last dialled; Connected is set while a handshaken connection
 	// runs.
-	MasterAddr string
-	Connected  bool
+	MasterAddr string `json:"masterAddr"`
+	Connected  bool   `json:"connected"`
 	// Epoch is the master's epoch from its last welcome.
-	Epoch int64
+	Epoch int64 `json:"epoch"`
 	// MaxOffset is the slave's log end, MasterMaxOffset the master's as of LastFrame, Lag the
 	// difference (never negative).
-	MaxOffset       int64
-	MasterMaxOffset int64
-	Lag             int64
-	LastFrame       time.Time
+	MaxOffset       int64     `json:"maxOffset"`
+	MasterMaxOffset int64     `json:"masterMaxOffset"`
+	Lag             int64     `json:"lag"`
+	LastFrame       time.Time `json:"lastFrame"`
 	// LastError is why the last connection ended, or was refused.
-	LastError string
+	LastError string `json:"lastError,omitempty"`
 }
 
 // Status returns a snapshot of the slave.

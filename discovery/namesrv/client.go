@@ -180,6 +180,9 @@ func (c *Client) Register(ctx context.Context, reg discovery.Registration) (disc
 		if ms := reg.TTL.Milliseconds(); ms > 0 {
 			fields[HeartbeatTimeoutField] = strconv.FormatInt(ms, 10)
 		}
+		if reg.Epoch > 0 {
+			fields[EpochField] = strconv.FormatInt(reg.Epoch, 10)
+		}
 		return remoting.NewRequest(remoting.RegisterBroker, fields, b)
 	})
 	if err != nil {

@@ -15,6 +15,23 @@ import (
 // without a refresh, in milliseconds. Wire format, never change.
 const HeartbeatTimeoutField = "heartbeatTimeoutMillis"
 
+// EpochField is REGISTER_BROKER's optional header field with the epoch of a master elected
+// through etcd (Tern's own; RocketMQ NameServers ignore it).
+const EpochField = "haEpoch"
+
+// parseEpoch reads the haEpoch field: 0 when absent.
+func parseEpoch(fields map[string]string) (int64, error) {
+	s, ok := fields[EpochField]
+	if !ok || s == "" {
+		return 0, nil
+	}
+	e, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || e < 0 {
+		return 0, &fieldError{field: EpochField, value: s}
+	}
+	return e, nil
+}
+
 // TopicsFromTable turns a broker's topic table into a Registration's topics, sorted by name.
 // A table entry without a topic name takes its key.
 func TopicsFromTable(table map[string]protocol.TopicConfig) []discovery.TopicConfig {

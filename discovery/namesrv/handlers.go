@@ -91,11 +91,15 @@ func (s *Server) handleRegisterBroker(ctx context.Context, conn *remoting.Conn, 
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
+	epoch, err := parseEpoch(req.ExtFields)
+	if err != nil {
+		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
+	}
 	var c any
 	if conn != nil {
 		c = conn
 	}
-	res, err := s.reg.register(ctx, registerRequest{header: &h, body: body, conn: c, timeout: timeout, now: s.now()})
+	res, err := s.reg.register(ctx, registerRequest{header: &h, body: body, conn: c, timeout: timeout, epoch: epoch, now: s.now()})
 	if err != nil {
 		s.log.Warn("register broker failed", "broker", h.BrokerAddr, "broker_name", h.BrokerName, "err", err)
 		return errorResponse(req, err)

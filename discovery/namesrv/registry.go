@@ -2,6 +2,8 @@ package namesrv
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ternmq/tern/core/protocol"
@@ -32,8 +34,13 @@ type registerRequest struct {
 	body    *protocol.RegisterBrokerBody
 	conn    any           // the connection it came on; nil in handler tests
 	timeout time.Duration // heartbeatTimeoutMillis; 0 when absent
+	epoch   int64         // haEpoch; 0 when absent
 	now     time.Time
 }
+
+// ErrStaleEpoch refuses the registration of a deposed master: the broker name's registered
+// master has a higher epoch.
+var ErrStaleEpoch = errors.New("namesrv: stale master epoch")
 
 // memRegistry is the in-memory registry: RocketMQ's NameServer.
 type memRegistry struct{ r *RouteInfo }
@@ -42,11 +49,15 @@ var _ registry = memRegistry{}
 
 func (m memRegistry) register(_ context.Context, r registerRequest) (RegisterResult, error) {
 	h := r.header
-	return m.r.RegisterBroker(Registration{
+	res := m.r.RegisterBroker(Registration{
 		Cluster: h.ClusterName, BrokerName: h.BrokerName, BrokerAddr: h.BrokerAddr, BrokerID: h.BrokerID,
 		HAServerAddr: h.HAServerAddr, Topics: r.body.TopicConfigSerializeWrapper,
-		FilterServers: r.body.FilterServerList, Conn: r.conn, Timeout: r.timeout,
-	}, r.now), nil
+		FilterServers: r.body.FilterServerList, Conn: r.conn, Timeout: r.timeout, Epoch: r.epoch,
+	}, r.now)
+	if res.Stale {
+		return res, fmt.Errorf("%w: %s registers as the master of %s at epoch %d, below the registered master's", ErrStaleEpoch, h.BrokerAddr, h.BrokerName, r.epoch)
+	}
+	return res, nil
 }
 
 func (m memRegistry) unregister(_ context.Context, h *protocol.UnregisterBrokerHeader) error {

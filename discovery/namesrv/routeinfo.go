@@ -30,6 +30,7 @@ type liveBroker struct {
 	haAddr     string
 	conn       any           // the connection it last registered on
 	timeout    time.Duration // its own expiry (heartbeatTimeoutMillis); 0: Expire's default
+	epoch      int64         // an elected master's fencing token (haEpoch)
 }
 
 // RouteOptions configures a RouteInfo.
@@ -69,6 +70,8 @@ type Registration struct {
 	// Timeout is how long the registration lives without a refresh (REGISTER_BROKER's
 	// heartbeatTimeoutMillis); 0 leaves it to Expire's default.
 	Timeout time.Duration
+	// Epoch is an elected master's fencing token (haEpoch); 0 when it has none.
+	Epoch int64
 }
 
 // RegisterResult is the answer to a registration.
@@ -78,6 +81,9 @@ type RegisterResult struct {
 	HAServerAddr string
 	// First is true when this address was not registered before.
 	First bool
+	// Stale is set when the registration was refused: it claims the master id of a broker name
+	// whose registered master, at another address, has a higher epoch (a deposed master).
+	Stale bool
 }
 
 // RegisterBroker records a registration at now, as RocketMQ does:
@@ -92,6 +98,15 @@ type RegisterResult struct {
 func (r *RouteInfo) RegisterBroker(reg Registration, now time.Time) RegisterResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if reg.BrokerID == protocol.MasterID {
+		if g := r.groups[reg.BrokerName]; g != nil {
+			if cur := g.BrokerAddrs[protocol.MasterID]; cur != "" && cur != reg.BrokerAddr {
+				if l := r.live[cur]; l != nil && l.epoch > reg.Epoch {
+					return RegisterResult{Stale: true} // a deposed master: the routes stay
+				}
+			}
+		}
+	}
 	names := r.clusters[reg.Cluster]
 	if names == nil {
 		names = make(map[string]struct{})
@@ -120,7 +135,7 @@ func (r *RouteInfo) RegisterBroker(reg Registration, now time.Time) RegisterResu
 	if reg.BrokerID == protocol.MasterID && (first || prev == nil || prev.version != reg.Topics.DataVersion) {
 		r.applyTopicsLocked(reg.BrokerName, reg.Topics.TopicConfigTable)
 	}
-	r.live[reg.BrokerAddr] = &liveBroker{lastUpdate: now, version: reg.Topics.DataVersion, haAddr: reg.HAServerAddr, conn: reg.Conn, timeout: reg.Timeout}
+	r.live[reg.BrokerAddr] = &liveBroker{lastUpdate: now, version: reg.Topics.DataVersion, haAddr: reg.HAServerAddr, conn: reg.Conn, timeout: reg.Timeout, epoch: reg.Epoch}
 
 	if reg.FilterServers != nil {
 		if len(reg.FilterServers) == 0 {

@@ -363,3 +363,28 @@ func TestClusterInfo(t *testing.T) {
 		t.Fatal("ClusterInfo shares the registry's maps")
 	}
 }
+
+// TestRegisterRefusesStaleMaster: an elected master (epoch 12) replaces the deposed one (epoch
+// 5); the deposed one, registering again as the master, is refused and the routes keep the new
+// master. A master with a higher epoch takes over, as a static master (epoch 0) replacing
+// another static one always did.
+func TestRegisterRefusesStaleMaster(t *testing.T) {
+	r := NewRouteInfo(RouteOptions{})
+	old, next := reg("c", "a", "10.0.0.1:10911", 0, table(1, tc("T", 4, 6))), reg("c", "a", "10.0.0.2:10911", 0, table(1, tc("T", 4, 6)))
+	old.Epoch, next.Epoch = 5, 12
+	r.RegisterBroker(old, t0)
+	if res := r.RegisterBroker(next, t0.Add(time.Second)); res.Stale {
+		t.Fatalf("the higher epoch was refused: %+v", res)
+	}
+	if res := r.RegisterBroker(old, t0.Add(2*time.Second)); !res.Stale {
+		t.Fatalf("the deposed master was taken back: %+v", res)
+	}
+	if got := r.ClusterInfo().BrokerAddrTable["a"].BrokerAddrs[0]; got != next.BrokerAddr {
+		t.Fatalf("master of a is %s, want %s", got, next.BrokerAddr)
+	}
+	s1, s2 := reg("c", "b", "10.0.1.1:10911", 0, table(1)), reg("c", "b", "10.0.1.2:10911", 0, table(1))
+	r.RegisterBroker(s1, t0)
+	if res := r.RegisterBroker(s2, t0); res.Stale {
+		t.Fatalf("static masters: %+v", res)
+	}
+}

@@ -63,6 +63,10 @@ type Registration struct {
 	// TTL is how long the registration lives without a refresh (carried in whole ms); 0 means
 	// the plugin's default.
 	TTL time.Duration
+	// Epoch is the fencing token of a master elected through etcd (--ha etcd); 0 for a static
+	// master or a slave. A registry that knows epochs refuses a master whose epoch is below
+	// the master it holds for the broker name, so a deposed master cannot take the routes back.
+	Epoch int64
 }
 
 // RegisterResult: for a slave whose master is registered, the master's addresses.
