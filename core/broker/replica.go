@@ -101,6 +101,11 @@ func openReplica(cfg *Config) (*replica, error) {
 		r.ln = ln
 	}
 	r.memoryCap = int64(float64(totalMemory()) * float64(cfg.AccessMessageInMemoryMaxRatio) / 100)
+	if cfg.Election == nil && cfg.BrokerRole != RoleSlave {
+		// A static master is one from the start (Start adds its HA port and services).
+		r.master.Store(true)
+		r.writable.Store(true)
+	}
 	return r, nil
 }
 
