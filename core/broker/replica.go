@@ -74,7 +74,7 @@ type replica struct {
 	epoch    atomic.Int64 // the epoch the broker leads or follows
 
 	mu         sync.Mutex
-	haMaster   *ha.Master
+	haMaster   atomic.Pointer[ha.Master] // set once, when the broker becomes the master
 	slave      *ha.Slave
 	slaveStop  context.CancelFunc
 	slaveDone  chan struct{}
@@ -193,7 +193,7 @@ func (b *Broker) becomeMaster(epoch int64) {
 	}
 	r.epoch.Store(epoch)
 	if r.ln != nil {
-		r.haMaster = ha.NewMaster(ha.MasterOptions{
+		m := ha.NewMaster(ha.MasterOptions{
 			Log: b.store, Epochs: r.epochs, Listener: r.ln, BrokerName: b.cfg.BrokerName,
 			MaxGapNotInSync: b.cfg.HAMaxGapNotInSync, Logger: b.log.With("component", "ha"),
 			Deposed: func(e int64) {
@@ -201,7 +201,7 @@ func (b *Broker) becomeMaster(epoch int64) {
 				b.fence()
 			},
 		})
-		m := r.haMaster
+		r.haMaster.Store(m)
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
@@ -375,7 +375,7 @@ func (b *Broker) onElection(ev ElectionEvent) {
 func (b *Broker) closeReplica() {
 	r := b.rep
 	r.mu.Lock()
-	stop, done, m := r.slaveStop, r.slaveDone, r.haMaster
+	stop, done, m := r.slaveStop, r.slaveDone, r.haMaster.Load()
 	r.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -422,15 +422,17 @@ func (w writer) PutMessages(ctx context.Context, recs []*message.Record) (store.
 	if (err != nil && !errors.Is(err, store.ErrFlushTimeout)) || !r.sync {
 		return res, err
 	}
-	r.mu.Lock()
-	m := r.haMaster
-	r.mu.Unlock()
+	m := r.haMaster.Load()
 	if m == nil {
 		return res, errSlaveNotAvailable
 	}
+	end := res.PhysicalOffset + int64(res.Bytes)
+	if m.ConfirmOffset() >= end {
+		return res, err // a slave already has it: no timer needed
+	}
 	wctx, cancel := context.WithTimeout(ctx, w.b.cfg.Store.SyncFlushTimeout.D())
 	defer cancel()
-	switch rerr := m.WaitReplicated(wctx, res.PhysicalOffset+int64(res.Bytes)); {
+	switch rerr := m.WaitReplicated(wctx, end); {
 	case rerr == nil:
 		return res, err
 	case errors.Is(rerr, ha.ErrNoReplica):
@@ -482,9 +484,7 @@ func (b *Broker) suggestBroker(lastPhy int64) int64 {
 
 // hasSlave reports whether a slave is connected to this master.
 func (b *Broker) hasSlave() bool {
-	b.rep.mu.Lock()
-	m := b.rep.haMaster
-	b.rep.mu.Unlock()
+	m := b.rep.haMaster.Load()
 	return m != nil && len(m.Status().Slaves) > 0
 }
 
@@ -526,7 +526,7 @@ func (b *Broker) HAStatus() HAStatus {
 		Elected: b.cfg.Election != nil,
 	}
 	r.mu.Lock()
-	m, s := r.haMaster, r.slave
+	m, s := r.haMaster.Load(), r.slave
 	r.mu.Unlock()
 	switch {
 	case master && !writable:
