@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,7 +152,7 @@ func testReplication(t *testing.T, role string) {
 	ns.start()
 	common := []string{"brokerName=broker-r", "mappedFileSizeCommitLog=" + strconv.Itoa(segmentSize), "maxMessageSize=65536", "slaveSyncInterval=500"}
 	mdir, sdir := t.TempDir(), t.TempDir()
-	master := newBroker(t, mdir, ns.ns, nil, append(common, "brokerRole="+role, "haListenAddr="+freeAddr(t))...)
+	master := newBroker(t, mdir, ns.ns, nil, append(common, "brokerRole="+role, "haListenAddr="+freeAddr(t), "syncFlushTimeout=1000")...)
 	master.start()
 	slave := newBroker(t, sdir, ns.ns, nil, append(common, "brokerRole=SLAVE", "brokerId=1", "haListenAddr=off")...)
 	slave.start()
@@ -178,6 +179,29 @@ func testReplication(t *testing.T, role string) {
 	waitHA(t, rc, slave.br, 30*time.Second, "slave caught up", func(st broker.HAStatus) bool { return st.MaxOffset == end })
 	if role == broker.RoleSyncMaster && mst.Master.ConfirmOffset < end {
 		t.Errorf("SYNC_MASTER: confirm offset %d below the master's end %d after every send was acknowledged", mst.Master.ConfirmOffset, end)
+	}
+
+	if role == broker.RoleSyncMaster {
+		// A slave that stops answering: the send is stored, and answered FLUSH_SLAVE_TIMEOUT once
+		// syncFlushTimeout (1 s here) passes.
+		master.admin("topic", "create", "ReplicationStall", "-c", "DefaultCluster", "-q", "1")
+		p, err := client.NewProducer("stall-producer", client.WithNameServers(ns.ns), client.WithInstanceName("stall-producer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slave.cmd.Process.Signal(syscall.SIGSTOP)
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := p.Send(sctx, &client.Message{Topic: "ReplicationStall", Body: []byte("while the slave is stopped")})
+		cancel()
+		slave.cmd.Process.Signal(syscall.SIGCONT)
+		closeClient(t, p)
+		if err != nil || res.Status != client.SendFlushSlaveTimeout {
+			t.Fatalf("send while the slave is stopped: %+v, %v; want FLUSH_SLAVE_TIMEOUT", res, err)
+		}
+		t.Logf("%s: a send while the slave was stopped: %v", role, res.Status)
+		mst = waitHA(t, rc, master.br, 10*time.Second, "master status", func(st broker.HAStatus) bool { return st.MaxOffset > end })
+		end = mst.MaxOffset
+		waitHA(t, rc, slave.br, 30*time.Second, "slave caught up after SIGCONT", func(st broker.HAStatus) bool { return st.MaxOffset == end })
 	}
 
 	// A consumer reads part of the topic from the master, then the master dies.
