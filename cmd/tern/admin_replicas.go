@@ -101,13 +101,7 @@ func printReplicas(w *tabwriter.Writer, rows []replicaRow) {
 		lag, repl := "-", ""
 		switch {
 		case st.Master != nil:
-			in := 0
-			for _, s := range st.Master.Slaves {
-				if s.InSync {
-					in++
-				}
-			}
-			repl = fmt.Sprintf("%d/%d slaves in sync, confirmed to %d", in, len(st.Master.Slaves), st.Master.ConfirmOffset)
+			repl = fmt.Sprintf("%d/%d slaves in sync, confirmed to %d", st.InSyncSlaves(), len(st.Master.Slaves), st.Master.ConfirmOffset)
 		case st.Slave != nil:
 			lag = strconv.FormatInt(max(st.Slave.MasterMaxOffset-st.MaxOffset, 0), 10)
 			if st.Slave.Connected {

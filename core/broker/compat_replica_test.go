@@ -30,19 +30,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	}
 }
 
-func inSync(b *broker.Broker) int {
-	st := b.HAStatus()
-	if st.Master == nil {
-		return 0
-	}
-	n := 0
-	for _, s := range st.Master.Slaves {
-		if s.InSync {
-			n++
-		}
-	}
-	return n
-}
+func inSync(b *broker.Broker) int { return b.HAStatus().InSyncSlaves() }
 
 // TestOfficialClientSyncMaster: the official client sends to a SYNC_MASTER with a slave (SEND_OK
 // once the slave has the message), then, with the slave gone, gets SLAVE_NOT_AVAILABLE as a

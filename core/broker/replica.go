@@ -514,6 +514,20 @@ type HAStatus struct {
 	Extra      map[string]string `json:"extra,omitempty"`
 }
 
+// InSyncSlaves counts the slaves a master reports in sync (0 for a slave).
+func (s HAStatus) InSyncSlaves() int {
+	if s.Master == nil {
+		return 0
+	}
+	n := 0
+	for _, sl := range s.Master.Slaves {
+		if sl.InSync {
+			n++
+		}
+	}
+	return n
+}
+
 // HAStatus returns the broker's replication state.
 func (b *Broker) HAStatus() HAStatus {
 	r := b.rep

@@ -72,7 +72,7 @@ func TestFailover(t *testing.T) {
 		return nil, broker.HAStatus{}
 	}
 	first, _ := leader()
-	st := waitHA(t, rc, first.br, 60*time.Second, "two slaves in sync", func(st broker.HAStatus) bool { return inSyncSlaves(st) == 2 })
+	st := waitHA(t, rc, first.br, 60*time.Second, "two slaves in sync", func(st broker.HAStatus) bool { return st.InSyncSlaves() == 2 })
 	t.Logf("master %s (epoch %d) with two slaves in sync", first.br, st.Epoch)
 
 	topic := "FailoverTest"
@@ -138,7 +138,7 @@ func TestFailover(t *testing.T) {
 	waitHA(t, rc, first.br, 60*time.Second, "old master rejoins as a slave", func(s broker.HAStatus) bool {
 		return s.Role == broker.RoleSlave && s.Slave != nil && s.Slave.Connected && s.Epoch == nst.Epoch
 	})
-	waitHA(t, rc, next.br, 60*time.Second, "two slaves in sync again", func(s broker.HAStatus) bool { return inSyncSlaves(s) == 2 })
+	waitHA(t, rc, next.br, 60*time.Second, "two slaves in sync again", func(s broker.HAStatus) bool { return s.InSyncSlaves() == 2 })
 	close(stop)
 	<-done
 

@@ -58,20 +58,6 @@ func waitHA(t *testing.T, rc *remoting.Client, addr string, limit time.Duration,
 	return last
 }
 
-// inSyncSlaves counts the slaves a master reports in sync.
-func inSyncSlaves(st broker.HAStatus) int {
-	if st.Master == nil {
-		return 0
-	}
-	n := 0
-	for _, s := range st.Master.Slaves {
-		if s.InSync {
-			n++
-		}
-	}
-	return n
-}
-
 // produce runs producers synchronous senders of 1 KiB messages into l until each has sent
 // perProducer messages or stop is closed.
 func produce(t *testing.T, ns string, topic string, l *ledger, producers, perProducer int, stop <-chan struct{}) {
@@ -158,7 +144,7 @@ func testReplication(t *testing.T, role string) {
 	slave.start()
 	rc := remoting.NewClient(remoting.ClientOptions{})
 	defer rc.Close()
-	waitHA(t, rc, master.br, 30*time.Second, "slave in sync", func(st broker.HAStatus) bool { return inSyncSlaves(st) == 1 })
+	waitHA(t, rc, master.br, 30*time.Second, "slave in sync", func(st broker.HAStatus) bool { return st.InSyncSlaves() == 1 })
 
 	const producers, perProducer = 8, 2500 // 20,000 messages of 1 KiB: five segments
 	topic := "ReplicationTest"

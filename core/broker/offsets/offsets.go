@@ -167,14 +167,7 @@ func (m *Manager) Flush() error {
 		m.mu.Unlock()
 		return nil
 	}
-	f := file{OffsetTable: make(map[string]map[string]int64, len(m.table))}
-	for k, t := range m.table {
-		qs := make(map[string]int64, len(t))
-		for q, off := range t {
-			qs[strconv.Itoa(int(q))] = off
-		}
-		f.OffsetTable[k.topic+"@"+k.group] = qs
-	}
+	f := m.fileLocked()
 	m.dirty = false
 	m.mu.Unlock()
 	b, err := json.MarshalIndent(f, "", "  ")
@@ -194,6 +187,13 @@ func (m *Manager) Flush() error {
 // GET_ALL_CONSUMER_OFFSET, and the file's format).
 func (m *Manager) Encode() ([]byte, error) {
 	m.mu.RLock()
+	f := m.fileLocked()
+	m.mu.RUnlock()
+	return json.Marshal(f)
+}
+
+// fileLocked returns the table in the file's form. m.mu is held.
+func (m *Manager) fileLocked() file {
 	f := file{OffsetTable: make(map[string]map[string]int64, len(m.table))}
 	for k, t := range m.table {
 		qs := make(map[string]int64, len(t))
@@ -202,8 +202,7 @@ func (m *Manager) Encode() ([]byte, error) {
 		}
 		f.OffsetTable[k.topic+"@"+k.group] = qs
 	}
-	m.mu.RUnlock()
-	return json.Marshal(f)
+	return f
 }
 
 // Merge commits every offset of an encoded table (a master's, on its slave).
