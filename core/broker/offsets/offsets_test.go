@@ -82,3 +82,48 @@ func TestRocketMQFileFormat(t *testing.T) {
 		t.Fatalf("%d %v", off, ok)
 	}
 }
+
+// TestEncodeMerge: a master's table, encoded as GET_ALL_CONSUMER_OFFSET's body, merged into a
+// slave's: the slave then answers the master's offsets, keeps its own others, and persists them.
+func TestEncodeMerge(t *testing.T) {
+	master, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	master.Commit("g1", "T", 0, 10)
+	master.Commit("g1", "T", 3, 7)
+	master.Commit("g2", "U", 1, 5)
+	body, err := master.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	slave, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave.Commit("g1", "T", 0, 3)
+	slave.Commit("g3", "V", 0, 1)
+	if err := slave.Merge(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := slave.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		g, topic string
+		q        int32
+		want     int64
+	}{{"g1", "T", 0, 10}, {"g1", "T", 3, 7}, {"g2", "U", 1, 5}, {"g3", "V", 0, 1}} {
+		if got, ok := again.Query(c.g, c.topic, c.q); !ok || got != c.want {
+			t.Errorf("%s %s %d: %d %v, want %d", c.g, c.topic, c.q, got, ok, c.want)
+		}
+	}
+	if err := slave.Merge([]byte("{not json")); err == nil {
+		t.Error("Merge took garbage")
+	}
+}

@@ -100,3 +100,29 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReplace: a slave's table becomes its master's, data version included, persisted; invalid
+// names are skipped.
+func TestReplace(t *testing.T) {
+	dir := t.TempDir()
+	m := open(t, dir)
+	table := map[string]Config{
+		"Orders":   {ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6},
+		"bad name": {ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
+	}
+	ver := DataVersion{Timestamp: 12345, Counter: 42}
+	if err := m.Replace(table, ver); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.DataVersion(); got != ver {
+		t.Errorf("data version %+v, want %+v", got, ver)
+	}
+	again := open(t, dir) // adds back the system topics the table lacks
+	all, _ := again.All()
+	if c, ok := all["Orders"]; !ok || c.TopicName != "Orders" || c.WriteQueueNums != 4 {
+		t.Errorf("Orders: %+v %v", c, ok)
+	}
+	if _, ok := all["bad name"]; ok {
+		t.Error("an invalid name was kept")
+	}
+}
