@@ -87,6 +87,10 @@ type replica struct {
 	syncClient *remoting.Client
 }
 
+// clockSkew bounds how far the clocks of a group's replicas may disagree: a promoted slave checks
+// the timers due up to this long after its promotion against the index before firing them.
+const clockSkew = 10 * time.Second
+
 // ErrNotMaster is the remark of a write sent to a slave or a fenced master.
 var errNotMaster = errors.New("the broker is not its group's master: send to the master")
 
@@ -212,6 +216,10 @@ func (b *Broker) becomeMaster(epoch int64) {
 	}
 	r.masterHA, r.masterAddr = "", ""
 	r.mu.Unlock()
+	if b.cfg.Election != nil { // elected: it was a slave until now
+		// The old master may have fired any timer due until now (give or take its clock).
+		b.timer.CheckFiredUntil(b.now().Add(clockSkew).UnixMilli())
+	}
 	r.master.Store(true)
 	r.writable.Store(true)
 	b.startMasterServices()

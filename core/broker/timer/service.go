@@ -193,6 +193,14 @@ func (s *Service) recover() error {
 	return s.checkpoint(false)
 }
 
+// CheckFiredUntil makes every timer due at or before until (ms) be checked against the message
+// index before it fires, as after an unclean stop. A slave that becomes the master calls it
+// before Start: its wheel was rebuilt from the replicated inbox, and the old master may have
+// fired any timer due before the failover (until covers the clocks' skew too).
+func (s *Service) CheckFiredUntil(until int64) {
+	s.recoverUntil = max(s.recoverUntil, until)
+}
+
 // Start launches the decide stage and the wheel loop; Close stops them.
 func (s *Service) Start() {
 	if s.started {

@@ -8,9 +8,11 @@ import (
 
 	"github.com/ternmq/tern/core/broker"
 	"github.com/ternmq/tern/core/broker/brokertest"
+	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 	"github.com/ternmq/tern/discovery/etcd/etcdtest"
+	"github.com/ternmq/tern/sdk/client"
 )
 
 // TestDeposedMasterRefusesWrites runs two brokers of one group electing through a real etcd:
@@ -88,5 +90,70 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 			t.Fatalf("%s: not within %v", what, limit)
 		}
 		time.Sleep(10 * time.Millisecond) // the brokers get there on their own
+	}
+}
+
+// TestTimersSurviveFailover: a broker group elects through a real etcd; two timer messages go to
+// the master: one fires there before the failover, the other is still waiting when the master
+// stops. The elected slave, whose timing wheel was rebuilt from the replicated inbox, fires the
+// second at its time and does not fire the first again.
+func TestTimersSurviveFailover(t *testing.T) {
+	endpoint, _, _ := etcdtest.Start(t)
+	elect := func(id int64) broker.Election {
+		return ForBroker([]string{endpoint}, Config{Prefix: "/timers", Group: "broker-timer", BrokerID: id, TTL: testTTL, Settle: 200 * time.Millisecond, Logger: brokertest.Logger()})
+	}
+	a := brokertest.Start(t, func(c *broker.Config) {
+		c.BrokerName, c.BrokerID, c.HAListenAddr, c.Election = "broker-timer", 1, "127.0.0.1:0", elect(1)
+	})
+	waitUntil(t, 10*time.Second, "the first broker elected", a.Broker.IsMaster)
+	b := a.StartSlave(t, func(c *broker.Config) {
+		c.BrokerRole, c.BrokerID, c.HAListenAddr, c.Election = broker.RoleAsyncMaster, 2, "127.0.0.1:0", elect(2)
+	})
+	waitUntil(t, 10*time.Second, "the second broker follows", func() bool {
+		st := b.Broker.HAStatus()
+		return st.Slave != nil && st.Slave.Connected
+	})
+	const topic = "TimerFailover"
+	if err := a.CreateTopic(topic, 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := client.NewProducer("timer-failover", client.WithNameServers(a.NamesrvAddr), client.WithLogger(brokertest.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	now := time.Now()
+	for _, m := range []struct {
+		body string
+		at   time.Time
+	}{{"early", now.Add(300 * time.Millisecond)}, {"late", now.Add(4 * time.Second)}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := p.Send(ctx, &client.Message{Topic: topic, Body: []byte(m.body), DeliverAt: m.at})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, 10*time.Second, "the early timer fired on the master and reached the slave", func() bool {
+		return a.Broker.Store().MaxOffset(topic, 0) == 1 && b.Broker.Store().MaxOffset(topic, 0) == 1 &&
+			b.Broker.Store().CommitLogMaxOffset() == a.Broker.Store().CommitLogMaxOffset()
+	})
+	a.StopBroker(t)
+	waitUntil(t, 5*testTTL, "the slave elected", b.Broker.IsMaster)
+	waitUntil(t, 20*time.Second, "a second message in the topic on the new master", func() bool { return b.Broker.Store().MaxOffset(topic, 0) >= 2 })
+	res, err := b.Broker.Store().GetMessages(topic, 0, 0, 10, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Release()
+	var bodies []string
+	for _, m := range res.Messages {
+		bodies = append(bodies, string(message.View(m).Body()))
+	}
+	if len(bodies) != 2 || bodies[0] != "early" || bodies[1] != "late" {
+		t.Fatalf("the topic holds %q, want [early late]: a timer fired twice or was lost", bodies)
+	}
+	if late := time.Since(now); late < 4*time.Second {
+		t.Fatalf("the late timer fired after %v, before its time", late)
 	}
 }
