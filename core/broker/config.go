@@ -38,6 +38,10 @@ type Config struct {
 	// listen address's port + 1 (port 0: an ephemeral port); "off" for none (a master without
 	// slaves). It is advertised with the broker address's IP.
 	HAListenAddr string `yaml:"haListenAddr"`
+	// haListenDerived: HAListenAddr is the default (listen port + 1), not configured; when that
+	// port is taken the broker listens on an ephemeral one instead (slaves learn it from the
+	// registration).
+	haListenDerived bool
 	// HAMasterAddress is a slave's master's HA address (haMasterAddress); empty: the one its
 	// registration answers.
 	HAMasterAddress string `yaml:"haMasterAddress"`
@@ -203,7 +207,7 @@ func (c *Config) Validate() error {
 	if c.ListenAddr == "" {
 		bad("listenAddr is empty")
 	} else if c.HAListenAddr == "" {
-		c.HAListenAddr = defaultHAListenAddr(c.ListenAddr)
+		c.HAListenAddr, c.haListenDerived = defaultHAListenAddr(c.ListenAddr), true
 	}
 	if err := parseRole(c.BrokerRole); err != nil {
 		bad("%v", err)

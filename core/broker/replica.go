@@ -99,6 +99,11 @@ func openReplica(cfg *Config) (*replica, error) {
 	r := &replica{fenced: make(chan struct{}), sync: cfg.BrokerRole == RoleSyncMaster}
 	if cfg.HAListenAddr != "off" {
 		ln, err := net.Listen("tcp", cfg.HAListenAddr)
+		if err != nil && cfg.haListenDerived {
+			// The listen port + 1 is taken (by a client socket, say): any port will do.
+			host, _, _ := net.SplitHostPort(cfg.HAListenAddr)
+			ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("broker: listen %s (haListenAddr): %w", cfg.HAListenAddr, err)
 		}
