@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,10 @@ type benchFlags struct {
 	batch     int
 	group     string
 	clients   []string
+	messages  int64         // produce: stop after this many acknowledged messages (0: no limit)
+	rate      int           // latency: messages per second
+	warmup    time.Duration // latency: sending before the measurement starts
+	output    string        // table or json
 }
 
 func newBenchCmd() *cobra.Command {
@@ -45,6 +50,13 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 	pf.StringVar(&f.topic, "topic", "BenchmarkTest", "topic (created with 8 queues on the cluster's masters if missing)")
 	pf.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run each client")
 	pf.StringSliceVar(&f.clients, "client", []string{"tern"}, "client libraries to run, one after the other: tern, official")
+	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if f.output != "table" && f.output != "json" {
+			return fmt.Errorf("-o %q: want table or json", f.output)
+		}
+		return nil
+	}
 	produce := &cobra.Command{
 		Use: "produce", Short: "Synchronous producers sending as fast as acknowledgements come back", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return benchProduce(cmd.Context(), cmd.OutOrStdout(), f) },
@@ -52,12 +64,27 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 	produce.Flags().IntVar(&f.size, "size", 1024, "message body size in bytes")
 	produce.Flags().IntVar(&f.producers, "producers", 16, "concurrent synchronous senders")
 	produce.Flags().IntVar(&f.batch, "batch", 1, "messages per send (a batch send above 1)")
+	produce.Flags().Int64Var(&f.messages, "messages", 0, "stop after this many acknowledged messages, or at --duration (0: run for --duration)")
 	consume := &cobra.Command{
 		Use: "consume", Short: "Consume the topic from its first offset with a push consumer (a fresh group per client)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return benchConsume(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	consume.Flags().StringVar(&f.group, "group", "benchmark_consumer", "consumer group prefix (the client name and a random suffix are added)")
-	cmd.AddCommand(produce, consume)
+	latency := &cobra.Command{
+		Use:   "latency",
+		Short: "End-to-end latency (send to receive) at a fixed send rate, with Tern's client",
+		Long: `One producer sends at --rate messages per second (asynchronous sends, open loop: a late
+message does not delay the next one's schedule) while one push consumer of a new group receives
+them; each body starts with its send time, and the latency is the receive time minus it. Only
+messages sent after --warmup, once the consumer has caught up, are measured. Only --client tern.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return benchLatency(cmd.Context(), cmd.OutOrStdout(), f) },
+	}
+	latency.Flags().IntVar(&f.size, "size", 1024, "message body size in bytes (at least 8: the send time)")
+	latency.Flags().IntVar(&f.rate, "rate", 10000, "messages per second")
+	latency.Flags().DurationVar(&f.warmup, "warmup", 2*time.Second, "send for this long before measuring")
+	latency.Flags().StringVar(&f.group, "group", "benchmark_consumer", "consumer group prefix (a random suffix is added)")
+	cmd.AddCommand(produce, consume, latency)
 	return cmd
 }
 
@@ -99,17 +126,49 @@ type benchRow struct {
 	msgs, bytes  float64 // per second
 	count, fails int64
 	p50, p99     time.Duration
+	firstErr     string // the first failure, if any
 }
 
-func printBench(out io.Writer, title, latency string, rows []benchRow) {
+// benchJSON is the -o json form of a bench result, one object; latencies in milliseconds.
+type benchJSON struct {
+	Title   string         `json:"title"`
+	Latency string         `json:"latency"`
+	Rows    []benchJSONRow `json:"rows"`
+}
+
+type benchJSONRow struct {
+	Client     string  `json:"client"`
+	MsgsPerSec float64 `json:"msgsPerSec"`
+	MBPerSec   float64 `json:"mbPerSec"`
+	Messages   int64   `json:"messages"`
+	Failed     int64   `json:"failed"`
+	P50Ms      float64 `json:"p50Ms"`
+	P99Ms      float64 `json:"p99Ms"`
+	FirstError string  `json:"firstError,omitempty"`
+}
+
+func printBench(out io.Writer, output, title, latency string, rows []benchRow) error {
+	if output == "json" {
+		j := benchJSON{Title: title, Latency: latency, Rows: make([]benchJSONRow, len(rows))}
+		for i, r := range rows {
+			j.Rows[i] = benchJSONRow{Client: r.client, MsgsPerSec: r.msgs, MBPerSec: r.bytes, Messages: r.count,
+				Failed: r.fails, P50Ms: float64(r.p50) / 1e6, P99Ms: float64(r.p99) / 1e6, FirstError: r.firstErr}
+		}
+		return json.NewEncoder(out).Encode(j)
+	}
 	fmt.Fprintln(out, title)
+	for _, r := range rows {
+		if r.firstErr != "" {
+			fmt.Fprintf(out, "%s: first failure: %s\n", r.client, r.firstErr)
+		}
+	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "CLIENT\tMSGS/S\tMB/S\tMESSAGES\tFAILED\t%s P50\t%s P99\tVS FIRST\n", latency, latency)
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s\t%.0f\t%.1f\t%d\t%d\t%v\t%v\t%.2fx\n", r.client, r.msgs, r.bytes, r.count, r.fails,
 			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.msgs/rows[0].msgs)
 	}
-	w.Flush()
+	return w.Flush()
 }
 
 func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
@@ -140,7 +199,9 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 				}
 				return
 			}
-			sent.Add(int64(n))
+			if sent.Add(int64(n)) >= f.messages && f.messages > 0 {
+				cancel()
+			}
 			lat.add(d)
 		})
 		el := time.Since(start).Seconds()
@@ -148,16 +209,16 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if e := firstErr.Load(); e != nil {
-			fmt.Fprintf(out, "%s: first send error: %v\n", name, e)
-		}
 		n := float64(sent.Load())
-		rows = append(rows, benchRow{client: name, msgs: n / el, bytes: n * float64(f.size) / el / 1e6, count: sent.Load(),
-			fails: failed.Load(), p50: lat.pct(0.50), p99: lat.pct(0.99)})
+		row := benchRow{client: name, msgs: n / el, bytes: n * float64(f.size) / el / 1e6, count: sent.Load(),
+			fails: failed.Load(), p50: lat.pct(0.50), p99: lat.pct(0.99)}
+		if e := firstErr.Load(); e != nil {
+			row.firstErr = fmt.Sprint(e)
+		}
+		rows = append(rows, row)
 	}
-	printBench(out, fmt.Sprintf("produce %s: %d synchronous senders, %d B messages, batch %d, %v per client",
+	return printBench(out, f.output, fmt.Sprintf("produce %s: %d synchronous senders, %d B messages, batch %d, %v per client",
 		f.topic, f.producers, f.size, f.batch, f.duration), "SEND", rows)
-	return nil
 }
 
 func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
@@ -203,9 +264,8 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 		rows = append(rows, benchRow{client: name, msgs: n / el, bytes: float64(bytes.Load()) / el / 1e6, count: msgs.Load(),
 			p50: lat.pct(0.50), p99: lat.pct(0.99)})
 	}
-	printBench(out, fmt.Sprintf("consume %s from the first offset: backlog %d messages, at most %v per client (rate from the first to the last message)",
+	return printBench(out, f.output, fmt.Sprintf("consume %s from the first offset: backlog %d messages, at most %v per client (rate from the first to the last message)",
 		f.topic, backlog, f.duration), "STORE→RECEIVE", rows)
-	return nil
 }
 
 // benchTopic creates the topic if the NameServer has no route for it.
@@ -323,4 +383,41 @@ func (l *latencies) pct(p float64) time.Duration {
 	}
 	slices.Sort(l.d)
 	return l.d[min(len(l.d)-1, int(float64(len(l.d))*p))]
+}
+
+// paceUntil calls send at rate per second from start until stop says so or ctx ends, on an open
+// loop: the i-th call is due at start + i/rate, and calls that fell behind are made at once
+// rather than skipped or rescheduled.
+func paceUntil(ctx context.Context, rate int, start time.Time, stop func() bool, send func()) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var n int64
+	for ctx.Err() == nil && !stop() {
+		due := int64(time.Since(start).Seconds() * float64(rate))
+		for ; n < due && ctx.Err() == nil; n++ {
+			send()
+		}
+		// Until the next call is due, at least 100 µs: a high rate goes out in small bursts.
+		timer.Reset(max(100*time.Microsecond, time.Until(start.Add(time.Duration(float64(n+1)*float64(time.Second)/float64(rate))))))
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		}
+	}
+}
+
+// waitReceived waits until received catches up with acked, signalled on progress, for at most
+// limit.
+func waitReceived(ctx context.Context, received, acked *atomic.Int64, progress <-chan struct{}, limit time.Duration) {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for received.Load() < acked.Load() {
+		select {
+		case <-progress:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -1,0 +1,94 @@
+# Renders bench/run.sh's results (KEY VALUE lines) as a markdown table of Tern against NATS
+# JetStream and Redis Streams, with the ratios, issue 9's targets and whether each is met.
+# Keys: SYSTEM.MODE.pSIZExPRODUCERS.{msgs,mbps}, SYSTEM.MODE.lat.{p50,p99,msgs},
+# SYSTEM.default.consume.{msgs,mbps} (SYSTEM tern, js or redis; MODE default or fsync),
+# disk.mbps and disk.fdsync. A missing key prints as n/a.
+# Usage: awk -v lat_rate=10000 -v backlog=N -f table.awk results
+{ r[$1] = $2 }
+
+function has(k) { return (k in r) && r[k] != "" }
+function commas(x,    s, neg) {
+	x = sprintf("%.0f", x); neg = ""
+	if (x ~ /^-/) { neg = "-"; x = substr(x, 2) }
+	s = ""
+	while (length(x) > 3) { s = "," substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) }
+	return neg x s
+}
+function tput(k) { return has(k ".msgs") ? commas(r[k ".msgs"]) " (" sprintf("%.1f", r[k ".mbps"]) " MB/s)" : "n/a" }
+function ms(k) { return has(k) ? sprintf("%.2f ms", r[k]) : "n/a" }
+function ratio(a, b,    x) {
+	if (!has(a) || !has(b) || r[b] <= 0) return "n/a"
+	x = r[a] / r[b]
+	return sprintf(x < 0.1 ? "%.3f×" : "%.2f×", x)
+}
+function ok(cond) { return cond ? "met" : "**NOT MET**" }
+function row(label, t, j, d, tj, td, target, met) {
+	printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", label, t, j, d, tj, td, target, met
+}
+function section(label) { row("**" label "**", "", "", "", "", "", "", "") }
+function sizename(s) { return s >= 1024 ? (s / 1024) " KiB" : s " B" }
+
+END {
+	row("measure", "Tern", "JetStream", "Redis", "Tern/JetStream", "Tern/Redis", "target (issue 9)", "met")
+	print "|---|---:|---:|---:|---:|---:|---|---|"
+	split("128 1024 4096", sizes, " ")
+	split("1 16", prods, " ")
+	for (m = 1; m <= 2; m++) {
+		mode = m == 1 ? "default" : "fsync"
+		if (mode == "default")
+			section("Produce, default durability (Tern ASYNC_FLUSH, JetStream default, Redis appendfsync everysec): msgs/s (MB/s)")
+		else
+			section("Produce, fsync before the ack (Tern SYNC_FLUSH, JetStream sync_interval always, Redis appendfsync always): msgs/s (MB/s)")
+		for (i = 1; i <= 3; i++) for (p = 1; p <= 2; p++) {
+			s = sizes[i]; n = prods[p]; key = mode ".p" s "x" n
+			t = "tern." key; j = "js." key; d = "redis." key
+			target = ""; met = ""
+			if (n == 16 && mode == "default") {
+				target = "≥ 2× JetStream"
+				met = has(t ".msgs") && has(j ".msgs") ? ok(r[t ".msgs"] >= 2 * r[j ".msgs"]) : "n/a"
+			}
+			if (n == 16 && mode == "fsync") {
+				target = "≥ 8× JetStream, ≥ 1× Redis"
+				met = has(t ".msgs") && has(j ".msgs") && has(d ".msgs") ? ok(r[t ".msgs"] >= 8 * r[j ".msgs"] && r[t ".msgs"] >= r[d ".msgs"]) : "n/a"
+			}
+			row(sizename(s) " × " n (n == 1 ? " producer" : " producers"), tput(t), tput(j), tput(d),
+				ratio(t ".msgs", j ".msgs"), ratio(t ".msgs", d ".msgs"), target, met)
+		}
+	}
+
+	section("Consume a backlog of " commas(backlog) " messages of 1 KiB, from the first offset: msgs/s (MB/s)")
+	t = "tern.default.consume"; j = "js.default.consume"
+	row("one consumer", tput(t), tput(j), "—", ratio(t ".msgs", j ".msgs"), "—", "≥ 1.5× JetStream",
+		has(t ".msgs") && has(j ".msgs") ? ok(r[t ".msgs"] >= 1.5 * r[j ".msgs"]) : "n/a")
+
+	section("End-to-end latency, 1 KiB at " commas(lat_rate) " msgs/s, one producer, one consumer (Tern/JetStream < 1: Tern is faster)")
+	for (m = 1; m <= 2; m++) {
+		mode = m == 1 ? "default" : "fsync"
+		t = "tern." mode ".lat"; j = "js." mode ".lat"
+		row(mode " durability: p50", ms(t ".p50"), ms(j ".p50"), "—", ratio(t ".p50", j ".p50"), "—", "", "")
+		row(mode " durability: p99", ms(t ".p99"), ms(j ".p99"), "—", ratio(t ".p99", j ".p99"), "—",
+			mode == "default" ? "Tern p99 ≤ 5 ms" : "", mode == "default" ? (has(t ".p99") ? ok(r[t ".p99"] <= 5) : "n/a") : "")
+		row(mode " durability: messages received per second", has(t ".msgs") ? commas(r[t ".msgs"]) : "n/a",
+			has(j ".msgs") ? commas(r[j ".msgs"]) : "n/a", "—", "", "—", "", "")
+	}
+
+	section("Against the disk: fio sequential write " (has("disk.mbps") ? commas(r["disk.mbps"]) " MB/s" : "n/a") \
+		", fdatasync " (has("disk.fdsync") ? commas(r["disk.fdsync"]) "/s" : "n/a"))
+	k = "default.p4096x16.mbps"
+	for (x = 1; x <= 3; x++) {
+		sys = x == 1 ? "tern" : x == 2 ? "js" : "redis"
+		share[x] = has(sys "." k) && has("disk.mbps") ? sprintf("%.1f%%", 100 * r[sys "." k] / r["disk.mbps"]) : "n/a"
+	}
+	row("4 KiB × 16 producers, default durability, MB/s as a share of the disk's sequential write", share[1], share[2], share[3], "", "",
+		"Tern ≥ 60%", has("tern." k) && has("disk.mbps") ? ok(r["tern." k] >= 0.6 * r["disk.mbps"]) : "n/a")
+	split("16 1", pp, " ")
+	for (q = 1; q <= 2; q++) {
+		k = "fsync.p1024x" pp[q] ".msgs"
+		for (x = 1; x <= 3; x++) {
+			sys = x == 1 ? "tern" : x == 2 ? "js" : "redis"
+			per[x] = has(sys "." k) && has("disk.fdsync") ? sprintf("%.2f", r[sys "." k] / r["disk.fdsync"]) : "n/a"
+		}
+		row("1 KiB × " pp[q] (pp[q] == 1 ? " producer" : " producers") ", fsync before the ack: msgs/s per fdatasync/s" \
+			(pp[q] == 1 ? " (about 1 or less: one fsync per ack)" : " (above 1: group commit)"), per[1], per[2], per[3], "", "", "", "")
+	}
+}
