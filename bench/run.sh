@@ -455,6 +455,9 @@ how_to_read() {
   "received per second" row shows whether the rate was sustained.
 - Client, broker and load generator share the machine's cores, so every number includes the
   load generator's own CPU use; that is the same for every system.
+- One run is one sample: on this shared 2-core VM ratios moved by up to a third between runs
+  (the consume ratio was 1.69× in one full run and 1.23× in the next). Repeat the run before
+  reading much into a ratio near its target.
 EOF
 }
 
