@@ -91,8 +91,13 @@ type replica struct {
 // the timers due up to this long after its promotion against the index before firing them.
 const clockSkew = 10 * time.Second
 
-// ErrNotMaster is the remark of a write sent to a slave or a fenced master.
+// errNotMaster is the remark of a write sent to a slave or a fenced master.
 var errNotMaster = errors.New("the broker is not its group's master: send to the master")
+
+// notWritable is the error of a write the broker refuses: it is a slave or a fenced master.
+func (b *Broker) notWritable() error {
+	return fmt.Errorf("%w: %s (broker %s id %d): %w", remoting.ErrServiceNotAvailable, b.cfg.BrokerName, b.cfg.BrokerAddr, b.cfg.BrokerID, errNotMaster)
+}
 
 // openReplica listens on the HA port. It runs before the store opens.
 func openReplica(cfg *Config) (*replica, error) {
@@ -429,7 +434,7 @@ func (w writer) PutMessage(ctx context.Context, r *message.Record) (store.PutRes
 func (w writer) PutMessages(ctx context.Context, recs []*message.Record) (store.PutResult, error) {
 	r := w.b.rep
 	if !r.writable.Load() {
-		return store.PutResult{}, fmt.Errorf("%w: %s (broker %s id %d): %w", remoting.ErrServiceNotAvailable, w.b.cfg.BrokerName, w.b.cfg.BrokerAddr, w.b.cfg.BrokerID, errNotMaster)
+		return store.PutResult{}, w.b.notWritable()
 	}
 	res, err := w.Store.PutMessages(ctx, recs)
 	if (err != nil && !errors.Is(err, store.ErrFlushTimeout)) || !r.sync {
@@ -574,14 +579,6 @@ func (b *Broker) HAStatus() HAStatus {
 	return st
 }
 
-// totalMemory is the machine's physical memory in bytes (RocketMQ's
-// TOTAL_PHYSICAL_MEMORY_SIZE), or 8 GiB when it cannot be read.
-func totalMemory() int64 {
-	if n := sysMemory(); n > 0 {
-		return n
-	}
-	return 8 << 30
-}
 
 // parseRole checks brokerRole.
 func parseRole(s string) error {
@@ -605,11 +602,12 @@ func defaultHAListenAddr(listen string) string {
 	return net.JoinHostPort(host, strconv.Itoa(p+1))
 }
 
-// sysMemory is the machine's physical memory in bytes, 0 if unknown.
-func sysMemory() int64 {
+// totalMemory is the machine's physical memory in bytes (RocketMQ's
+// TOTAL_PHYSICAL_MEMORY_SIZE), or 8 GiB when it cannot be read.
+func totalMemory() int64 {
 	var si unix.Sysinfo_t
-	if err := unix.Sysinfo(&si); err != nil {
-		return 0
+	if err := unix.Sysinfo(&si); err != nil || si.Totalram == 0 {
+		return 8 << 30
 	}
 	return int64(si.Totalram) * int64(si.Unit)
 }

@@ -24,7 +24,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		start = time.Now()
 	}
 	if !b.rep.writable.Load() {
-		return remoting.ErrorResponse(req, fmt.Errorf("%w: %s (broker %s id %d): %w", remoting.ErrServiceNotAvailable, b.cfg.BrokerName, b.cfg.BrokerAddr, b.cfg.BrokerID, errNotMaster))
+		return remoting.ErrorResponse(req, b.notWritable()) // before a topic is auto-created
 	}
 	v2 := req.Code == remoting.SendMessageV2 || req.Code == remoting.SendBatchMessage || req.Code == remoting.SendReplyMessageV2
 	h, err := protocol.DecodeSendMessage(req.ExtFields, v2)

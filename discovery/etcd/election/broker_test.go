@@ -56,24 +56,44 @@ func TestDeposedMasterRefusesWrites(t *testing.T) {
 		t.Fatalf("send to the master: %v", err)
 	}
 
+	// Two watchers, started before the cut, note when each event happens: the old master must
+	// fence itself before the new one is elected (the fence fires 0.8 TTL after the last
+	// keepalive, the lease expires a TTL after it, then the settle: a 0.6 s margin here).
+	var fencedAt, electedAt time.Time
+	watched := make(chan struct{}, 2)
+	go func() {
+		select {
+		case <-a.Broker.Fenced():
+			fencedAt = time.Now()
+		case <-time.After(5 * testTTL):
+		}
+		watched <- struct{}{}
+	}()
+	go func() {
+		for deadline := time.Now().Add(5 * testTTL); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) { // polls the broker's own state
+			if b.Broker.IsMaster() {
+				electedAt = time.Now()
+				break
+			}
+		}
+		watched <- struct{}{}
+	}()
 	cut := time.Now()
 	proxy.Cut()
-	select {
-	case <-a.Broker.Fenced():
-	case <-time.After(3 * testTTL):
-		t.Fatalf("the partitioned master did not fence itself within %v", 3*testTTL)
+	<-watched
+	<-watched
+	if fencedAt.IsZero() || electedAt.IsZero() {
+		t.Fatalf("within %v of the cut: fenced %v, other elected %v", 5*testTTL, !fencedAt.IsZero(), !electedAt.IsZero())
 	}
-	fenced := time.Since(cut)
+	fenced, elected := fencedAt.Sub(cut), electedAt.Sub(cut)
+	if !fencedAt.Before(electedAt) {
+		t.Errorf("the old master fenced itself %v after the cut, not before the new master was elected (%v)", fenced, elected)
+	}
 	if err := send(a.BrokerAddr); !errors.Is(err, remoting.ErrServiceNotAvailable) {
 		t.Fatalf("send to the deposed master: %v, want SERVICE_NOT_AVAILABLE", err)
 	}
-	waitUntil(t, 5*testTTL, "the second broker elected", b.Broker.IsMaster)
-	elected := time.Since(cut)
 	if st := b.Broker.HAStatus(); st.Epoch <= epoch {
 		t.Fatalf("new master's epoch %d not above the deposed one's %d", st.Epoch, epoch)
-	}
-	if fenced >= elected {
-		t.Errorf("the old master fenced itself %v after the cut, after the new master was elected (%v)", fenced, elected)
 	}
 	if st := a.Broker.HAStatus(); st.Role != "FENCED" {
 		t.Errorf("deposed master's role %q, want FENCED", st.Role)
