@@ -244,15 +244,23 @@ func diskUsed(t *testing.T, dir string) float64 {
 	return float64(st.Blocks-st.Bfree) / float64(st.Blocks)
 }
 
-// startLedgerConsumer starts a push consumer of group on topic that records into l.
+// startLedgerConsumer starts a push consumer of group on topic, from its first offset, that
+// records into l.
 func startLedgerConsumer(t *testing.T, dev *devProc, group, topic string, l *ledger) *client.PushConsumer {
 	t.Helper()
-	c, err := client.NewPushConsumer(group, withClient[client.PushConsumerOption](dev.clientOpts(group),
-		client.WithConsumeFrom(client.ConsumeFromFirstOffset), client.WithRebalanceInterval(time.Second))...)
+	return startPushConsumer(t, group, dev.clientOpts(group), topic, l.handler,
+		client.WithConsumeFrom(client.ConsumeFromFirstOffset), client.WithRebalanceInterval(time.Second))
+}
+
+// startPushConsumer starts a push consumer of group on topic with the common options of a
+// process (clientOpts) and more, handing messages to h.
+func startPushConsumer(t testing.TB, group string, common []client.Option, topic string, h client.ConsumeFunc, more ...client.PushConsumerOption) *client.PushConsumer {
+	t.Helper()
+	c, err := client.NewPushConsumer(group, withClient(common, more...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Subscribe(topic, client.Tag("*"), l.handler); err != nil {
+	if err := c.Subscribe(topic, client.Tag("*"), h); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startLimit)

@@ -83,7 +83,7 @@ func TestFailover(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		produce(t, ns.ns, topic, l, producers, 1<<30, stop)
+		produce(t, ns, topic, l, producers, 1<<30, stop)
 	}()
 	if !l.waitAcked(4000, 60*time.Second) {
 		t.Fatalf("the load did not start: %v", l.tally())

@@ -41,28 +41,16 @@ func TestOverload(t *testing.T) {
 
 	var consumed atomic.Int64
 	for i := range consumers {
-		c, err := client.NewPushConsumer("overload-slow", withClient[client.PushConsumerOption](dev.clientOpts(fmt.Sprintf("slow-%d", i)),
-			client.WithConsumeGoroutines(1), client.WithConsumeBatchSize(1))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = c.Subscribe(topic, client.Tag("*"), func(ctx context.Context, msgs []*client.MessageExt) (client.ConsumeResult, error) {
+		slow := func(ctx context.Context, msgs []*client.MessageExt) (client.ConsumeResult, error) {
 			select { // a slow consumer: the work takes 20 ms a message
 			case <-ctx.Done():
 			case <-time.After(20 * time.Millisecond * time.Duration(len(msgs))):
 			}
 			consumed.Add(int64(len(msgs)))
 			return client.ConsumeSuccess, nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), startLimit)
-		err = c.Start(ctx)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := startPushConsumer(t, "overload-slow", dev.clientOpts(fmt.Sprintf("slow-%d", i)), topic, slow,
+			client.WithConsumeGoroutines(1), client.WithConsumeBatchSize(1))
 		defer closeClient(t, c)
 	}
 

@@ -60,11 +60,9 @@ func waitHA(t *testing.T, rc *remoting.Client, addr string, limit time.Duration,
 
 // produce runs producers synchronous senders of 1 KiB messages into l until each has sent
 // perProducer messages or stop is closed.
-func produce(t *testing.T, ns string, topic string, l *ledger, producers, perProducer int, stop <-chan struct{}) {
+func produce(t *testing.T, ns *devProc, topic string, l *ledger, producers, perProducer int, stop <-chan struct{}) {
 	t.Helper()
-	p, err := client.NewProducer("replication-producer", withClient[client.ProducerOption](
-		[]client.Option{client.WithNameServers(ns), client.WithInstanceName("replication-producer"), client.WithRouteRefresh(time.Second)},
-		client.WithSendTimeout(5*time.Second))...)
+	p, err := client.NewProducer("replication-producer", withClient(ns.clientOpts("replication-producer"), client.WithSendTimeout(5*time.Second))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +149,7 @@ func testReplication(t *testing.T, role string) {
 	master.admin("topic", "create", topic, "-c", "DefaultCluster", "-q", "4")
 	l := newLedger(producers)
 	start := time.Now()
-	produce(t, ns.ns, topic, l, producers, perProducer, nil)
+	produce(t, ns, topic, l, producers, perProducer, nil)
 	took := time.Since(start)
 	s := l.tally()
 	t.Logf("%s: %d sends in %v (%.0f msgs/s), %d acknowledged", role, s.Sent, took.Round(time.Millisecond), float64(s.Sent)/took.Seconds(), s.Acked)
@@ -171,7 +169,7 @@ func testReplication(t *testing.T, role string) {
 		// A slave that stops answering: the send is stored, and answered FLUSH_SLAVE_TIMEOUT once
 		// syncFlushTimeout (1 s here) passes.
 		master.admin("topic", "create", "ReplicationStall", "-c", "DefaultCluster", "-q", "1")
-		p, err := client.NewProducer("stall-producer", client.WithNameServers(ns.ns), client.WithInstanceName("stall-producer"))
+		p, err := client.NewProducer("stall-producer", withClient[client.ProducerOption](ns.clientOpts("stall-producer"))...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,23 +205,11 @@ func testReplication(t *testing.T, role string) {
 		}
 		return l.handler(ctx, msgs)
 	}
-	c, err := client.NewPushConsumer("replication-consumer", withClient[client.PushConsumerOption](
-		[]client.Option{client.WithNameServers(ns.ns), client.WithInstanceName("replication-consumer"), client.WithRouteRefresh(time.Second), client.WithHeartbeatInterval(time.Second)},
+	c := startPushConsumer(t, "replication-consumer", ns.clientOpts("replication-consumer"), topic, handler,
 		client.WithConsumeFrom(client.ConsumeFromFirstOffset), client.WithRebalanceInterval(time.Second),
 		// At most 4×100 messages wait in the consumer when the master dies: the other ~9,600
 		// must be pulled from the slave.
-		client.WithPendingLimits(100, 1<<20))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Subscribe(topic, client.Tag("*"), handler); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), startLimit)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+		client.WithPendingLimits(100, 1<<20))
 	defer closeClient(t, c)
 	select {
 	case <-half:

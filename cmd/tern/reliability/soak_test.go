@@ -89,21 +89,8 @@ func soak(t *testing.T, cfg soakConfig, mode string) {
 	l := newLedger(cfg.producers)
 	var consumers []*client.PushConsumer
 	for i := range 2 {
-		c, err := client.NewPushConsumer("soak-consumer", withClient[client.PushConsumerOption](dev.clientOpts(fmt.Sprintf("soak-c%d", i)),
-			client.WithConsumeFrom(client.ConsumeFromFirstOffset), client.WithRebalanceInterval(time.Second))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Subscribe(topic, client.Tag("*"), l.handler); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), startLimit)
-		err = c.Start(ctx)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		consumers = append(consumers, c)
+		consumers = append(consumers, startPushConsumer(t, "soak-consumer", dev.clientOpts(fmt.Sprintf("soak-c%d", i)), topic, l.handler,
+			client.WithConsumeFrom(client.ConsumeFromFirstOffset), client.WithRebalanceInterval(time.Second)))
 	}
 	defer func() {
 		for _, c := range consumers {
