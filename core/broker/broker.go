@@ -296,6 +296,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 		b.closeReplica()
 		b.wg.Wait()
+		b.closeSyncClient()
 		b.closeRegistrar()
 		if err := b.guard.close(); err != nil {
 			errs = append(errs, err)

@@ -404,8 +404,12 @@ func (b *Broker) closeReplica() {
 	} else if r.ln != nil {
 		r.ln.Close()
 	}
-	if r.syncClient != nil {
-		r.syncClient.Close()
+}
+
+// closeSyncClient closes the slave's metadata client; the broker's goroutines have ended.
+func (b *Broker) closeSyncClient() {
+	if c := b.rep.syncClient; c != nil {
+		c.Close()
 	}
 }
 
