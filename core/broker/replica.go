@@ -276,9 +276,10 @@ func (b *Broker) startSlave() {
 // slaveLoop keeps a slave's copy of the master's topics, consumer offsets and delay-level
 // progress (every slaveSyncInterval), and registers every second until it knows its master.
 func (b *Broker) slaveLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(min(time.Second, b.cfg.SlaveSyncInterval.D()))
 	defer t.Stop()
 	var lastSync time.Time
+	failing := false // a master that is down is reported once, not every tick
 	for {
 		select {
 		case <-ctx.Done():
@@ -297,10 +298,17 @@ func (b *Broker) slaveLoop(ctx context.Context) {
 		}
 		if addr != "" && time.Since(lastSync) >= b.cfg.SlaveSyncInterval.D() {
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := b.syncFromMaster(sctx, addr); err != nil {
-				b.log.Warn("sync metadata from the master failed", "master", addr, "err", err)
-			} else {
-				lastSync = time.Now()
+			switch err := b.syncFromMaster(sctx, addr); {
+			case err != nil && !failing:
+				b.log.Warn("sync metadata from the master failed; retrying quietly", "master", addr, "err", err)
+				failing = true
+			case err != nil:
+				b.log.Debug("sync metadata from the master failed", "master", addr, "err", err)
+			default:
+				if failing {
+					b.log.Info("sync metadata from the master works again", "master", addr)
+				}
+				lastSync, failing = time.Now(), false
 			}
 			cancel()
 		}
