@@ -22,7 +22,14 @@ func offsetResponse(req *remoting.Command, off int64) *remoting.Command {
 }
 
 // handleMaxOffset serves GET_MAX_OFFSET; handleMinOffset GET_MIN_OFFSET.
-func (b *Broker) handleMaxOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TopicQueueHeader) *remoting.Command {
+// handleMaxOffset serves GET_MAX_OFFSET. It first lets the dispatcher reach what is written now
+// (bounded by dispatchWait, as a pull does): a send acknowledged before the request is counted.
+func (b *Broker) handleMaxOffset(ctx context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TopicQueueHeader) *remoting.Command {
+	if end := b.store.CommitLogMaxOffset(); b.store.DispatchedOffset() < end {
+		wctx, cancel := context.WithTimeout(ctx, dispatchWait)
+		b.store.WaitDispatched(wctx, end) // on timeout: answer what is dispatched
+		cancel()
+	}
 	return offsetResponse(req, b.store.MaxOffset(h.Topic, h.QueueID))
 }
 
