@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,7 @@ type benchFlags struct {
 	rate      int           // latency: messages per second
 	warmup    time.Duration // latency: sending before the measurement starts
 	output    string        // table or json
+	cpuprof   string        // write the client's CPU profile here
 }
 
 func newBenchCmd() *cobra.Command {
@@ -51,11 +54,31 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 	pf.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run each client")
 	pf.StringSliceVar(&f.clients, "client", []string{"tern"}, "client libraries to run, one after the other: tern, official")
 	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&f.cpuprof, "cpuprofile", "", "write the client's CPU profile to this file (go tool pprof)")
+	var prof *os.File
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if f.output != "table" && f.output != "json" {
 			return fmt.Errorf("-o %q: want table or json", f.output)
 		}
+		if f.cpuprof == "" {
+			return nil
+		}
+		var err error
+		if prof, err = os.Create(f.cpuprof); err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			prof.Close()
+			return err
+		}
 		return nil
+	}
+	cmd.PersistentPostRunE = func(*cobra.Command, []string) error {
+		if prof == nil {
+			return nil
+		}
+		pprof.StopCPUProfile()
+		return prof.Close()
 	}
 	produce := &cobra.Command{
 		Use: "produce", Short: "Synchronous producers sending as fast as acknowledgements come back", Args: cobra.NoArgs,

@@ -36,6 +36,7 @@ type serverFlags struct {
 	logLevel    string
 	manifest    string
 	httpAddr    string // the broker's HTTP port: /metrics, /healthz, /readyz
+	pprof       bool   // serve /debug/pprof/ on the HTTP port
 
 	discovery     string // namesrv or etcd
 	etcdEndpoints string
@@ -58,6 +59,7 @@ func (f *serverFlags) register(cmd *cobra.Command, broker, nameserver bool) {
 		fl.StringVar(&f.configFile, "config", "", "broker configuration file (YAML, RocketMQ key names)")
 		fl.StringArrayVar(&f.sets, "set", nil, "set a broker or store option, key=value (repeatable), e.g. --set flushDiskType=SYNC_FLUSH")
 		fl.StringVar(&f.httpAddr, "http-addr", defaultHTTPAddr, `HTTP address of /metrics (Prometheus), /healthz and /readyz; "" or "off" disables it`)
+		fl.BoolVar(&f.pprof, "pprof", false, "also serve Go's profiles at /debug/pprof/ on --http-addr (go tool pprof http://ADDR/debug/pprof/profile)")
 		fl.StringVar(&f.manifest, "manifest", "", "plugin manifest (YAML); default: the built-in plugins (tag, cel)")
 		fl.StringVar(&f.ha, "ha", "static", "how the broker's role is decided: static (brokerRole and brokerId) or etcd (the group's replicas elect their master through etcd at --etcd-endpoints; brokerId >= 1 each)")
 		fl.DurationVar(&f.haTTL, "ha-ttl", 10*time.Second, "with --ha etcd: the election lease's TTL; a dead master is replaced after about this long")

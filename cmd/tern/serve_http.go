@@ -41,6 +41,7 @@ func (f *serverFlags) startHTTP(log *slog.Logger) (*observed, error) {
 	}
 	o.srv, err = httpserver.Start(httpserver.Options{
 		Addr: f.httpAddr, Metrics: o.metrics.Handler(), Ready: o.ready, Logger: log.With("component", "http"),
+		Pprof: f.pprof,
 	})
 	if err != nil {
 		return nil, errors.Join(err, o.metrics.Close(context.Background()))

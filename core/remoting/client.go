@@ -81,6 +81,7 @@ func NewClient(opts ClientOptions) *Client {
 		maxInflight: opts.MaxInflight,
 		handler:     opts.Handler,
 		track:       &cl.track,
+		workers:     newWorkers(cl.ctx.Done(), &cl.track),
 		onClose:     cl.removeConn,
 	}.withDefaults(DefaultClientMaxInflight)
 	return cl

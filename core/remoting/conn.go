@@ -34,6 +34,7 @@ type connConfig struct {
 	global      chan struct{} // in-flight slots shared by the owner's connections; nil: none
 	handler     Handler
 	track       *sync.WaitGroup
+	workers     *workers // run the handlers
 	onClose     func(*Conn) // called once, from the reader goroutine, after Done is closed
 }
 
@@ -318,7 +319,7 @@ func (c *Conn) deliver(resp *Command) {
 	ch <- resp // buffered for this one response
 }
 
-// dispatch runs the handler for req in its own goroutine if an in-flight slot of the connection
+// dispatch runs the handler for req on a worker goroutine if an in-flight slot of the connection
 // and one of the owner are free; else it answers SYSTEM_BUSY at once.
 func (c *Conn) dispatch(req *Command) {
 	if !tryAcquire(c.inflight) {
@@ -330,8 +331,7 @@ func (c *Conn) dispatch(req *Command) {
 		c.busy(req)
 		return
 	}
-	c.cfg.track.Add(1)
-	go c.serve(req)
+	c.cfg.workers.run(task{c, req})
 }
 
 func tryAcquire(sem chan struct{}) bool {
@@ -357,7 +357,6 @@ func (c *Conn) busy(req *Command) {
 
 // serve runs the handler for req and queues its response.
 func (c *Conn) serve(req *Command) {
-	defer c.cfg.track.Done()
 	defer func() {
 		<-c.inflight
 		if c.cfg.global != nil {

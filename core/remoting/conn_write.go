@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -102,14 +103,13 @@ func (c *Conn) writeLoop() {
 		select {
 		case f := <-c.queue:
 			batch = append(batch[:0], f)
-		gather:
-			for len(batch) < maxBatch {
-				select {
-				case f := <-c.queue:
-					batch = append(batch, f)
-				default:
-					break gather
-				}
+			batch = c.gather(batch)
+			if len(batch) < maxBatch {
+				// Let the goroutines that are about to queue a frame (handlers finishing
+				// together, callers woken by one read) do so, and send their frames with
+				// this writev: one syscall for many frames, and the peer reads them at once.
+				runtime.Gosched()
+				batch = c.gather(batch)
 			}
 			err := c.writeBatch(batch, &bufs)
 			for i, f := range batch {
@@ -128,6 +128,19 @@ func (c *Conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// gather appends the frames already queued to batch, up to maxBatch.
+func (c *Conn) gather(batch []outFrame) []outFrame {
+	for len(batch) < maxBatch {
+		select {
+		case f := <-c.queue:
+			batch = append(batch, f)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // writeBatch writes the frames with one writev: each prefix, then its Body and BodyParts.

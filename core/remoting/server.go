@@ -119,6 +119,7 @@ func NewServer(opts ServerOptions, h Handler) *Server {
 		global:      make(chan struct{}, opts.MaxInflight),
 		handler:     h,
 		track:       &s.track,
+		workers:     newWorkers(s.ctx.Done(), &s.track),
 		onClose:     s.removeConn,
 	}.withDefaults(DefaultMaxInflightPerConn)
 	s.log = s.cfg.logger

@@ -4,6 +4,7 @@
 //	GET /healthz  200 "ok" while the process serves HTTP at all (liveness)
 //	GET /readyz   200 "ready" when Options.Ready returns nil, else 503 with its error as a
 //	              one-line text body (readiness: clients can use the broker)
+//	GET /debug/pprof/...  Go's runtime profiles (net/http/pprof), only with Options.Pprof
 //
 // Start listens and serves on one goroutine, which Close stops and waits for. The server is
 // meant for loopback or a trusted network: it has no authentication.
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -30,6 +32,8 @@ type Options struct {
 	Ready func() error
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
+	// Pprof serves Go's profiles under /debug/pprof/ (CPU, heap, goroutines, mutex, ...).
+	Pprof bool
 }
 
 // Disabled reports whether addr turns the HTTP port off: empty or "off".
@@ -87,6 +91,13 @@ func NewMux(opts Options) *http.ServeMux {
 		}
 		text(w, http.StatusOK, "ready")
 	})
+	if opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -121,3 +121,24 @@ func TestListenError(t *testing.T) {
 		t.Fatal("second listener on the same address")
 	}
 }
+
+// TestPprof: /debug/pprof/ is served only with Options.Pprof.
+func TestPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s, err := Start(Options{Addr: "127.0.0.1:0", Pprof: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, body := get(t, s, "/debug/pprof/goroutine?debug=1")
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if code != want || on && !strings.Contains(body, "goroutine profile") {
+			t.Errorf("Pprof %v: GET /debug/pprof/goroutine = %d %.40q, want %d", on, code, body, want)
+		}
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
