@@ -1,6 +1,7 @@
 package remoting
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"strings"
@@ -81,8 +82,13 @@ func TestTLSClientAuth(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs logBuffer
-			_, addr := startServer(t, ServerOptions{Logger: logs.logger(), TLS: certs.ServerConfig(t, tc.auth), TLSMode: TLSEnforcing}, testMux(newBlocker()))
+			s, addr := startServer(t, ServerOptions{Logger: logs.logger(), TLS: certs.ServerConfig(t, tc.auth), TLSMode: TLSEnforcing}, testMux(newBlocker()))
 			checkInvoke(t, addr, tc.client, tc.want)
+			// The client may see the failure before the server's handshake goroutine logs it:
+			// Close waits for that goroutine.
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 			if tc.want.err != "" && !strings.Contains(logs.String(), "tls handshake failed") {
 				t.Fatalf("the server did not log the failed handshake:\n%s", logs.String())
 			}

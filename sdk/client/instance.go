@@ -58,6 +58,9 @@ func newInstance(cfg commonConfig, handlers map[int16]remoting.Handler) (*instan
 	if len(cfg.nameServers) == 0 {
 		return nil, ErrNoNameServer
 	}
+	if cfg.headers != remoting.JSON && cfg.headers != remoting.RocketMQ {
+		return nil, fmt.Errorf("client: header encoding %d is neither remoting.JSON nor remoting.RocketMQ", cfg.headers)
+	}
 	ip := localIP()
 	name := cfg.instanceName
 	if name == "" {
@@ -208,6 +211,7 @@ func (in *instance) invokeFor(ctx context.Context, addr string, req *remoting.Co
 	ctx, cancel := in.callCtx(ctx, timeout)
 	defer cancel()
 	req = in.cfg.signer.sign(req)
+	req.Serialize = in.cfg.headers
 	resp, err := in.connFor(ctx, addr, req.Code, func(c *remoting.Conn) (*remoting.Command, error) { return c.Invoke(ctx, req) })
 	if err != nil {
 		if in.isClosed() {
@@ -251,6 +255,7 @@ func (in *instance) invokeOneway(ctx context.Context, addr string, req *remoting
 	ctx, cancel := in.callCtx(ctx, in.cfg.callTimeout)
 	defer cancel()
 	req = in.cfg.signer.sign(req)
+	req.Serialize = in.cfg.headers
 	_, err := in.connFor(ctx, addr, req.Code, func(c *remoting.Conn) (*remoting.Command, error) { return nil, c.InvokeOneway(ctx, req) })
 	if err != nil {
 		return fmt.Errorf("%s to %s: %w", requestName(req.Code), addr, err)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+
+	"github.com/ternmq/tern/core/remoting"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -30,6 +32,7 @@ type commonConfig struct {
 	tracer            trace.Tracer // from tracerProvider, set by withDefaults
 	signer            *signer      // signs every request (credentials.go); nil: unsigned
 	tls               *tls.Config  // nil: plaintext
+	headers           remoting.SerializeType
 }
 
 func defaultCommon() commonConfig {
@@ -37,6 +40,7 @@ func defaultCommon() commonConfig {
 		callTimeout:       DefaultCallTimeout,
 		routeRefresh:      DefaultRouteRefresh,
 		heartbeatInterval: DefaultHeartbeatInterval,
+		headers:           remoting.RocketMQ,
 	}
 }
 
@@ -82,6 +86,14 @@ type commonOption func(*commonConfig)
 func (o commonOption) applyProducer(c *producerConfig) { o(&c.common) }
 func (o commonOption) applyPush(c *pushConfig)         { o(&c.consumer.common) }
 func (o commonOption) applyPull(c *pullConfig)         { o(&c.consumer.common) }
+
+// WithHeaderEncoding sets how request headers are encoded: remoting.RocketMQ (the default,
+// RocketMQ's binary "ROCKETMQ" serialize type: length-prefixed fields, cheaper to write and
+// read) or remoting.JSON (what most RocketMQ clients send). Every RocketMQ 4.x broker and
+// NameServer reads both, and answers each request in either.
+func WithHeaderEncoding(t remoting.SerializeType) Option {
+	return commonOption(func(c *commonConfig) { c.headers = t })
+}
 
 // WithNameServers sets the NameServer addresses (host:port). Required.
 func WithNameServers(addrs ...string) Option {
