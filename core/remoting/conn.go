@@ -34,7 +34,7 @@ type connConfig struct {
 	global      chan struct{} // in-flight slots shared by the owner's connections; nil: none
 	handler     Handler
 	track       *sync.WaitGroup
-	workers     *workers // run the handlers
+	workers     *workers    // run the handlers
 	onClose     func(*Conn) // called once, from the reader goroutine, after Done is closed
 }
 
@@ -199,6 +199,16 @@ func (c *Conn) closedErr() error {
 // error wraps ErrConnClosed); a late response is then dropped. A non-success response code is
 // not an error here: see ResponseErr.
 func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
+	return c.InvokeStop(ctx, nil, req)
+}
+
+// ErrStopped is the error of an InvokeStop whose stop channel closed first.
+var ErrStopped = errors.New("remoting: invoke stopped")
+
+// InvokeStop is Invoke that also gives up when stop closes (a nil stop never does), with an
+// error wrapping ErrStopped: a client that closes ends its calls in flight this way without a
+// context per call.
+func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Command) (*Command, error) {
 	req.Flag &^= FlagResponse | FlagOneway
 	ch := make(chan *Command, 1)
 	c.mu.Lock()
@@ -225,6 +235,9 @@ func (c *Conn) Invoke(ctx context.Context, req *Command) (*Command, error) {
 	case <-ctx.Done():
 		c.forget(op)
 		return nil, fmt.Errorf("remoting: invoke code %d on %s: %w", req.Code, c.remote, context.Cause(ctx))
+	case <-stop:
+		c.forget(op)
+		return nil, fmt.Errorf("%w: code %d on %s", ErrStopped, req.Code, c.remote)
 	case <-c.closing:
 		c.forget(op)
 		select {

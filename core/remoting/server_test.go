@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -664,5 +665,64 @@ func TestConnValues(t *testing.T) {
 	c.SetValue("k", nil)
 	if c.Value("k") != nil {
 		t.Fatal("SetValue(k, nil) did not remove k")
+	}
+}
+
+// TestInvokeStop: InvokeStop gives up when its stop channel closes, with ErrStopped, forgets
+// the request, and the connection goes on serving.
+func TestInvokeStop(t *testing.T) {
+	b := newBlocker()
+	_, addr := startServer(t, ServerOptions{}, testMux(b))
+	cl := newClient(t, ClientOptions{})
+	c, err := cl.Conn(testCtx(t), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.InvokeStop(testCtx(t), stop, NewRequest(codeBlock, nil, nil))
+		errc <- err
+	}()
+	<-b.entered // the request is in flight
+	close(stop)
+	if err := <-errc; !errors.Is(err, ErrStopped) {
+		t.Fatalf("InvokeStop after stop: %v, want ErrStopped", err)
+	}
+	c.mu.Lock()
+	pending := len(c.pending)
+	c.mu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d pending entries after the stop", pending)
+	}
+	close(b.release)
+	if _, err := c.InvokeStop(testCtx(t), nil, NewRequest(codeEcho, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWorkersReused: the handlers of sequential requests run on a reused goroutine, not a new
+// one per request (whose stack would grow again each time).
+func TestWorkersReused(t *testing.T) {
+	ids := make(chan string, 1)
+	m := NewMux()
+	m.HandleFunc(codeEcho, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		var buf [64]byte
+		n := runtime.Stack(buf[:], false) // "goroutine 123 [running]:..."
+		ids <- strings.Fields(string(buf[:n]))[1]
+		return NewResponse(req, int16(Success), "")
+	})
+	_, addr := startServer(t, ServerOptions{}, m)
+	cl := newClient(t, ClientOptions{})
+	seen := map[string]int{}
+	for range 20 {
+		if _, err := cl.Invoke(testCtx(t), addr, NewRequest(codeEcho, nil, nil)); err != nil {
+			t.Fatal(err)
+		}
+		seen[<-ids]++
+	}
+	// One, unless a request arrived before its worker was back waiting: at most a few.
+	if len(seen) > 3 {
+		t.Fatalf("20 sequential requests ran on %d goroutines, want 1 (at most 3): %v", len(seen), seen)
 	}
 }

@@ -192,9 +192,18 @@ func (in *instance) isClosed() bool {
 
 // callCtx bounds ctx by timeout, and ends it when the instance closes.
 func (in *instance) callCtx(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := withTimeout(ctx, timeout)
 	stop := context.AfterFunc(in.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
+}
+
+// withTimeout is context.WithTimeout, without a new context (and its timer) when ctx already
+// ends by then: a send's attempts share the send's deadline.
+func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= timeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
 }
 
 // invoke sends req to addr and waits for its response, within the call timeout. A transport
@@ -208,11 +217,14 @@ func (in *instance) invokeFor(ctx context.Context, addr string, req *remoting.Co
 	if in.isClosed() {
 		return nil, ErrClosed
 	}
-	ctx, cancel := in.callCtx(ctx, timeout)
+	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	req = in.cfg.signer.sign(req)
 	req.Serialize = in.cfg.headers
-	resp, err := in.connFor(ctx, addr, req.Code, func(c *remoting.Conn) (*remoting.Command, error) { return c.Invoke(ctx, req) })
+	// The call also ends when the instance closes (in.ctx), without a context of its own.
+	resp, err := in.connFor(ctx, addr, req.Code, func(c *remoting.Conn) (*remoting.Command, error) {
+		return c.InvokeStop(ctx, in.ctx.Done(), req)
+	})
 	if err != nil {
 		if in.isClosed() {
 			return nil, ErrClosed

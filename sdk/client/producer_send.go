@@ -148,7 +148,7 @@ func dropKeys(props map[string]string, kv []string) map[string]string {
 // else up to 1+sendRetries times, each attempt on a queue picked round-robin away from the
 // brokers that failed before and, with fault avoidance, from slow ones.
 func (p *Producer) deliver(ctx context.Context, o *outgoing) (*SendResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.sendTimeout)
+	ctx, cancel := withTimeout(ctx, p.cfg.sendTimeout)
 	defer cancel()
 	r, err := p.route(ctx, o.topic)
 	if err != nil {
