@@ -441,10 +441,11 @@ how_to_read() {
 - How the producers connect differs by design: `tern bench produce` runs N goroutines on one
   Tern client (one connection to the broker, requests multiplexed); `jsbench produce` opens one
   connection per publisher, as `nats bench` does; `redis-benchmark -c N` opens N connections.
-- Tern's client zlib-compresses bodies of 4 KiB and more by default (RocketMQ's
-  compressMsgBodyOverHowmuch); the bodies are random, so the 4 KiB rows include that CPU cost
-  without saving any bytes. Nothing was tuned for this benchmark: every system runs with its
-  defaults except the durability setting named above.
+- Bodies are random bytes. RocketMQ clients, Tern's included, zlib-compress bodies of 4 KiB
+  and more by default (compressMsgBodyOverHowmuch), which costs the client about 200 µs per
+  4 KiB message and saves nothing on random bytes; `tern bench` does not compress unless given
+  `--compress-over`, as neither `nats bench` nor `redis-benchmark` compresses. Otherwise every
+  system runs with its defaults except the durability setting named above.
 - Consume: Tern's push consumer of a new group reads from the first offset; JetStream's durable
   pull consumer fetches 500 at a time and acks the last message of each fetch (AckAll: one
   cumulative ack, the counterpart of a RocketMQ offset commit). The rate runs from the first to

@@ -36,6 +36,7 @@ type benchFlags struct {
 	warmup    time.Duration // latency: sending before the measurement starts
 	output    string        // table or json
 	cpuprof   string        // write the client's CPU profile here
+	compress  int           // compress bodies of at least this many bytes (≤ 0: never)
 }
 
 func newBenchCmd() *cobra.Command {
@@ -54,6 +55,7 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 	pf.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run each client")
 	pf.StringSliceVar(&f.clients, "client", []string{"tern"}, "client libraries to run, one after the other: tern, official")
 	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	pf.IntVar(&f.compress, "compress-over", 0, "compress bodies of at least this many bytes, as the clients do by default from 4096 (0: never; the bodies are random bytes, which do not shrink)")
 	pf.StringVar(&f.cpuprof, "cpuprofile", "", "write the client's CPU profile to this file (go tool pprof)")
 	var prof *os.File
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {

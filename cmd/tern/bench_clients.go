@@ -17,7 +17,7 @@ import (
 type ternBench struct{}
 
 func (ternBench) produce(ctx context.Context, f benchFlags, body []byte, sent func(int, time.Duration, error)) error {
-	p, err := client.NewProducer("benchmark_producer", client.WithNameServers(f.namesrv))
+	p, err := client.NewProducer("benchmark_producer", client.WithNameServers(f.namesrv), client.WithCompressOver(f.compress))
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func benchLatency(ctx context.Context, out io.Writer, f benchFlags) error {
 		return err
 	}
 	defer c.Close(context.Background())
-	p, err := client.NewProducer("benchmark_latency_producer", client.WithNameServers(f.namesrv))
+	p, err := client.NewProducer("benchmark_latency_producer", client.WithNameServers(f.namesrv), client.WithCompressOver(f.compress))
 	if err != nil {
 		return err
 	}

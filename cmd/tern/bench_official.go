@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
@@ -30,6 +31,7 @@ func (officialBench) produce(ctx context.Context, f benchFlags, body []byte, sen
 		producer.WithGroupName("benchmark_producer_official"),
 		producer.WithInstanceName(fmt.Sprintf("bench-%d", time.Now().UnixNano())),
 		producer.WithRetry(2),
+		producer.WithCompressMsgBodyOverHowmuch(officialCompressOver(f.compress)),
 	)
 	if err != nil {
 		return err
@@ -78,4 +80,13 @@ func (officialBench) consume(ctx context.Context, f benchFlags, group string, go
 	}
 	<-ctx.Done()
 	return c.Shutdown()
+}
+
+// officialCompressOver is --compress-over for the official client, which compresses bodies of
+// at least its threshold: "never" is the largest int.
+func officialCompressOver(n int) int {
+	if n <= 0 {
+		return math.MaxInt
+	}
+	return n
 }
