@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -37,7 +38,22 @@ type benchFlags struct {
 	output    string        // table or json
 	cpuprof   string        // write the client's CPU profile here
 	compress  int           // compress bodies of at least this many bytes (≤ 0: never)
+	topics    int           // produce: spread the sends over this many topics
+	queues    int32         // queues of each topic the benchmark creates
+	next      *atomic.Int64 // produce: the sends so far, which pick the topic round-robin
 }
+
+// sendTopic returns the topic of the next send: --topic, or with --topics N > 1 the topics
+// <topic>-0 … <topic>-(N-1) in turn.
+func (f benchFlags) sendTopic() string {
+	if f.topics <= 1 {
+		return f.topic
+	}
+	return topicN(f.topic, int(f.next.Add(1)%int64(f.topics)))
+}
+
+// topicN is the i-th topic of a --topics run.
+func topicN(topic string, i int) string { return topic + "-" + strconv.Itoa(i) }
 
 func newBenchCmd() *cobra.Command {
 	var f benchFlags
@@ -51,7 +67,8 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.namesrv, "namesrv", "127.0.0.1:9876", "NameServer address")
-	pf.StringVar(&f.topic, "topic", "BenchmarkTest", "topic (created with 8 queues on the cluster's masters if missing)")
+	pf.StringVar(&f.topic, "topic", "BenchmarkTest", "topic (created with --queues queues on the cluster's masters if missing)")
+	pf.Int32Var(&f.queues, "queues", 8, "queues per topic, for the topics the benchmark creates")
 	pf.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run each client")
 	pf.StringSliceVar(&f.clients, "client", []string{"tern"}, "client libraries to run, one after the other: tern, official")
 	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
@@ -88,6 +105,7 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 	}
 	produce.Flags().IntVar(&f.size, "size", 1024, "message body size in bytes")
 	produce.Flags().IntVar(&f.producers, "producers", 16, "concurrent synchronous senders")
+	produce.Flags().IntVar(&f.topics, "topics", 1, "spread the sends over this many topics, <topic>-0 … <topic>-(N-1), created if missing (1: --topic alone)")
 	produce.Flags().IntVar(&f.batch, "batch", 1, "messages per send (a batch send above 1)")
 	produce.Flags().Int64Var(&f.messages, "messages", 0, "stop after this many acknowledged messages, or at --duration (0: run for --duration)")
 	consume := &cobra.Command{
@@ -201,9 +219,10 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := benchTopic(ctx, f); err != nil {
+	if err := benchTopics(ctx, f); err != nil {
 		return err
 	}
+	f.next = new(atomic.Int64)
 	body := make([]byte, f.size)
 	rand.Read(body)
 	var rows []benchRow
@@ -242,8 +261,12 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 		}
 		rows = append(rows, row)
 	}
+	topic := f.topic
+	if f.topics > 1 {
+		topic = fmt.Sprintf("%s-0…%d (%d topics × %d queues)", f.topic, f.topics-1, f.topics, f.queues)
+	}
 	return printBench(out, f.output, fmt.Sprintf("produce %s: %d synchronous senders, %d B messages, batch %d, %v per client",
-		f.topic, f.producers, f.size, f.batch, f.duration), "SEND", rows)
+		topic, f.producers, f.size, f.batch, f.duration), "SEND", rows)
 }
 
 func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
@@ -295,17 +318,31 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 
 // benchTopic creates the topic if the NameServer has no route for it.
 func benchTopic(ctx context.Context, f benchFlags) error {
+	f.topics = 1
+	return benchTopics(ctx, f)
+}
+
+// benchTopics creates the topics of a produce run that the NameServer has no route for.
+func benchTopics(ctx context.Context, f benchFlags) error {
 	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: io.Discard}
 	defer a.client.Close()
-	_, err := benchQueues(ctx, a, f.topic, true)
-	return err
+	if f.topics <= 1 {
+		_, err := benchQueues(ctx, a, f.topic, f.queues, true)
+		return err
+	}
+	for i := range f.topics {
+		if _, err := benchQueues(ctx, a, topicN(f.topic, i), f.queues, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // benchBacklog returns the number of messages stored in the topic's queues.
 func benchBacklog(ctx context.Context, f benchFlags) (int64, error) {
 	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: io.Discard}
 	defer a.client.Close()
-	qs, err := benchQueues(ctx, a, f.topic, false)
+	qs, err := benchQueues(ctx, a, f.topic, f.queues, false)
 	if err != nil {
 		return 0, err
 	}
@@ -342,20 +379,46 @@ func runSenders(ctx context.Context, n int, send func(ctx context.Context)) {
 	wg.Wait()
 }
 
+// warmTopics sends one message to each topic of a --topics run, with --producers senders and
+// before the measurement, so that the client has every route (a first send asks the NameServer)
+// when the clock starts. A run of one topic needs no warming.
+func warmTopics(ctx context.Context, f benchFlags, send func(topic string) error) error {
+	if f.topics <= 1 {
+		return nil
+	}
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range f.producers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < f.topics && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				if err := send(topicN(f.topic, i)); err != nil {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("warm-up send to %s: %w", topicN(f.topic, i), err))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 type queueRef struct {
 	addr string
 	qid  int32
 }
 
-// benchQueues resolves the topic's queues, creating the topic with 8 queues if it has none.
-func benchQueues(ctx context.Context, a *admin, topic string, write bool) ([]queueRef, error) {
+// benchQueues resolves the topic's queues, creating the topic with n queues if it has none.
+func benchQueues(ctx context.Context, a *admin, topic string, n int32, write bool) ([]queueRef, error) {
 	r, err := a.route(ctx, topic)
 	if err != nil {
 		addrs, merr := a.masters(ctx, "")
 		if merr != nil {
 			return nil, merr
 		}
-		h := protocol.CreateTopicHeader{Topic: topic, DefaultTopic: protocol.AutoCreateTopic, ReadQueueNums: 8, WriteQueueNums: 8, Perm: 6, TopicFilterType: protocol.SingleTag}
+		h := protocol.CreateTopicHeader{Topic: topic, DefaultTopic: protocol.AutoCreateTopic, ReadQueueNums: n, WriteQueueNums: n, Perm: 6, TopicFilterType: protocol.SingleTag}
 		for _, addr := range addrs {
 			if _, err := a.call(ctx, addr, remoting.NewRequest(remoting.UpdateAndCreateTopic, h.Encode(), nil)); err != nil {
 				return nil, err

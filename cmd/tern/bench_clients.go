@@ -22,18 +22,25 @@ func (ternBench) produce(ctx context.Context, f benchFlags, body []byte, sent fu
 		return err
 	}
 	defer p.Close(context.Background())
+	if err := warmTopics(ctx, f, func(topic string) error {
+		_, err := p.Send(ctx, &client.Message{Topic: topic, Body: body})
+		return err
+	}); err != nil {
+		return err
+	}
 	runSenders(ctx, f.producers, func(ctx context.Context) {
 		start := time.Now()
+		topic := f.sendTopic()
 		if f.batch > 1 {
 			msgs := make([]*client.Message, f.batch)
 			for i := range msgs {
-				msgs[i] = &client.Message{Topic: f.topic, Body: body}
+				msgs[i] = &client.Message{Topic: topic, Body: body}
 			}
 			_, err := p.SendBatch(ctx, msgs)
 			sent(f.batch, time.Since(start), err)
 			return
 		}
-		_, err := p.Send(ctx, &client.Message{Topic: f.topic, Body: body})
+		_, err := p.Send(ctx, &client.Message{Topic: topic, Body: body})
 		sent(1, time.Since(start), err)
 	})
 	return nil

@@ -40,10 +40,17 @@ func (officialBench) produce(ctx context.Context, f benchFlags, body []byte, sen
 		return err
 	}
 	defer p.Shutdown()
+	if err := warmTopics(ctx, f, func(topic string) error {
+		_, err := p.SendSync(ctx, primitive.NewMessage(topic, body))
+		return err
+	}); err != nil {
+		return err
+	}
 	runSenders(ctx, f.producers, func(ctx context.Context) {
 		msgs := make([]*primitive.Message, f.batch)
+		topic := f.sendTopic()
 		for i := range msgs {
-			msgs[i] = primitive.NewMessage(f.topic, body)
+			msgs[i] = primitive.NewMessage(topic, body)
 		}
 		start := time.Now()
 		res, err := p.SendSync(ctx, msgs...)

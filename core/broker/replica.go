@@ -591,7 +591,6 @@ func (b *Broker) HAStatus() HAStatus {
 	return st
 }
 
-
 // parseRole checks brokerRole.
 func parseRole(s string) error {
 	switch s {

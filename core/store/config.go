@@ -43,6 +43,14 @@ type Config struct {
 	// FlushIntervalConsumeQueue is how often ConsumeQueues and the index are flushed and the
 	// checkpoint written (default 1 s).
 	FlushIntervalConsumeQueue config.Millis `yaml:"flushIntervalConsumeQueue"`
+	// FlushConsumeQueueLeastPages: between thorough flushes, a ConsumeQueue is flushed only once
+	// this many of its pages were written since its last flush (default 2, RocketMQ's). With
+	// thousands of queues, flushing each every interval costs a sync call per queue.
+	FlushConsumeQueueLeastPages int `yaml:"flushConsumeQueueLeastPages"`
+	// FlushConsumeQueueThoroughInterval is how often every ConsumeQueue and the index are
+	// flushed whatever they hold, and the checkpoint's dispatch mark advanced (default 60 s,
+	// RocketMQ's). After a crash, recovery dispatches again from that mark.
+	FlushConsumeQueueThoroughInterval config.Millis `yaml:"flushConsumeQueueThoroughInterval"`
 	// SyncFlushTimeout bounds the wait for a synchronous flush (default 5 s).
 	SyncFlushTimeout config.Millis `yaml:"syncFlushTimeout"`
 	// PreallocateCommitLog reserves a CommitLog segment's blocks when it is created (default true).
@@ -127,6 +135,8 @@ func DefaultConfig(dir string) Config {
 		MappedFileSizeConsumeQueue:        300_000 * 20,
 		FlushIntervalCommitLog:            config.Millis(500 * time.Millisecond),
 		FlushIntervalConsumeQueue:         config.Millis(time.Second),
+		FlushConsumeQueueLeastPages:       2,
+		FlushConsumeQueueThoroughInterval: config.Millis(time.Minute),
 		SyncFlushTimeout:                  config.Millis(5 * time.Second),
 		PreallocateCommitLog:              true,
 		MaxMessageSize:                    4 << 20,
@@ -165,10 +175,14 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]config.Millis{
 		"flushIntervalCommitLog": c.FlushIntervalCommitLog, "flushIntervalConsumeQueue": c.FlushIntervalConsumeQueue,
 		"syncFlushTimeout": c.SyncFlushTimeout, "cleanResourceInterval": c.CleanResourceInterval,
+		"flushConsumeQueueThoroughInterval": c.FlushConsumeQueueThoroughInterval,
 	} {
 		if d <= 0 {
 			bad("%s %v must be positive", name, d)
 		}
+	}
+	if c.FlushConsumeQueueLeastPages < 0 {
+		bad("flushConsumeQueueLeastPages %d is negative", c.FlushConsumeQueueLeastPages)
 	}
 	if c.MaxMessageSize <= 0 {
 		bad("maxMessageSize %d must be positive", c.MaxMessageSize)

@@ -37,10 +37,14 @@
 // ASYNC_FLUSH acknowledges a put once its records are in the mapped pages (a process crash keeps
 // them: the page cache survives) and writes back every flushIntervalCommitLog. SYNC_FLUSH
 // acknowledges once the records are on the disk; concurrent puts share disk flushes (group
-// commit, see package commitlog). Every flushIntervalConsumeQueue the store flushes the
-// ConsumeQueues and the index and then writes the checkpoint: the CommitLog offset known flushed
-// (the durable mark) and the offset up to which queue and index entries are flushed (the dispatch
-// mark). Both marks are read before the flushes they describe.
+// commit, see package commitlog). Every flushIntervalConsumeQueue the store writes the
+// checkpoint: the CommitLog offset known flushed (the durable mark) and the offset up to which
+// queue and index entries are flushed (the dispatch mark). Every
+// flushConsumeQueueThoroughInterval (60 s) it first flushes every ConsumeQueue and the index and
+// moves the dispatch mark; in between it flushes only the queues with
+// flushConsumeQueueLeastPages (2) pages written and leaves the dispatch mark, so that ten
+// thousand queues do not cost ten thousand sync calls a second (RocketMQ's scheme). Both marks
+// are read before the flushes they describe; recovery dispatches again from the dispatch mark.
 //
 // # Recovery
 //

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/store/checkpoint"
 	"github.com/ternmq/tern/core/store/commitlog"
 	"github.com/ternmq/tern/core/store/consumequeue"
 	"github.com/ternmq/tern/core/store/index"
@@ -71,8 +72,9 @@ type Store struct {
 	closeOnce   sync.Once
 	closeErr    error
 
-	ckMu  sync.Mutex // serialises checkpoints (Truncate writes its own)
-	maint sync.Mutex // serialises Truncate with retention (Clean)
+	ckMu   sync.Mutex            // serialises checkpoints (Truncate writes its own)
+	lastCP checkpoint.Checkpoint // the last checkpoint written; s.ckMu
+	maint  sync.Mutex            // serialises Truncate with retention (Clean)
 
 	// WaitCommitLog: growWaiters counts the waiters, so that the append path only closes grown
 	// (under growMu) when someone waits.

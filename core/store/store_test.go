@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/ternmq/tern/core/config"
 	"github.com/ternmq/tern/core/message"
+	"github.com/ternmq/tern/core/store/checkpoint"
 )
 
 func TestMain(m *testing.M) {
@@ -553,5 +556,58 @@ func TestConcurrentPutGet(t *testing.T) {
 	}
 	if len(last) == 0 {
 		t.Fatal("no arrivals reported")
+	}
+}
+
+// TestLightCheckpoint: a light checkpoint flushes only the queues with
+// flushConsumeQueueLeastPages written and keeps the dispatch marks of the last thorough one,
+// while the CommitLog's mark moves on; a thorough one flushes every queue and moves them all.
+func TestLightCheckpoint(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.MappedFileSizeConsumeQueue = 20 * 3000 // room for three pages of entries
+	cfg.FlushIntervalConsumeQueue = config.Millis(time.Hour)
+	s := openStore(t, cfg)
+	defer s.Close()
+	load := func() checkpoint.Checkpoint {
+		t.Helper()
+		cp, _, err := checkpoint.Load(filepath.Join(cfg.StorePathRootDir, fileCheckpoint))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	before := load()
+	put(t, s, newRecord("Few", 0, "x", nil)) // one entry: below two pages
+	for range 2*4096/20 + 1 {                // into the third page
+		put(t, s, newRecord("Many", 0, "y", nil))
+	}
+	waitDispatched(t, s)
+	if _, err := s.cl.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.lightCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	cp := load()
+	if cp.ConsumeQueueDispatched != before.ConsumeQueueDispatched || cp.IndexDispatched != before.IndexDispatched {
+		t.Errorf("light checkpoint moved the dispatch marks: %+v, before %+v", cp, before)
+	}
+	if cp.CommitLogFlushed != s.cl.MaxOffset() {
+		t.Errorf("light checkpoint: CommitLog mark %d, want %d", cp.CommitLogFlushed, s.cl.MaxOffset())
+	}
+	few, many := s.queue([]byte("Few"), 0), s.queue([]byte("Many"), 0)
+	if few.FlushedOffset() != 0 || many.FlushedOffset() != many.MaxOffset() {
+		t.Errorf("light checkpoint flushed Few to %d (want 0) and Many to %d (want %d)",
+			few.FlushedOffset(), many.FlushedOffset(), many.MaxOffset())
+	}
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if cp := load(); cp.ConsumeQueueDispatched != s.cl.MaxOffset() || few.FlushedOffset() != 1 {
+		t.Errorf("thorough checkpoint: dispatch mark %d (want %d), Few flushed to %d (want 1)",
+			cp.ConsumeQueueDispatched, s.cl.MaxOffset(), few.FlushedOffset())
 	}
 }

@@ -283,10 +283,20 @@ func (c *Queue) getUnchecked(off int64) (Entry, error) {
 	return Decode(seg.Bytes()[pos-seg.Start:]), nil
 }
 
-// Flush writes the entries added since the last Flush to the disk.
-func (c *Queue) Flush() error {
+// FlushedOffset returns the queue offset below which every entry was flushed.
+func (c *Queue) FlushedOffset() int64 { return c.flushedOff.Load() }
+
+// pageSize is the unit in which Flush counts what was written since the last flush.
+const pageSize = 4096
+
+// Flush writes the entries added since the last Flush to the disk, if they reach into at least
+// leastPages pages past the last flushed one (0: whatever was added).
+func (c *Queue) Flush(leastPages int) error {
 	from, to := c.flushedOff.Load(), c.maxOff.Load()
 	if to <= from {
+		return nil
+	}
+	if leastPages > 0 && (to*EntrySize)/pageSize-(from*EntrySize)/pageSize < int64(leastPages) {
 		return nil
 	}
 	if err := c.q.Sync(from*EntrySize, to*EntrySize); err != nil {

@@ -503,7 +503,7 @@ func TestTruncatePhysical(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := c.Flush(); err != nil {
+			if err := c.Flush(0); err != nil {
 				t.Fatal(err)
 			}
 			if err := c.TruncatePhysical(tt.phyEnd); err != nil {
@@ -612,21 +612,21 @@ func TestDeleteBefore(t *testing.T) {
 func TestFlush(t *testing.T) {
 	dir := t.TempDir()
 	c := open(t, dir)
-	if err := c.Flush(); err != nil {
+	if err := c.Flush(0); err != nil {
 		t.Fatalf("Flush of an empty queue: %v", err)
 	}
 	put(t, c, span(0, 7)...)
-	if err := c.Flush(); err != nil {
+	if err := c.Flush(0); err != nil {
 		t.Fatal(err)
 	}
 	if c.flushedOff.Load() != 7 {
 		t.Fatalf("flushed %d, want 7", c.flushedOff.Load())
 	}
-	if err := c.Flush(); err != nil {
+	if err := c.Flush(0); err != nil {
 		t.Fatalf("second Flush: %v", err)
 	}
 	put(t, c, 7, 8)
-	if err := c.Flush(); err != nil || c.flushedOff.Load() != 9 {
+	if err := c.Flush(0); err != nil || c.flushedOff.Load() != 9 {
 		t.Fatalf("Flush: %v, flushed %d", err, c.flushedOff.Load())
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, segment.Name(segSize)))
@@ -659,5 +659,27 @@ func TestDestroy(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("queue directory still there: %v", err)
+	}
+}
+
+// TestFlushLeastPages: with leastPages, Flush waits until the entries written since the last
+// flush reach that many pages further; 0 flushes whatever was written.
+func TestFlushLeastPages(t *testing.T) {
+	c := open(t, t.TempDir())
+	perPage := int64(pageSize / EntrySize) // 204 entries and a part of the next
+	put(t, c, span(0, perPage)...)         // within page 0
+	if err := c.Flush(2); err != nil || c.flushedOff.Load() != 0 {
+		t.Fatalf("Flush(2) within one page: %v, flushed %d, want 0", err, c.flushedOff.Load())
+	}
+	put(t, c, span(perPage, 2*perPage+2)...) // into page 2 (byte 8,200)
+	if err := c.Flush(2); err != nil || c.flushedOff.Load() != 2*perPage+2 {
+		t.Fatalf("Flush(2) two pages on: %v, flushed %d, want %d", err, c.flushedOff.Load(), 2*perPage+2)
+	}
+	put(t, c, 2*perPage+2)
+	if err := c.Flush(2); err != nil || c.flushedOff.Load() != 2*perPage+2 {
+		t.Fatalf("Flush(2) after one entry: %v, flushed %d", err, c.flushedOff.Load())
+	}
+	if err := c.Flush(0); err != nil || c.flushedOff.Load() != 2*perPage+3 {
+		t.Fatalf("Flush(0): %v, flushed %d, want %d", err, c.flushedOff.Load(), 2*perPage+3)
 	}
 }
