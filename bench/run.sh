@@ -297,6 +297,23 @@ tern_run() { # MODE: start tern dev, measure, stop it
     note "tern ($mode) latency failed"
   fi
   if [[ $mode == default ]]; then
+    log "tern ($mode): scale, 8 queues against 2,500 topics x 4 queues (creating the topics takes about a minute)"
+    if run 600 "$tern" bench produce --namesrv "$ns" --topic Scale --topics 2500 --queues 4 --size 1024 --producers 16 \
+      --duration 1s -o json >/dev/null; then
+      local q
+      for q in q8 q10k; do
+        local args=(--topic Scale8)
+        [[ $q == q10k ]] && args=(--topic Scale --topics 2500 --queues 4)
+        if run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" "${args[@]}" --size 1024 --producers 16 \
+          --duration "$duration" -o json >"$work/out.json"; then
+          record_json "tern.scale.$q" "$work/out.json"
+        else
+          note "tern scale run $q failed"
+        fi
+      done
+    else
+      note "tern scale: creating 2,500 topics failed"
+    fi
     log "tern ($mode): store a backlog of $backlog messages, then consume it"
     if run 1800 "$tern" bench produce --namesrv "$ns" --topic Backlog --size 1024 --producers 16 --batch 64 \
       --messages "$backlog" --duration 25m -o json >"$work/fill.json" &&
@@ -446,6 +463,8 @@ how_to_read() {
   4 KiB message and saves nothing on random bytes; `tern bench` does not compress unless given
   `--compress-over`, as neither `nats bench` nor `redis-benchmark` compresses. Otherwise every
   system runs with its defaults except the durability setting named above.
+- Scale: the 2,500 topics are created and each sent one message before the clock starts, so
+  the client has their routes; the 8-queue and 10,000-queue runs follow each other on one broker.
 - Consume: Tern's push consumer of a new group reads from the first offset; JetStream's durable
   pull consumer fetches 500 at a time and acks the last message of each fetch (AckAll: one
   cumulative ack, the counterpart of a RocketMQ offset commit). The rate runs from the first to

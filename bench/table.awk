@@ -2,7 +2,7 @@
 # JetStream and Redis Streams, with the ratios, issue 9's targets and whether each is met.
 # Keys: SYSTEM.MODE.pSIZExPRODUCERS.{msgs,mbps}, SYSTEM.MODE.lat.{p50,p99,msgs},
 # SYSTEM.default.consume.{msgs,mbps} (SYSTEM tern, js or redis; MODE default or fsync),
-# disk.mbps and disk.fdsync. A missing key prints as n/a.
+# tern.scale.{q8,q10k}.{msgs,mbps}, disk.mbps and disk.fdsync. A missing key prints as n/a.
 # Usage: awk -v lat_rate=10000 -v backlog=N -f table.awk results
 { r[$1] = $2 }
 
@@ -71,6 +71,12 @@ END {
 		row(mode " durability: messages received per second", has(t ".msgs") ? commas(r[t ".msgs"]) : "n/a",
 			has(j ".msgs") ? commas(r[j ".msgs"]) : "n/a", "—", "", "—", "", "")
 	}
+
+	section("Scale: Tern alone, 1 KiB × 16 producers, default durability, msgs/s (MB/s); the ratio is to the 8-queue run")
+	row("one topic of 8 queues", tput("tern.scale.q8"), "—", "—", "", "", "", "")
+	row("2,500 topics × 4 queues (10,000 queues), sends spread round-robin", tput("tern.scale.q10k"), "—", "—",
+		ratio("tern.scale.q10k.msgs", "tern.scale.q8.msgs"), "", "≥ 0.8× the 8-queue run",
+		has("tern.scale.q10k.msgs") && has("tern.scale.q8.msgs") ? ok(r["tern.scale.q10k.msgs"] >= 0.8 * r["tern.scale.q8.msgs"]) : "n/a")
 
 	section("Against the disk: fio sequential write " (has("disk.mbps") ? commas(r["disk.mbps"]) " MB/s" : "n/a") \
 		", fdatasync " (has("disk.fdsync") ? commas(r["disk.fdsync"]) "/s" : "n/a"))
