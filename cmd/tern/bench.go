@@ -379,9 +379,11 @@ func runSenders(ctx context.Context, n int, send func(ctx context.Context)) {
 	wg.Wait()
 }
 
-// warmTopics sends one message to each topic of a --topics run, with --producers senders and
-// before the measurement, so that the client has every route (a first send asks the NameServer)
-// when the clock starts. A run of one topic needs no warming.
+// warmTopics sends --queues messages to each topic of a --topics run, with --producers senders
+// and before the measurement, so that the client has every route (a first send asks the
+// NameServer) and every queue has its first entry (the broker creates a queue's file at its
+// first message) when the clock starts: the run measures queues in use, not their creation. A
+// run of one topic needs no warming.
 func warmTopics(ctx context.Context, f benchFlags, send func(topic string) error) error {
 	if f.topics <= 1 {
 		return nil
@@ -389,11 +391,15 @@ func warmTopics(ctx context.Context, f benchFlags, send func(topic string) error
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	total := f.topics * int(max(f.queues, 1))
 	for range f.producers {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < f.topics && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				if err := send(topicN(f.topic, i)); err != nil {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("warm-up send to %s: %w", topicN(f.topic, i), err))
+			for i := int(next.Add(1) - 1); i < total && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				// Consecutive sends to a topic go to consecutive queues (the client's
+				// round-robin): topic i/queues gets its queues' worth.
+				topic := topicN(f.topic, i/int(max(f.queues, 1)))
+				if err := send(topic); err != nil {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("warm-up send to %s: %w", topic, err))
 				}
 			}
 		})

@@ -95,7 +95,10 @@ func (c *Queue) loadBounds() {
 		s := segs[i]
 		b := s.Bytes()
 		found := false
-		for rel := s.Size() - EntrySize; rel >= 0; rel -= EntrySize {
+		// Scan back from the end of the written data, not of the file: a queue's file is
+		// mostly holes until it fills, and reading them would fault in every page.
+		last := min(s.Size(), (s.DataEnd()+EntrySize-1)/EntrySize*EntrySize)
+		for rel := last - EntrySize; rel >= 0; rel -= EntrySize {
 			if e := Decode(b[rel:]); !e.Hole() {
 				max = (s.Start + rel + EntrySize) / EntrySize
 				end = e.PhysicalOffset + int64(e.Size)

@@ -130,6 +130,36 @@ func Open(path string, size int64) (*File, error) {
 	return mapFD(fd, path, size)
 }
 
+// DataEnd returns the end of the file's last data region: bytes past it were never written
+// (a hole of a sparse file), so they read as zeros. It asks the filesystem with
+// lseek(SEEK_DATA/SEEK_HOLE), which counts pages written but not yet on the disk as data; where
+// the filesystem does not say (no support, or an error), the answer is the whole size, which is
+// always safe. A reader that looks for the last record scans back from here instead of from the
+// end of a mostly empty file.
+func (f *File) DataEnd() int64 {
+	fd, err := unix.Open(f.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return f.size
+	}
+	defer unix.Close(fd)
+	var end int64
+	for off := int64(0); off < f.size; {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break // no data at or past off
+		}
+		if err != nil {
+			return f.size
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			return f.size
+		}
+		end, off = hole, hole
+	}
+	return min(end, f.size)
+}
+
 func mapFD(fd int, path string, size int64) (*File, error) {
 	defer unix.Close(fd)
 	data, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)

@@ -540,3 +540,40 @@ func TestZeroKeepsPreallocation(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestDataEnd: DataEnd is never below the last byte written, through the mapping or with
+// WriteAt, flushed or not; on a filesystem that reports holes it stops near that byte.
+func TestDataEnd(t *testing.T) {
+	const size = 4 << 20
+	f, err := Create(filepath.Join(t.TempDir(), "sparse"), size, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if end := f.DataEnd(); end != 0 && end != size {
+		t.Fatalf("DataEnd of an empty sparse file = %d, want 0 (or %d without hole reporting)", end, size)
+	}
+	f.Bytes()[300_000] = 1 // dirty in the page cache only
+	if end := f.DataEnd(); end <= 300_000 {
+		t.Fatalf("DataEnd after a write through the mapping at 300,000 = %d", end)
+	}
+	if err := f.WriteAt([]byte{2}, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	end := f.DataEnd()
+	if end <= 1_000_000 {
+		t.Fatalf("DataEnd after WriteAt at 1,000,000 = %d", end)
+	}
+	if err := f.Sync(0, size); err != nil {
+		t.Fatal(err)
+	}
+	if e := f.DataEnd(); e <= 1_000_000 {
+		t.Fatalf("DataEnd after the flush = %d", e)
+	}
+	if end == size {
+		t.Skip("the filesystem does not report holes: DataEnd is the size, which is safe")
+	}
+	if end > 1_000_000+1<<20 {
+		t.Errorf("DataEnd = %d, far past the last byte written (1,000,000)", end)
+	}
+}
