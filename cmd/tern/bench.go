@@ -41,6 +41,7 @@ type benchFlags struct {
 	topics    int           // produce: spread the sends over this many topics
 	queues    int32         // queues of each topic the benchmark creates
 	next      *atomic.Int64 // produce: the sends so far, which pick the topic round-robin
+	fromTime  string        // consume: start at the message stored nearest this time ("": first offset)
 }
 
 // sendTopic returns the topic of the next send: --topic, or with --topics N > 1 the topics
@@ -113,6 +114,8 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 		RunE: func(cmd *cobra.Command, _ []string) error { return benchConsume(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	consume.Flags().StringVar(&f.group, "group", "benchmark_consumer", "consumer group prefix (the client name and a random suffix are added)")
+	consume.Flags().StringVar(&f.fromTime, "from-time", "", `start at the message stored nearest this time (RFC 3339, or Unix milliseconds; Tern's client only) instead of the first offset, e.g. to read the tail of a backlog`)
+	consume.Flags().Int64Var(&f.messages, "messages", 0, "stop after this many messages (0: the whole backlog, counted at the start)")
 	latency := &cobra.Command{
 		Use:   "latency",
 		Short: "End-to-end latency (send to receive) at a fixed send rate, with Tern's client",
@@ -278,6 +281,18 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 	if err != nil {
 		return err
 	}
+	want := backlog // stop once this many are received
+	if f.messages > 0 {
+		want = f.messages
+	}
+	from := "the first offset"
+	if f.fromTime != "" {
+		t, err := parseFromTime(f.fromTime)
+		if err != nil {
+			return err
+		}
+		from = "the message stored nearest " + t.Format(time.RFC3339Nano)
+	}
 	var rows []benchRow
 	for i, name := range f.clients {
 		c := clients[i]
@@ -296,7 +311,7 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 			last.Store(now.UnixNano())
 			bytes.Add(int64(size))
 			lat.add(now.Sub(stored))
-			if msgs.Add(1) >= backlog && backlog > 0 {
+			if msgs.Add(1) >= want && want > 0 {
 				cancel()
 			}
 		})
@@ -312,8 +327,20 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 		rows = append(rows, benchRow{client: name, msgs: n / el, bytes: float64(bytes.Load()) / el / 1e6, count: msgs.Load(),
 			p50: lat.pct(0.50), p99: lat.pct(0.99)})
 	}
-	return printBench(out, f.output, fmt.Sprintf("consume %s from the first offset: backlog %d messages, at most %v per client (rate from the first to the last message)",
-		f.topic, backlog, f.duration), "STORE→RECEIVE", rows)
+	return printBench(out, f.output, fmt.Sprintf("consume %s from %s: backlog %d messages, %d wanted, at most %v per client (rate from the first to the last message)",
+		f.topic, from, backlog, want, f.duration), "STORE→RECEIVE", rows)
+}
+
+// parseFromTime reads --from-time: RFC 3339, or Unix milliseconds.
+func parseFromTime(s string) (time.Time, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--from-time %q: want RFC 3339 or Unix milliseconds", s)
+	}
+	return t, nil
 }
 
 // benchTopic creates the topic if the NameServer has no route for it.

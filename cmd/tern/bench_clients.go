@@ -47,7 +47,15 @@ func (ternBench) produce(ctx context.Context, f benchFlags, body []byte, sent fu
 }
 
 func (ternBench) consume(ctx context.Context, f benchFlags, group string, got func(int, time.Time)) error {
-	c, err := client.NewPushConsumer(group, client.WithNameServers(f.namesrv), client.WithConsumeFrom(client.ConsumeFromFirstOffset))
+	from := client.ConsumeFromFirstOffset
+	if f.fromTime != "" {
+		t, err := parseFromTime(f.fromTime)
+		if err != nil {
+			return err
+		}
+		from = client.ConsumeFromTimestamp(t)
+	}
+	c, err := client.NewPushConsumer(group, client.WithNameServers(f.namesrv), client.WithConsumeFrom(from))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -63,6 +64,9 @@ func (officialBench) produce(ctx context.Context, f benchFlags, body []byte, sen
 }
 
 func (officialBench) consume(ctx context.Context, f benchFlags, group string, got func(int, time.Time)) error {
+	if f.fromTime != "" {
+		return errors.New("--from-time is not supported with the official client")
+	}
 	rlog.SetLogLevel("error")
 	c, err := rocketmq.NewPushConsumer(
 		consumer.WithNsResolver(primitive.NewPassthroughResolver([]string{f.namesrv})),
