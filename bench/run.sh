@@ -10,11 +10,14 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: bench/run.sh [--quick] [--duration 10s] [--backlog N] [--out bench/RESULTS.md] [--nats-server PATH]
+usage: bench/run.sh [--quick] [--duration 10s] [--backlog N] [--big-backlog N] [--out bench/RESULTS.md] [--nats-server PATH]
 
   --quick         2 s runs, a 50,000-message backlog, smaller fio runs: about 3-4 minutes
   --duration D    length of each produce run and of each latency measurement (default 10s; 2s with --quick)
   --backlog N     messages (1 KiB) stored and then consumed (default 1000000; 50000 with --quick)
+  --big-backlog N Tern alone: a backlog of N messages (1 KiB), whose first and last tenth are
+                  each consumed, to compare reading from its start and from its tail (default
+                  10000000, about 10 GB of disk; 500000 with --quick; 0 skips it)
   --out FILE      where to write the results (default bench/RESULTS.md)
   --nats-server P the nats-server to use (default: $NATS_SERVER, else nats-server v2.15.2 built
                   with go install into ~/.cache/tern-bench/bin, else Debian's)
@@ -26,6 +29,7 @@ invocation="bench/run.sh${*:+ $*}"
 quick=0
 duration=""
 backlog=""
+big=""
 out="$root/bench/RESULTS.md"
 nats_bin=${NATS_SERVER:-}
 nats_version=v2.15.2 # the newest nats-server on the Go module proxy when this was written
@@ -36,6 +40,8 @@ while (($#)); do
     --duration=*) duration=${1#*=} ;;
     --backlog) backlog=${2:?--backlog needs a value}; shift ;;
     --backlog=*) backlog=${1#*=} ;;
+    --big-backlog) big=${2:?--big-backlog needs a value}; shift ;;
+    --big-backlog=*) big=${1#*=} ;;
     --out) out=${2:?--out needs a value}; shift ;;
     --out=*) out=${1#*=} ;;
     --nats-server) nats_bin=${2:?--nats-server needs a value}; shift ;;
@@ -46,16 +52,17 @@ while (($#)); do
   shift
 done
 if ((quick)); then
-  duration=${duration:-2s} backlog=${backlog:-50000}
+  duration=${duration:-2s} backlog=${backlog:-50000} big=${big:-500000}
   lat_warmup=1s fio_seq_size=256M fio_sync_secs=2
 else
-  duration=${duration:-10s} backlog=${backlog:-1000000}
+  duration=${duration:-10s} backlog=${backlog:-1000000} big=${big:-10000000}
   lat_warmup=2s fio_seq_size=1G fio_sync_secs=5
 fi
 [[ $duration =~ ^([0-9]+)(s|m)$ ]] || { echo "--duration $duration: want seconds or minutes, e.g. 10s" >&2; exit 2; }
 dur_s=${BASH_REMATCH[1]}
 [[ ${BASH_REMATCH[2]} == m ]] && dur_s=$((dur_s * 60))
 [[ $backlog =~ ^[1-9][0-9]*$ ]] || { echo "--backlog $backlog: want a positive number" >&2; exit 2; }
+[[ $big =~ ^(0|[1-9][0-9]*)$ ]] || { echo "--big-backlog $big: want a number" >&2; exit 2; }
 [[ $out == /* ]] || out="$PWD/$out"
 sizes=(128 1024 4096)
 producers=(1 16)
@@ -314,6 +321,23 @@ tern_run() { # MODE: start tern dev, measure, stop it
     else
       note "tern scale: creating 2,500 topics failed"
     fi
+    if ((big > 0)); then
+      local tenth=$((big / 10)) mid
+      log "tern ($mode): a backlog of $big messages; consume its first and its last $tenth"
+      if run 3600 "$tern" bench produce --namesrv "$ns" --topic Big --size 1024 --producers 16 --batch 64 \
+        --messages $((big - tenth)) --duration 50m -o json >/dev/null &&
+        mid=$(date +%s%3N) && sleep 0.05 &&
+        run 3600 "$tern" bench produce --namesrv "$ns" --topic Big --size 1024 --producers 16 --batch 64 \
+          --messages "$tenth" --duration 50m -o json >/dev/null &&
+        run 1800 "$tern" bench consume --namesrv "$ns" --topic Big --messages "$tenth" --duration 25m -o json >"$work/out.json" &&
+        record_json "tern.big.start" "$work/out.json" &&
+        run 1800 "$tern" bench consume --namesrv "$ns" --topic Big --from-time "$mid" --messages "$tenth" --duration 25m \
+          -o json >"$work/out.json"; then
+        record_json "tern.big.tail" "$work/out.json"
+      else
+        note "tern big backlog ($big messages) failed"
+      fi
+    fi
     log "tern ($mode): store a backlog of $backlog messages, then consume it"
     if run 1800 "$tern" bench produce --namesrv "$ns" --topic Backlog --size 1024 --producers 16 --batch 64 \
       --messages "$backlog" --duration 25m -o json >"$work/fill.json" &&
@@ -463,6 +487,9 @@ how_to_read() {
   4 KiB message and saves nothing on random bytes; `tern bench` does not compress unless given
   `--compress-over`, as neither `nats bench` nor `redis-benchmark` compresses. Otherwise every
   system runs with its defaults except the durability setting named above.
+- Big backlog: Tern stores --big-backlog messages into one topic of 8 queues, noting the time
+  before the last tenth; a new push consumer reads the first tenth from the first offset, another
+  the last tenth from that time (`--from-time`). "The same rate" is read as within 10%.
 - Scale: the 2,500 topics are created and each sent one message before the clock starts, so
   the client has their routes; the 8-queue and 10,000-queue runs follow each other on one broker.
 - Consume: Tern's push consumer of a new group reads from the first offset; JetStream's durable
@@ -481,7 +508,7 @@ how_to_read() {
 EOF
 }
 
-table=$(awk -v lat_rate="$lat_rate" -v backlog="$backlog" -f "$root/bench/table.awk" "$results")
+table=$(awk -v lat_rate="$lat_rate" -v backlog="$backlog" -v big="$big" -f "$root/bench/table.awk" "$results")
 printf '\n%s\n' "$table"
 mkdir -p "$(dirname "$out")"
 {

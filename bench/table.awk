@@ -2,8 +2,8 @@
 # JetStream and Redis Streams, with the ratios, issue 9's targets and whether each is met.
 # Keys: SYSTEM.MODE.pSIZExPRODUCERS.{msgs,mbps}, SYSTEM.MODE.lat.{p50,p99,msgs},
 # SYSTEM.default.consume.{msgs,mbps} (SYSTEM tern, js or redis; MODE default or fsync),
-# tern.scale.{q8,q10k}.{msgs,mbps}, disk.mbps and disk.fdsync. A missing key prints as n/a.
-# Usage: awk -v lat_rate=10000 -v backlog=N -f table.awk results
+# tern.scale.{q8,q10k}.{msgs,mbps}, tern.big.{start,tail}.{msgs,mbps}, disk.mbps and disk.fdsync. A missing key prints as n/a.
+# Usage: awk -v lat_rate=10000 -v backlog=N -v big=N -f table.awk results
 { r[$1] = $2 }
 
 function has(k) { return (k in r) && r[k] != "" }
@@ -77,6 +77,14 @@ END {
 	row("2,500 topics × 4 queues (10,000 queues), sends spread round-robin", tput("tern.scale.q10k"), "—", "—",
 		ratio("tern.scale.q10k.msgs", "tern.scale.q8.msgs"), "", "≥ 0.8× the 8-queue run",
 		has("tern.scale.q10k.msgs") && has("tern.scale.q8.msgs") ? ok(r["tern.scale.q10k.msgs"] >= 0.8 * r["tern.scale.q8.msgs"]) : "n/a")
+
+	if (big > 0) {
+		section("Scale: Tern alone, a backlog of " commas(big) " messages of 1 KiB; each row consumes " commas(big / 10) " of them with a new push consumer: msgs/s (MB/s); the ratio is to the tail")
+		row("its first tenth, from the first offset", tput("tern.big.start"), "—", "—",
+			ratio("tern.big.start.msgs", "tern.big.tail.msgs"), "", "≥ 0.9× the tail (the same rate)",
+			has("tern.big.start.msgs") && has("tern.big.tail.msgs") ? ok(r["tern.big.start.msgs"] >= 0.9 * r["tern.big.tail.msgs"]) : "n/a")
+		row("its last tenth, from its store time", tput("tern.big.tail"), "—", "—", "", "", "", "")
+	}
 
 	section("Against the disk: fio sequential write " (has("disk.mbps") ? commas(r["disk.mbps"]) " MB/s" : "n/a") \
 		", fdatasync " (has("disk.fdsync") ? commas(r["disk.fdsync"]) "/s" : "n/a"))
