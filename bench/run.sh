@@ -490,7 +490,7 @@ how_to_read() {
 - Big backlog: Tern stores --big-backlog messages into one topic of 8 queues, noting the time
   before the last tenth; a new push consumer reads the first tenth from the first offset, another
   the last tenth from that time (`--from-time`). "The same rate" is read as within 10%.
-- Scale: the 2,500 topics are created and each sent one message before the clock starts, so
+- Scale: the 2,500 topics are created and each of their queues sent one message before the clock starts, so
   the client has their routes; the 8-queue and 10,000-queue runs follow each other on one broker.
 - Consume: Tern's push consumer of a new group reads from the first offset; JetStream's durable
   pull consumer fetches 500 at a time and acks the last message of each fetch (AckAll: one
