@@ -137,7 +137,9 @@ messages sent after --warmup, once the consumer has caught up, are measured. Onl
 // benchClient is a client library under measurement.
 type benchClient interface {
 	// produce runs f.producers senders until ctx ends; sent is called after every send.
-	produce(ctx context.Context, f benchFlags, body []byte, sent func(n int, d time.Duration, err error)) error
+	// produce sets up its producer (and warms the topics of a --topics run), then calls begin,
+	// which starts the clock and returns the context of the timed run, and sends until it ends.
+	produce(ctx context.Context, f benchFlags, body []byte, begin func() context.Context, sent func(n int, d time.Duration, err error)) error
 	// consume consumes f.topic from the first offset with a new group until ctx ends; got is
 	// called for every message with its size and store time.
 	consume(ctx context.Context, f benchFlags, group string, got func(size int, stored time.Time)) error
@@ -236,9 +238,17 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 			sent, failed atomic.Int64
 			firstErr     atomic.Value
 		)
-		rctx, cancel := context.WithTimeout(ctx, f.duration)
-		start := time.Now()
-		err = c.produce(rctx, f, body, func(n int, d time.Duration, err error) {
+		var (
+			rctx   context.Context
+			cancel context.CancelFunc = func() {}
+			start  time.Time
+		)
+		begin := func() context.Context {
+			start = time.Now()
+			rctx, cancel = context.WithTimeout(ctx, f.duration)
+			return rctx
+		}
+		err = c.produce(ctx, f, body, begin, func(n int, d time.Duration, err error) {
 			if err != nil {
 				if rctx.Err() == nil {
 					failed.Add(int64(n))
@@ -251,11 +261,11 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 			}
 			lat.add(d)
 		})
-		el := time.Since(start).Seconds()
 		cancel()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		el := time.Since(start).Seconds()
 		n := float64(sent.Load())
 		row := benchRow{client: name, msgs: n / el, bytes: n * float64(f.size) / el / 1e6, count: sent.Load(),
 			fails: failed.Load(), p50: lat.pct(0.50), p99: lat.pct(0.99)}

@@ -16,7 +16,7 @@ import (
 // ternBench drives Tern's Go client, sdk/client.
 type ternBench struct{}
 
-func (ternBench) produce(ctx context.Context, f benchFlags, body []byte, sent func(int, time.Duration, error)) error {
+func (ternBench) produce(ctx context.Context, f benchFlags, body []byte, begin func() context.Context, sent func(int, time.Duration, error)) error {
 	p, err := client.NewProducer("benchmark_producer", client.WithNameServers(f.namesrv), client.WithCompressOver(f.compress))
 	if err != nil {
 		return err
@@ -28,7 +28,7 @@ func (ternBench) produce(ctx context.Context, f benchFlags, body []byte, sent fu
 	}); err != nil {
 		return err
 	}
-	runSenders(ctx, f.producers, func(ctx context.Context) {
+	runSenders(begin(), f.producers, func(ctx context.Context) {
 		start := time.Now()
 		topic := f.sendTopic()
 		if f.batch > 1 {

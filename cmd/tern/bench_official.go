@@ -25,7 +25,7 @@ func newOfficialBench() (benchClient, error) { return officialBench{}, nil }
 // officialBench drives the official RocketMQ Go client v2.1.2, for comparison.
 type officialBench struct{}
 
-func (officialBench) produce(ctx context.Context, f benchFlags, body []byte, sent func(int, time.Duration, error)) error {
+func (officialBench) produce(ctx context.Context, f benchFlags, body []byte, begin func() context.Context, sent func(int, time.Duration, error)) error {
 	rlog.SetLogLevel("error")
 	p, err := rocketmq.NewProducer(
 		producer.WithNsResolver(primitive.NewPassthroughResolver([]string{f.namesrv})),
@@ -47,7 +47,7 @@ func (officialBench) produce(ctx context.Context, f benchFlags, body []byte, sen
 	}); err != nil {
 		return err
 	}
-	runSenders(ctx, f.producers, func(ctx context.Context) {
+	runSenders(begin(), f.producers, func(ctx context.Context) {
 		msgs := make([]*primitive.Message, f.batch)
 		topic := f.sendTopic()
 		for i := range msgs {
