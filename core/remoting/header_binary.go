@@ -94,6 +94,10 @@ func decodeBinaryHeader(b []byte, c *Command) error {
 	if err != nil {
 		return err
 	}
+	if len(ext) > 0 {
+		// Sized to the entries, so that the map is allocated once at its final size.
+		c.ExtFields = make(map[string]string, countBinaryFields(ext))
+	}
 	for len(ext) > 0 {
 		var k, v []byte
 		if k, ext, err = binaryField(ext, 2, "extFields key"); err != nil {
@@ -102,12 +106,28 @@ func decodeBinaryHeader(b []byte, c *Command) error {
 		if v, ext, err = binaryField(ext, 4, "extFields value"); err != nil {
 			return fmt.Errorf("key %q: %w", k, err)
 		}
-		if c.ExtFields == nil {
-			c.ExtFields = make(map[string]string, 16)
-		}
 		c.ExtFields[intern(k)] = intern(v)
 	}
 	return nil
+}
+
+// countBinaryFields counts the key-value entries of a ROCKETMQ extFields section, stopping at
+// the first malformed one (the decoder then reports it).
+func countBinaryFields(ext []byte) int {
+	n := 0
+	for len(ext) >= 2 {
+		kl := int(int16(binary.BigEndian.Uint16(ext)))
+		if kl < 0 || 2+kl+4 > len(ext) {
+			break
+		}
+		vl := int(int32(binary.BigEndian.Uint32(ext[2+kl:])))
+		if vl < 0 || 2+kl+4+vl > len(ext) {
+			break
+		}
+		ext = ext[2+kl+4+vl:]
+		n++
+	}
+	return n
 }
 
 // binaryField splits a length-prefixed field (a signed big-endian length of size bytes) off b.
