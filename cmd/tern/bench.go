@@ -316,12 +316,16 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 		rand.Read(suffix)
 		group := fmt.Sprintf("%s-%s-%x", f.group, name, suffix)
 		err = c.consume(rctx, f, group, func(size int, stored time.Time) {
+			n := msgs.Add(1)
+			if want > 0 && n > want {
+				return // delivered after the last one wanted: not counted
+			}
 			now := time.Now()
 			first.CompareAndSwap(0, now.UnixNano())
 			last.Store(now.UnixNano())
 			bytes.Add(int64(size))
 			lat.add(now.Sub(stored))
-			if msgs.Add(1) >= want && want > 0 {
+			if n == want {
 				cancel()
 			}
 		})
@@ -333,8 +337,12 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 		if el <= 0 {
 			el = f.duration.Seconds()
 		}
-		n := float64(msgs.Load())
-		rows = append(rows, benchRow{client: name, msgs: n / el, bytes: float64(bytes.Load()) / el / 1e6, count: msgs.Load(),
+		count := msgs.Load()
+		if want > 0 {
+			count = min(count, want)
+		}
+		n := float64(count)
+		rows = append(rows, benchRow{client: name, msgs: n / el, bytes: float64(bytes.Load()) / el / 1e6, count: count,
 			p50: lat.pct(0.50), p99: lat.pct(0.99)})
 	}
 	return printBench(out, f.output, fmt.Sprintf("consume %s from %s: backlog %d messages, %d wanted, at most %v per client (rate from the first to the last message)",
