@@ -205,7 +205,10 @@ func TestScrapeDuringLoad(t *testing.T) {
 	if v, _ := s.value("tern_messages_in_total", in); v != first+second {
 		t.Errorf("messages in after %d sends: %v", first+second, v)
 	}
-	assertLag(t, s, topic, group, func(total float64, perQueue map[string]float64) bool {
+	// The lag is computed at scrape time from the queues, which the dispatcher fills a moment
+	// after the send is acknowledged.
+	eventually(t, url, fmt.Sprintf("a lag of %d on both queues", second), func(s scrape) bool {
+		total, perQueue := lagOf(s, topic, group)
 		return total == second && perQueue["0"] > 0 && perQueue["1"] > 0
 	})
 
@@ -288,6 +291,14 @@ func consume(ctx context.Context, t *testing.T, c *brokertest.Cluster, topic, gr
 // assertLag checks the group's tern_consumer_lag series on topic with ok(total, by queue).
 func assertLag(t *testing.T, s scrape, topic, group string, ok func(total float64, perQueue map[string]float64) bool) {
 	t.Helper()
+	total, perQueue := lagOf(s, topic, group)
+	if !ok(total, perQueue) {
+		t.Errorf("lag of %s on %s: %v in all, by queue %v", group, topic, total, perQueue)
+	}
+}
+
+// lagOf returns group's lag on topic in s, in all and by queue id.
+func lagOf(s scrape, topic, group string) (float64, map[string]float64) {
 	total, perQueue := 0.0, map[string]float64{}
 	s.each("tern_consumer_lag", func(l map[string]string, v float64) {
 		if l["topic"] == topic && l["group"] == group {
@@ -295,9 +306,7 @@ func assertLag(t *testing.T, s scrape, topic, group string, ok func(total float6
 			perQueue[l["queue_id"]] = v
 		}
 	})
-	if !ok(total, perQueue) {
-		t.Errorf("lag of %s on %s: %v in all, by queue %v", group, topic, total, perQueue)
-	}
+	return total, perQueue
 }
 
 // TestReadyz: /healthz answers at once; /readyz is 503 until the broker serves and has
