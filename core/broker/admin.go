@@ -21,18 +21,14 @@ func offsetResponse(req *remoting.Command, off int64) *remoting.Command {
 	return resp
 }
 
-// handleMaxOffset serves GET_MAX_OFFSET; handleMinOffset GET_MIN_OFFSET.
 // handleMaxOffset serves GET_MAX_OFFSET. It first lets the dispatcher reach what is written now
-// (bounded by dispatchWait, as a pull does): a send acknowledged before the request is counted.
+// (awaitDispatch, as a pull does): a send acknowledged before the request is counted.
 func (b *Broker) handleMaxOffset(ctx context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TopicQueueHeader) *remoting.Command {
-	if end := b.store.CommitLogMaxOffset(); b.store.DispatchedOffset() < end {
-		wctx, cancel := context.WithTimeout(ctx, dispatchWait)
-		b.store.WaitDispatched(wctx, end) // on timeout: answer what is dispatched
-		cancel()
-	}
+	_ = b.awaitDispatch(ctx) // ctx ended: the connection is gone, the answer goes nowhere
 	return offsetResponse(req, b.store.MaxOffset(h.Topic, h.QueueID))
 }
 
+// handleMinOffset serves GET_MIN_OFFSET.
 func (b *Broker) handleMinOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command, h *protocol.TopicQueueHeader) *remoting.Command {
 	return offsetResponse(req, b.store.MinOffset(h.Topic, h.QueueID))
 }

@@ -127,17 +127,30 @@ func (b *Broker) getMessages(ctx context.Context, h *protocol.PullMessageHeader,
 	default:
 		return res, nil
 	}
-	end := b.store.CommitLogMaxOffset()
-	if b.store.DispatchedOffset() >= end {
+	if b.store.DispatchedOffset() >= b.store.CommitLogMaxOffset() {
 		return res, nil
 	}
 	res.Release()
+	if err := b.awaitDispatch(ctx); err != nil {
+		return store.GetResult{}, err
+	}
+	return get()
+}
+
+// awaitDispatch waits, at most dispatchWait, for the dispatcher to reach the CommitLog's end as
+// of now, so that a read of the ConsumeQueues counts every send acknowledged before it. It
+// returns an error only when ctx ends; after dispatchWait the caller reads what is dispatched.
+func (b *Broker) awaitDispatch(ctx context.Context) error {
+	end := b.store.CommitLogMaxOffset()
+	if b.store.DispatchedOffset() >= end {
+		return nil
+	}
 	wctx, cancel := context.WithTimeout(ctx, dispatchWait)
 	defer cancel()
 	if err := b.store.WaitDispatched(wctx, end); err != nil && ctx.Err() != nil {
-		return store.GetResult{}, ctx.Err()
+		return ctx.Err()
 	}
-	return get()
+	return nil
 }
 
 // pullOnce reads the messages of one pull and builds its response, which owns the read's
