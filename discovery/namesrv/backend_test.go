@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,7 +156,7 @@ func TestBackendExpiry(t *testing.T) {
 }
 
 // TestBackendWithoutListings: a backend without topic listings answers
-// REQUEST_CODE_NOT_SUPPORTED to them, and a bad heartbeatTimeoutMillis is refused.
+// REQUEST_CODE_NOT_SUPPORTED to them, and a bad heartbeatTimeoutMillis or haEpoch is refused.
 func TestBackendWithoutListings(t *testing.T) {
 	store := startServer(t, nil)
 	plain := struct{ discovery.Discovery }{newDiscoveryClient(t, store.Addr().String())}
@@ -171,6 +172,11 @@ func TestBackendWithoutListings(t *testing.T) {
 	req.ExtFields[HeartbeatTimeoutField] = "soon"
 	if resp := invoke(t, cl, backed.Addr().String(), req); remoting.Code(resp.Code) != remoting.SystemError {
 		t.Fatalf("bad heartbeatTimeoutMillis: code %d %q", resp.Code, resp.Remark)
+	}
+	req = registerReq("broker-a", "10.0.0.5:10911", 0, registerBody(t, 1, false), false)
+	req.ExtFields[EpochField] = "-3"
+	if resp := invoke(t, cl, backed.Addr().String(), req); remoting.Code(resp.Code) != remoting.SystemError || !strings.Contains(resp.Remark, EpochField) {
+		t.Fatalf("bad haEpoch: code %d %q", resp.Code, resp.Remark)
 	}
 	// DELETE_TOPIC_IN_NAMESRV is a no-op: routes come from the brokers' tables.
 	h := protocol.DeleteTopicHeader{Topic: "T"}

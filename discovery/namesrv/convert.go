@@ -19,19 +19,6 @@ const HeartbeatTimeoutField = "heartbeatTimeoutMillis"
 // through etcd (Tern's own; RocketMQ NameServers ignore it).
 const EpochField = "haEpoch"
 
-// parseEpoch reads the haEpoch field: 0 when absent.
-func parseEpoch(fields map[string]string) (int64, error) {
-	s, ok := fields[EpochField]
-	if !ok || s == "" {
-		return 0, nil
-	}
-	e, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || e < 0 {
-		return 0, &fieldError{field: EpochField, value: s}
-	}
-	return e, nil
-}
-
 // TopicsFromTable turns a broker's topic table into a Registration's topics, sorted by name.
 // A table entry without a topic name takes its key.
 func TopicsFromTable(table map[string]protocol.TopicConfig) []discovery.TopicConfig {
@@ -78,17 +65,18 @@ func registrationFromWire(h *protocol.RegisterBrokerHeader, body *protocol.Regis
 	}
 }
 
-// parseTimeout reads the heartbeatTimeoutMillis field: 0 when absent.
-func parseTimeout(fields map[string]string) (time.Duration, error) {
-	s, ok := fields[HeartbeatTimeoutField]
+// optionalField reads a header field holding a non-negative integer (Tern's own fields:
+// heartbeatTimeoutMillis, haEpoch): 0 when absent.
+func optionalField(fields map[string]string, name string) (int64, error) {
+	s, ok := fields[name]
 	if !ok || s == "" {
 		return 0, nil
 	}
-	ms, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || ms < 0 {
-		return 0, &fieldError{field: HeartbeatTimeoutField, value: s}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, &fieldError{field: name, value: s}
 	}
-	return time.Duration(ms) * time.Millisecond, nil
+	return n, nil
 }
 
 // fieldError is a header field that does not parse.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
@@ -87,14 +88,15 @@ func (s *Server) handleRegisterBroker(ctx context.Context, conn *remoting.Conn, 
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
-	timeout, err := parseTimeout(req.ExtFields)
+	timeoutMs, err := optionalField(req.ExtFields, HeartbeatTimeoutField)
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
-	epoch, err := parseEpoch(req.ExtFields)
+	epoch, err := optionalField(req.ExtFields, EpochField)
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
+	timeout := time.Duration(timeoutMs) * time.Millisecond
 	var c any
 	if conn != nil {
 		c = conn
