@@ -24,43 +24,50 @@ func (s *Store) flushLoop() {
 		if thorough {
 			last = time.Now()
 		}
-		var err error
-		if thorough {
-			err = s.checkpoint()
-		} else {
-			err = s.lightCheckpoint()
-		}
+		s.ckMu.Lock()
+		err := s.writeCheckpoint(math.MaxInt64, thorough)
+		s.ckMu.Unlock()
 		if err != nil {
 			s.log.Error("checkpoint failed", "err", err)
 		}
 	})
 }
 
-// checkpoint makes the dispatched entries durable and then records how far that goes. The
-// marks are read before the flushes, so the checkpoint never claims more than was flushed.
+// checkpoint writes a thorough checkpoint: it makes the dispatched entries durable and then
+// records how far that goes.
 func (s *Store) checkpoint() error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
 	return s.checkpointLocked(math.MaxInt64)
 }
 
-// checkpointLocked is checkpoint with s.ckMu held, with both marks at most limit (Truncate
+// checkpointLocked is checkpoint with s.ckMu held, with every mark at most limit (Truncate
 // lowers them to the cut before cutting).
-func (s *Store) checkpointLocked(limit int64) error {
-	cp := checkpoint.Checkpoint{
-		CommitLogFlushed:       min(s.cl.FlushedOffset(), limit),
-		ConsumeQueueDispatched: min(s.dispatched.Load(), limit),
-		IndexDispatched:        min(s.dispatched.Load(), limit),
-	}
+func (s *Store) checkpointLocked(limit int64) error { return s.writeCheckpoint(limit, true) }
+
+// writeCheckpoint flushes and saves the checkpoint; s.ckMu is held. A thorough one flushes every
+// ConsumeQueue and the index and moves the dispatch marks; a light one flushes only the queues
+// with FlushConsumeQueueLeastPages written and keeps the dispatch marks of the last thorough
+// one. The CommitLog's mark moves in both. The marks are read before the flushes, so the
+// checkpoint never claims more than was flushed.
+func (s *Store) writeCheckpoint(limit int64, thorough bool) error {
 	now := s.now().UnixMilli()
-	cp.CommitLogTimestamp, cp.ConsumeQueueTimestamp, cp.IndexTimestamp = now, now, now
+	cp := s.lastCP
+	cp.CommitLogFlushed, cp.CommitLogTimestamp = min(s.cl.FlushedOffset(), limit), now
+	least := s.cfg.FlushConsumeQueueLeastPages
+	if thorough {
+		d := min(s.dispatched.Load(), limit)
+		cp.ConsumeQueueDispatched, cp.IndexDispatched = d, d
+		cp.ConsumeQueueTimestamp, cp.IndexTimestamp = now, now
+		least = 0
+	}
 	var errs []error
 	for _, cq := range s.allQueues() {
-		if err := cq.Flush(0); err != nil {
+		if err := cq.Flush(least); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if s.idx != nil {
+	if thorough && s.idx != nil {
 		if err := s.idx.Flush(); err != nil {
 			errs = append(errs, err)
 		}
@@ -68,31 +75,6 @@ func (s *Store) checkpointLocked(limit int64) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := checkpoint.Save(filepath.Join(s.dir, fileCheckpoint), cp); err != nil {
-		return err
-	}
-	s.lastCP = cp
-	return nil
-}
-
-// lightCheckpoint flushes the ConsumeQueues with FlushConsumeQueueLeastPages written since
-// their last flush and records the CommitLog's flushed mark; the dispatch marks stay those of
-// the last thorough checkpoint, since the other queues and the index were not flushed.
-func (s *Store) lightCheckpoint() error {
-	s.ckMu.Lock()
-	defer s.ckMu.Unlock()
-	var errs []error
-	for _, cq := range s.allQueues() {
-		if err := cq.Flush(s.cfg.FlushConsumeQueueLeastPages); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	cp := s.lastCP
-	cp.CommitLogFlushed = s.cl.FlushedOffset()
-	cp.CommitLogTimestamp = s.now().UnixMilli()
 	if err := checkpoint.Save(filepath.Join(s.dir, fileCheckpoint), cp); err != nil {
 		return err
 	}
