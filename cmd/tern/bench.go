@@ -41,7 +41,8 @@ type benchFlags struct {
 	topics    int           // produce: spread the sends over this many topics
 	queues    int32         // queues of each topic the benchmark creates
 	next      *atomic.Int64 // produce: the sends so far, which pick the topic round-robin
-	fromTime  string        // consume: start at the message stored nearest this time ("": first offset)
+	fromTime  string        // consume: --from-time as given
+	from      time.Time     // consume: --from-time parsed; zero: the first offset
 }
 
 // sendTopic returns the topic of the next send: --topic, or with --topics N > 1 the topics
@@ -55,6 +56,24 @@ func (f benchFlags) sendTopic() string {
 
 // topicN is the i-th topic of a --topics run.
 func topicN(topic string, i int) string { return topic + "-" + strconv.Itoa(i) }
+
+// topicNames returns the topics of the run: --topic, or with --topics N > 1 its N numbered
+// topics.
+func (f benchFlags) topicNames() []string {
+	if f.topics <= 1 {
+		return []string{f.topic}
+	}
+	names := make([]string, f.topics)
+	for i := range names {
+		names[i] = topicN(f.topic, i)
+	}
+	return names
+}
+
+// benchAdmin returns an admin client of the run's NameServer; the caller closes its client.
+func benchAdmin(f benchFlags) *admin {
+	return &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: io.Discard}
+}
 
 func newBenchCmd() *cobra.Command {
 	var f benchFlags
@@ -297,11 +316,10 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 	}
 	from := "the first offset"
 	if f.fromTime != "" {
-		t, err := parseFromTime(f.fromTime)
-		if err != nil {
+		if f.from, err = parseFromTime(f.fromTime); err != nil {
 			return err
 		}
-		from = "the message stored nearest " + t.Format(time.RFC3339Nano)
+		from = "the message stored nearest " + f.from.Format(time.RFC3339Nano)
 	}
 	var rows []benchRow
 	for i, name := range f.clients {
@@ -369,14 +387,10 @@ func benchTopic(ctx context.Context, f benchFlags) error {
 
 // benchTopics creates the topics of a produce run that the NameServer has no route for.
 func benchTopics(ctx context.Context, f benchFlags) error {
-	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: io.Discard}
+	a := benchAdmin(f)
 	defer a.client.Close()
-	if f.topics <= 1 {
-		_, err := benchQueues(ctx, a, f.topic, f.queues, true)
-		return err
-	}
-	for i := range f.topics {
-		if _, err := benchQueues(ctx, a, topicN(f.topic, i), f.queues, true); err != nil {
+	for _, topic := range f.topicNames() {
+		if _, err := benchQueues(ctx, a, topic, f.queues, true); err != nil {
 			return err
 		}
 	}
@@ -385,7 +399,7 @@ func benchTopics(ctx context.Context, f benchFlags) error {
 
 // benchBacklog returns the number of messages stored in the topic's queues.
 func benchBacklog(ctx context.Context, f benchFlags) (int64, error) {
-	a := &admin{namesrv: f.namesrv, timeout: 5 * time.Second, client: remoting.NewClient(remoting.ClientOptions{}), out: io.Discard}
+	a := benchAdmin(f)
 	defer a.client.Close()
 	qs, err := benchQueues(ctx, a, f.topic, f.queues, false)
 	if err != nil {
@@ -433,23 +447,23 @@ func warmTopics(ctx context.Context, f benchFlags, send func(topic string) error
 	if f.topics <= 1 {
 		return nil
 	}
+	names, queues := f.topicNames(), int64(max(f.queues, 1))
 	var next atomic.Int64
 	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	total := f.topics * int(max(f.queues, 1))
-	for range f.producers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < total && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				// Consecutive sends to a topic go to consecutive queues (the client's
-				// round-robin): topic i/queues gets its queues' worth.
-				topic := topicN(f.topic, i/int(max(f.queues, 1)))
-				if err := send(topic); err != nil {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("warm-up send to %s: %w", topic, err))
-				}
-			}
-		})
-	}
-	wg.Wait()
+	wctx, done := context.WithCancel(ctx)
+	defer done()
+	runSenders(wctx, f.producers, func(context.Context) {
+		i := next.Add(1) - 1
+		if i >= int64(len(names))*queues {
+			done()
+			return
+		}
+		// Consecutive sends to a topic go to consecutive queues (the client's round-robin):
+		// topic i/queues gets its queues' worth.
+		if err := send(names[i/queues]); err != nil {
+			firstErr.CompareAndSwap(nil, fmt.Errorf("warm-up send to %s: %w", names[i/queues], err))
+		}
+	})
 	if err, _ := firstErr.Load().(error); err != nil {
 		return err
 	}

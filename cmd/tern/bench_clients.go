@@ -48,12 +48,8 @@ func (ternBench) produce(ctx context.Context, f benchFlags, body []byte, begin f
 
 func (ternBench) consume(ctx context.Context, f benchFlags, group string, got func(int, time.Time)) error {
 	from := client.ConsumeFromFirstOffset
-	if f.fromTime != "" {
-		t, err := parseFromTime(f.fromTime)
-		if err != nil {
-			return err
-		}
-		from = client.ConsumeFromTimestamp(t)
+	if !f.from.IsZero() {
+		from = client.ConsumeFromTimestamp(f.from)
 	}
 	c, err := client.NewPushConsumer(group, client.WithNameServers(f.namesrv), client.WithConsumeFrom(from))
 	if err != nil {

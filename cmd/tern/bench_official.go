@@ -64,7 +64,7 @@ func (officialBench) produce(ctx context.Context, f benchFlags, body []byte, beg
 }
 
 func (officialBench) consume(ctx context.Context, f benchFlags, group string, got func(int, time.Time)) error {
-	if f.fromTime != "" {
+	if !f.from.IsZero() {
 		return errors.New("--from-time is not supported with the official client")
 	}
 	rlog.SetLogLevel("error")

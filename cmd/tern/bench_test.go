@@ -10,27 +10,29 @@ import (
 	"github.com/ternmq/tern/core/protocol"
 )
 
+// benchResult decodes the one row of a `tern bench -o json` output.
+func benchResult(t *testing.T, out string) benchJSONRow {
+	t.Helper()
+	var j benchJSON
+	if err := json.Unmarshal([]byte(out), &j); err != nil || len(j.Rows) != 1 {
+		t.Fatalf("not one bench result (%v):\n%s", err, out)
+	}
+	return j.Rows[0]
+}
+
 // TestBenchJSON covers what bench/run.sh relies on: -o json, produce --messages and latency.
 func TestBenchJSON(t *testing.T) {
 	c := brokertest.Start(t, nil)
 	ns := "--namesrv=" + c.NamesrvAddr
-	decode := func(out string) benchJSONRow {
-		t.Helper()
-		var j benchJSON
-		if err := json.Unmarshal([]byte(out), &j); err != nil || len(j.Rows) != 1 {
-			t.Fatalf("not one bench result (%v):\n%s", err, out)
-		}
-		return j.Rows[0]
-	}
 
 	// --messages stops the senders once that many are acknowledged; a send in flight then may
 	// still be counted: at most one per sender.
-	r := decode(run(t, "bench", "produce", ns, "--topic", "BenchJ", "--producers", "2", "--messages", "50", "--duration", "20s", "--size", "64", "-o", "json"))
+	r := benchResult(t, run(t, "bench", "produce", ns, "--topic", "BenchJ", "--producers", "2", "--messages", "50", "--duration", "20s", "--size", "64", "-o", "json"))
 	if r.Client != "tern" || r.Messages < 50 || r.Messages > 52 || r.Failed != 0 || r.MsgsPerSec <= 0 || r.P99Ms <= 0 {
 		t.Fatalf("produce --messages 50: %+v", r)
 	}
 
-	r = decode(run(t, "bench", "latency", ns, "--topic", "BenchL", "--rate", "200", "--duration", "1s", "--warmup", "200ms", "--size", "64", "-o", "json"))
+	r = benchResult(t, run(t, "bench", "latency", ns, "--topic", "BenchL", "--rate", "200", "--duration", "1s", "--warmup", "200ms", "--size", "64", "-o", "json"))
 	if r.Messages < 150 || r.Failed != 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms {
 		t.Fatalf("latency at 200/s for 1s: %+v", r)
 	}
@@ -49,15 +51,7 @@ func TestBenchJSON(t *testing.T) {
 func TestBenchScaleFlags(t *testing.T) {
 	c := brokertest.Start(t, nil)
 	ns := "--namesrv=" + c.NamesrvAddr
-	decode := func(out string) benchJSONRow {
-		t.Helper()
-		var j benchJSON
-		if err := json.Unmarshal([]byte(out), &j); err != nil || len(j.Rows) != 1 {
-			t.Fatalf("not one bench result (%v):\n%s", err, out)
-		}
-		return j.Rows[0]
-	}
-	r := decode(run(t, "bench", "produce", ns, "--topic", "Spread", "--topics", "3", "--queues", "2",
+	r := benchResult(t, run(t, "bench", "produce", ns, "--topic", "Spread", "--topics", "3", "--queues", "2",
 		"--producers", "2", "--messages", "60", "--duration", "20s", "--size", "64", "-o", "json"))
 	if r.Messages < 60 || r.Failed != 0 {
 		t.Fatalf("produce --topics 3: %+v", r)
@@ -89,14 +83,14 @@ func TestBenchScaleFlags(t *testing.T) {
 	}
 	run(t, "bench", "produce", ns, "--topic", "Tail", "--producers", "1", "--messages", "20", "--duration", "20s", "--size", "64")
 	from := strconv.FormatInt(mid.UnixMilli(), 10)
-	r = decode(run(t, "bench", "consume", ns, "--topic", "Tail", "--from-time", from, "--messages", "20", "--duration", "20s", "-o", "json"))
+	r = benchResult(t, run(t, "bench", "consume", ns, "--topic", "Tail", "--from-time", from, "--messages", "20", "--duration", "20s", "-o", "json"))
 	if r.Messages != 20 || r.P50Ms <= 0 {
 		t.Fatalf("consume --from-time --messages 20: %+v", r)
 	}
 	// Without --messages it waits for the whole backlog (50), which never comes from the tail:
 	// at --duration it has the tail's 20, and in each of the 8 queues at most the one message
 	// before it (a store time search lands on the nearest message, RocketMQ's rule).
-	r = decode(run(t, "bench", "consume", ns, "--topic", "Tail", "--from-time", from, "--duration", "5s", "-o", "json"))
+	r = benchResult(t, run(t, "bench", "consume", ns, "--topic", "Tail", "--from-time", from, "--duration", "5s", "-o", "json"))
 	if r.Messages < 20 || r.Messages > 28 {
 		t.Fatalf("consume --from-time: %d messages, want the tail's 20 (and at most 8 before)", r.Messages)
 	}
