@@ -302,6 +302,12 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 }
 
 func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
+	if f.fromTime != "" {
+		var err error
+		if f.from, err = parseFromTime(f.fromTime); err != nil {
+			return err
+		}
+	}
 	clients, err := benchClients(f.clients)
 	if err != nil {
 		return err
@@ -315,10 +321,7 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 		want = f.messages
 	}
 	from := "the first offset"
-	if f.fromTime != "" {
-		if f.from, err = parseFromTime(f.fromTime); err != nil {
-			return err
-		}
+	if !f.from.IsZero() {
 		from = "the message stored nearest " + f.from.Format(time.RFC3339Nano)
 	}
 	var rows []benchRow
