@@ -118,32 +118,35 @@ func connect(url string, opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.
 	return nc, js, nil
 }
 
-// freshStream creates c.stream with file storage on the subject it returns, deleting an older
-// stream of that name first; done deletes it unless -keep.
-func freshStream(ctx context.Context, js jetstream.JetStream, c config) (subject string, done func(), err error) {
+// openStream connects and creates c.stream with file storage on the subject it returns,
+// deleting an older stream of that name first; done deletes the stream (unless -keep) and
+// closes the connection.
+func openStream(ctx context.Context, c config, opts ...jetstream.JetStreamOpt) (js jetstream.JetStream, subject string, done func(), err error) {
+	nc, js, err := connect(c.server, opts...)
+	if err != nil {
+		return nil, "", nil, err
+	}
 	if err := js.DeleteStream(ctx, c.stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return "", nil, fmt.Errorf("delete stream %s: %w", c.stream, err)
+		nc.Close()
+		return nil, "", nil, fmt.Errorf("delete stream %s: %w", c.stream, err)
 	}
 	subject = "bench." + c.stream
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: c.stream, Subjects: []string{subject}, Storage: jetstream.FileStorage}); err != nil {
-		return "", nil, fmt.Errorf("create stream %s: %w", c.stream, err)
+		nc.Close()
+		return nil, "", nil, fmt.Errorf("create stream %s: %w", c.stream, err)
 	}
-	return subject, func() {
+	return js, subject, func() {
 		if !c.keepStream {
 			dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			_ = js.DeleteStream(dctx, c.stream)
 		}
+		nc.Close()
 	}, nil
 }
 
 func produce(ctx context.Context, c config) (result, error) {
-	nc, js, err := connect(c.server)
-	if err != nil {
-		return result{}, err
-	}
-	defer nc.Close()
-	subject, done, err := freshStream(ctx, js, c)
+	_, subject, done, err := openStream(ctx, c)
 	if err != nil {
 		return result{}, err
 	}
@@ -202,12 +205,7 @@ func consume(ctx context.Context, c config) (result, error) {
 	if !ok {
 		return result{}, fmt.Errorf("-acks %q: want all, explicit or none", c.acks)
 	}
-	nc, js, err := connect(c.server, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return result{}, err
-	}
-	defer nc.Close()
-	subject, done, err := freshStream(ctx, js, c)
+	js, subject, done, err := openStream(ctx, c, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		return result{}, err
 	}
@@ -318,7 +316,7 @@ func latency(ctx context.Context, c config) (result, error) {
 		}
 		return int64(binary.BigEndian.Uint64(data))
 	}
-	nc, js, err := connect(c.server,
+	js, subject, done, err := openStream(ctx, c,
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
 			failed.Add(1)
 			firstErr.set(err)
@@ -328,11 +326,6 @@ func latency(ctx context.Context, c config) (result, error) {
 				acked.Add(1)
 			}
 		}))
-	if err != nil {
-		return result{}, err
-	}
-	defer nc.Close()
-	subject, done, err := freshStream(ctx, js, c)
 	if err != nil {
 		return result{}, err
 	}
