@@ -192,6 +192,17 @@ until_ok() {
     sleep 0.1
   done
 }
+# each_workload LABEL FN: FN SIZE PRODUCERS for every produce workload (sizes x producers);
+# a failing FN is noted. FN sees its caller's locals (the server's address, the mode).
+each_workload() {
+  local label=$1 fn=$2 s p
+  for s in "${sizes[@]}"; do
+    for p in "${producers[@]}"; do
+      log "$label: produce $s B x $p"
+      "$fn" "$s" "$p" || note "$label produce $s B x $p failed"
+    done
+  done
+}
 # record_json KEY FILE: KEY.msgs, .mbps, .count, .failed, .p50, .p99 from a `-o json` result.
 record_json() {
   jq -r --arg k "$1" '.rows[0] | "\($k).msgs \(.msgsPerSec)\n\($k).mbps \(.mbPerSec)\n\($k).count \(.messages)\n\($k).failed \(.failed)\n\($k).p50 \(.p50Ms)\n\($k).p99 \(.p99Ms)"' "$2" >>"$results"
@@ -266,12 +277,18 @@ else
 fi
 rm -rf "$work/fio"
 
+# tern_produce SIZE PRODUCERS, in tern_run (its ns and mode): one `tern bench produce`.
+tern_produce() {
+  run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" --topic "P$1x$2" --size "$1" --producers "$2" \
+    --duration "$duration" -o json >"$work/out.json" && record_json "tern.$mode.p$1x$2" "$work/out.json"
+}
+
 # --- Tern -------------------------------------------------------------------------------------
 tern_ready() { # NAMESRV BROKER: the NameServer lists the broker
   "$tern" admin --namesrv "$1" --timeout 1s cluster list | grep -q "$2"
 }
 tern_run() { # MODE: start tern dev, measure, stop it
-  local mode=$1 ns_port br_port ns s p extra=()
+  local mode=$1 ns_port br_port ns extra=()
   [[ $mode == fsync ]] && extra=(--set flushDiskType=SYNC_FLUSH)
   free_port ns_port
   free_port br_port
@@ -285,17 +302,7 @@ tern_run() { # MODE: start tern dev, measure, stop it
     stop "$pid"
     return
   fi
-  for s in "${sizes[@]}"; do
-    for p in "${producers[@]}"; do
-      log "tern ($mode): produce $s B x $p"
-      if run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" --topic "P${s}x$p" --size "$s" --producers "$p" \
-        --duration "$duration" -o json >"$work/out.json"; then
-        record_json "tern.$mode.p${s}x$p" "$work/out.json"
-      else
-        note "tern ($mode) produce $s B x $p failed"
-      fi
-    done
-  done
+  each_workload "tern ($mode)" tern_produce
   log "tern ($mode): latency at $lat_rate msgs/s"
   if run $((dur_s + 120)) "$tern" bench latency --namesrv "$ns" --topic Latency --size "$lat_size" --rate "$lat_rate" \
     --duration "$duration" --warmup "$lat_warmup" -o json >"$work/out.json"; then
@@ -326,7 +333,7 @@ tern_run() { # MODE: start tern dev, measure, stop it
       log "tern ($mode): a backlog of $big messages; consume its first and its last $tenth"
       if run 3600 "$tern" bench produce --namesrv "$ns" --topic Big --size 1024 --producers 16 --batch 64 \
         --messages $((big - tenth)) --duration 50m -o json >/dev/null &&
-        mid=$(date +%s%3N) && sleep 0.05 &&
+        mid=$(date +%s%3N) &&
         run 3600 "$tern" bench produce --namesrv "$ns" --topic Big --size 1024 --producers 16 --batch 64 \
           --messages "$tenth" --duration 50m -o json >/dev/null &&
         run 1800 "$tern" bench consume --namesrv "$ns" --topic Big --messages "$tenth" --duration 25m -o json >"$work/out.json" &&
@@ -355,9 +362,15 @@ tern_run() { # MODE: start tern dev, measure, stop it
   rm -rf "$work/tern-$mode"
 }
 
+# js_produce SIZE PRODUCERS, in js_run (its url and mode): one `jsbench produce`.
+js_produce() {
+  run $((dur_s + 120)) "$jsbench" produce -server "$url" -stream "P$1x$2" -size "$1" -producers "$2" \
+    -duration "$duration" >"$work/out.json" && record_json "js.$mode.p$1x$2" "$work/out.json"
+}
+
 # --- NATS JetStream ---------------------------------------------------------------------------
 js_run() { # MODE
-  local mode=$1 port mport url s p sync=""
+  local mode=$1 port mport url sync=""
   [[ $mode == fsync ]] && sync=", sync_interval: always"
   free_port port
   free_port mport
@@ -372,17 +385,7 @@ js_run() { # MODE
     stop "$pid"
     return
   fi
-  for s in "${sizes[@]}"; do
-    for p in "${producers[@]}"; do
-      log "jetstream ($mode): produce $s B x $p"
-      if run $((dur_s + 120)) "$jsbench" produce -server "$url" -stream "P${s}x$p" -size "$s" -producers "$p" \
-        -duration "$duration" >"$work/out.json"; then
-        record_json "js.$mode.p${s}x$p" "$work/out.json"
-      else
-        note "jetstream ($mode) produce $s B x $p failed"
-      fi
-    done
-  done
+  each_workload "jetstream ($mode)" js_produce
   log "jetstream ($mode): latency at $lat_rate msgs/s"
   if run $((dur_s + 120)) "$jsbench" latency -server "$url" -stream Latency -size "$lat_size" -rate "$lat_rate" \
     -duration "$duration" -warmup "$lat_warmup" >"$work/out.json"; then
@@ -405,7 +408,7 @@ js_run() { # MODE
 
 # --- Redis Streams ----------------------------------------------------------------------------
 redis_run() { # MODE
-  local mode=$1 port fsync=everysec s p
+  local mode=$1 port fsync=everysec
   [[ $mode == fsync ]] && fsync=always
   free_port port
   mkdir -p "$work/redis-$mode"
@@ -418,15 +421,12 @@ redis_run() { # MODE
     stop "$pid"
     return
   fi
-  for s in "${sizes[@]}"; do
-    for p in "${producers[@]}"; do
-      log "redis ($mode): XADD $s B x $p"
-      redis_xadd "$mode" "$port" "$s" "$p" || note "redis ($mode) XADD $s B x $p failed"
-    done
-  done
+  each_workload "redis ($mode)" redis_produce
   stop "$pid"
   rm -rf "$work/redis-$mode"
 }
+
+redis_produce() { redis_xadd "$mode" "$port" "$1" "$2"; } # SIZE CLIENTS, in redis_run
 
 # redis_xadd MODE PORT SIZE CLIENTS: redis-benchmark runs a request count, not a duration, so a
 # short run measures the rate and the real run sends rate x duration requests (at most 4 GB of
