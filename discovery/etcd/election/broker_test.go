@@ -22,22 +22,7 @@ import (
 func TestDeposedMasterRefusesWrites(t *testing.T) {
 	endpoint, _, _ := etcdtest.Start(t)
 	proxy := etcdtest.NewProxy(t, endpoint)
-	elect := func(id int64, ep string) broker.Election {
-		return ForBroker([]string{ep}, Config{Prefix: "/fence", Group: "broker-fence", BrokerID: id, TTL: testTTL, Settle: 200 * time.Millisecond, Logger: brokertest.Logger()})
-	}
-	a := brokertest.Start(t, func(c *broker.Config) {
-		c.BrokerName, c.BrokerID, c.HAListenAddr = "broker-fence", 1, "127.0.0.1:0"
-		c.Election = elect(1, proxy.Endpoint())
-	})
-	waitUntil(t, 10*time.Second, "the first broker elected", a.Broker.IsMaster)
-	b := a.StartSlave(t, func(c *broker.Config) {
-		c.BrokerRole, c.BrokerID, c.HAListenAddr = broker.RoleAsyncMaster, 2, "127.0.0.1:0"
-		c.Election = elect(2, endpoint)
-	})
-	waitUntil(t, 10*time.Second, "the second broker follows", func() bool {
-		st := b.Broker.HAStatus()
-		return st.Slave != nil && st.Slave.Connected
-	})
+	a, b := startGroup(t, "broker-fence", proxy.Endpoint(), endpoint)
 	epoch := a.Broker.HAStatus().Epoch
 
 	rc := remoting.NewClient(remoting.ClientOptions{})
@@ -101,6 +86,27 @@ func TestDeposedMasterRefusesWrites(t *testing.T) {
 	t.Logf("partition: the old master fenced itself after %v, the new one was elected after %v (TTL %v)", fenced.Round(time.Millisecond), elected.Round(time.Millisecond), testTTL)
 }
 
+// startGroup starts two brokers of group electing through etcd, the first (id 1, through
+// firstEndpoint) elected, the second (id 2, through secondEndpoint) following it.
+func startGroup(t *testing.T, group, firstEndpoint, secondEndpoint string) (first, second *brokertest.Cluster) {
+	t.Helper()
+	elect := func(id int64, ep string) broker.Election {
+		return ForBroker([]string{ep}, Config{Prefix: "/" + group, Group: group, BrokerID: id, TTL: testTTL, Settle: 200 * time.Millisecond, Logger: brokertest.Logger()})
+	}
+	first = brokertest.Start(t, func(c *broker.Config) {
+		c.BrokerName, c.BrokerID, c.HAListenAddr, c.Election = group, 1, "127.0.0.1:0", elect(1, firstEndpoint)
+	})
+	waitUntil(t, 10*time.Second, "the first broker elected", first.Broker.IsMaster)
+	second = first.StartSlave(t, func(c *broker.Config) {
+		c.BrokerRole, c.BrokerID, c.HAListenAddr, c.Election = broker.RoleAsyncMaster, 2, "127.0.0.1:0", elect(2, secondEndpoint)
+	})
+	waitUntil(t, 10*time.Second, "the second broker follows", func() bool {
+		st := second.Broker.HAStatus()
+		return st.Slave != nil && st.Slave.Connected
+	})
+	return first, second
+}
+
 // waitUntil polls cond (brokers' state, moved by their own goroutines) for at most limit.
 func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -119,20 +125,7 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 // second at its time and does not fire the first again.
 func TestTimersSurviveFailover(t *testing.T) {
 	endpoint, _, _ := etcdtest.Start(t)
-	elect := func(id int64) broker.Election {
-		return ForBroker([]string{endpoint}, Config{Prefix: "/timers", Group: "broker-timer", BrokerID: id, TTL: testTTL, Settle: 200 * time.Millisecond, Logger: brokertest.Logger()})
-	}
-	a := brokertest.Start(t, func(c *broker.Config) {
-		c.BrokerName, c.BrokerID, c.HAListenAddr, c.Election = "broker-timer", 1, "127.0.0.1:0", elect(1)
-	})
-	waitUntil(t, 10*time.Second, "the first broker elected", a.Broker.IsMaster)
-	b := a.StartSlave(t, func(c *broker.Config) {
-		c.BrokerRole, c.BrokerID, c.HAListenAddr, c.Election = broker.RoleAsyncMaster, 2, "127.0.0.1:0", elect(2)
-	})
-	waitUntil(t, 10*time.Second, "the second broker follows", func() bool {
-		st := b.Broker.HAStatus()
-		return st.Slave != nil && st.Slave.Connected
-	})
+	a, b := startGroup(t, "broker-timer", endpoint, endpoint)
 	const topic = "TimerFailover"
 	if err := a.CreateTopic(topic, 1); err != nil {
 		t.Fatal(err)
