@@ -88,9 +88,10 @@ func TestBenchScaleFlags(t *testing.T) {
 		t.Fatalf("consume --from-time --messages 20: %+v", r)
 	}
 	// Without --messages it waits for the whole backlog (50), which never comes from the tail:
-	// at --duration it has the tail's 20, and in each of the 8 queues at most the one message
-	// before it (a store time search lands on the nearest message, RocketMQ's rule).
-	r = benchResult(t, run(t, "bench", "consume", ns, "--topic", "Tail", "--from-time", from, "--duration", "5s", "-o", "json"))
+	// at --duration (10 s, ample for 20 messages on a busy machine) it has the tail's 20, and
+	// in each of the 8 queues at most the one message before it (a store-time search lands on
+	// the nearest message, RocketMQ's rule).
+	r = benchResult(t, run(t, "bench", "consume", ns, "--topic", "Tail", "--from-time", from, "--duration", "10s", "-o", "json"))
 	if r.Messages < 20 || r.Messages > 28 {
 		t.Fatalf("consume --from-time: %d messages, want the tail's 20 (and at most 8 before)", r.Messages)
 	}
