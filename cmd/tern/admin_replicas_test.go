@@ -18,13 +18,10 @@ func TestAdminReplicas(t *testing.T) {
 		c.BrokerName, c.BrokerRole, c.HAListenAddr = "broker-rep", broker.RoleSyncMaster, "127.0.0.1:0"
 	})
 	s := m.StartSlave(t, nil)
-	deadline := time.Now().Add(20 * time.Second)
-	for st := m.Broker.HAStatus(); st.Master == nil || len(st.Master.Slaves) != 1 || !st.Master.Slaves[0].InSync; st = m.Broker.HAStatus() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slave is not in sync: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond) // the brokers' goroutines get there on their own
-	}
+	brokertest.WaitFor(t, 20*time.Second, "the slave in sync", func() bool {
+		st := m.Broker.HAStatus()
+		return st.Master != nil && len(st.Master.Slaves) == 1 && st.InSyncSlaves() == 1
+	})
 	ns := "--namesrv=" + m.NamesrvAddr
 	run(t, "admin", ns, "topic", "create", "ReplicaTopic", "-q", "1")
 	run(t, "admin", ns, "send", "ReplicaTopic", "hello")

@@ -17,19 +17,6 @@ import (
 	"github.com/ternmq/tern/core/remoting"
 )
 
-// waitFor polls cond (state of brokers running in this process, reached through their
-// goroutines) until it holds, for at most limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond) // the brokers' goroutines get there on their own
-	}
-}
-
 func inSync(b *broker.Broker) int { return b.HAStatus().InSyncSlaves() }
 
 // TestOfficialClientSyncMaster: the official client sends to a SYNC_MASTER with a slave (SEND_OK
@@ -41,7 +28,7 @@ func TestOfficialClientSyncMaster(t *testing.T) {
 		c.BrokerName, c.BrokerRole, c.HAListenAddr = "broker-sync", broker.RoleSyncMaster, "127.0.0.1:0"
 	})
 	s := m.StartSlave(t, func(c *broker.Config) { c.SlaveSyncInterval = config.Millis(200 * time.Millisecond) })
-	waitFor(t, 20*time.Second, "slave in sync", func() bool { return inSync(m.Broker) == 1 })
+	brokertest.WaitFor(t, 20*time.Second, "slave in sync", func() bool { return inSync(m.Broker) == 1 })
 	createTopic(t, m, "SyncTopic", 2)
 	p := newProducer(t, m)
 	for i := range 50 {
@@ -58,7 +45,7 @@ func TestOfficialClientSyncMaster(t *testing.T) {
 		t.Errorf("confirm offset %d < %d", st.Master.ConfirmOffset, end)
 	}
 	// The slave has the topic (metadata sync) and serves reads of it.
-	waitFor(t, 10*time.Second, "topic on the slave", func() bool {
+	brokertest.WaitFor(t, 10*time.Second, "topic on the slave", func() bool {
 		_, err := s.Broker.Store().GetMessages("SyncTopic", 0, 0, 1, 0, nil)
 		return err == nil && s.Broker.Store().MaxOffset("SyncTopic", 0)+s.Broker.Store().MaxOffset("SyncTopic", 1) == 50
 	})
@@ -77,7 +64,7 @@ func TestOfficialClientSyncMaster(t *testing.T) {
 
 	// Without its slave, a SYNC_MASTER stores the message and says SLAVE_NOT_AVAILABLE.
 	s.StopBroker(t)
-	waitFor(t, 20*time.Second, "slave gone", func() bool { return inSync(m.Broker) == 0 })
+	brokertest.WaitFor(t, 20*time.Second, "slave gone", func() bool { return inSync(m.Broker) == 0 })
 	res, err := p.SendSync(context.Background(), primitive.NewMessage("SyncTopic", []byte("alone")))
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +87,7 @@ func TestSlaveReadSuggestion(t *testing.T) {
 	s := m.StartSlave(t, func(c *broker.Config) {
 		c.AccessMessageInMemoryMaxRatio, c.SlaveSyncInterval = 100, config.Millis(200*time.Millisecond)
 	})
-	waitFor(t, 20*time.Second, "slave in sync", func() bool { return inSync(m.Broker) == 1 })
+	brokertest.WaitFor(t, 20*time.Second, "slave in sync", func() bool { return inSync(m.Broker) == 1 })
 	createTopic(t, m, "ReadTopic", 1)
 	p := newProducer(t, m)
 	for i := range 20 {
@@ -108,7 +95,7 @@ func TestSlaveReadSuggestion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "replicated", func() bool { return s.Broker.Store().MaxOffset("ReadTopic", 0) == 20 })
+	brokertest.WaitFor(t, 10*time.Second, "replicated", func() bool { return s.Broker.Store().MaxOffset("ReadTopic", 0) == 20 })
 	rc := remoting.NewClient(remoting.ClientOptions{})
 	defer rc.Close()
 	var code int16
@@ -128,7 +115,7 @@ func TestSlaveReadSuggestion(t *testing.T) {
 		}
 		return rh
 	}
-	waitFor(t, 10*time.Second, "the slave serves the topic (metadata sync)", func() bool { pull(s.BrokerAddr); return code == int16(remoting.Success) })
+	brokertest.WaitFor(t, 10*time.Second, "the slave serves the topic (metadata sync)", func() bool { pull(s.BrokerAddr); return code == int16(remoting.Success) })
 	if got := pull(m.BrokerAddr).SuggestWhichBrokerID; got != 1 {
 		t.Errorf("master, consumer behind: suggestWhichBrokerId %d, want 1 (the slave)", got)
 	}
@@ -136,7 +123,7 @@ func TestSlaveReadSuggestion(t *testing.T) {
 		t.Errorf("slave, master alive, consumer not behind: suggestWhichBrokerId %d, want 0 (the master)", got)
 	}
 	m.StopBroker(t)
-	waitFor(t, 20*time.Second, "slave sees its master gone", func() bool {
+	brokertest.WaitFor(t, 20*time.Second, "slave sees its master gone", func() bool {
 		st := s.Broker.HAStatus()
 		return st.Slave != nil && !st.Slave.Connected
 	})

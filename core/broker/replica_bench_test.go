@@ -41,13 +41,7 @@ func benchReplicated(b *testing.B, mode string) {
 	})
 	if mode != "single" {
 		m.StartSlave(b, nil)
-		deadline := time.Now().Add(20 * time.Second)
-		for st := m.Broker.HAStatus(); st.Master == nil || len(st.Master.Slaves) == 0 || !st.Master.Slaves[0].InSync; st = m.Broker.HAStatus() {
-			if time.Now().After(deadline) {
-				b.Fatal("the slave did not connect")
-			}
-			time.Sleep(10 * time.Millisecond) // the brokers' goroutines get there on their own
-		}
+		brokertest.WaitFor(b, 20*time.Second, "the slave in sync", func() bool { return m.Broker.HAStatus().InSyncSlaves() == 1 })
 	}
 	topic := fmt.Sprintf("RepBench%d", benchRuns.Add(1))
 	if err := m.CreateTopic(topic, 8); err != nil {

@@ -150,3 +150,16 @@ func (c *Cluster) StartSlave(t testing.TB, configure func(*broker.Config)) *Clus
 	s.startBroker(t)
 	return s
 }
+
+// WaitFor polls cond, state that brokers running in this process reach through their own
+// goroutines (a slave in sync, an election won), until it holds; it fails t after limit.
+func WaitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond) // polling: the brokers get there on their own
+	}
+}

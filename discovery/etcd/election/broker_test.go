@@ -96,27 +96,15 @@ func startGroup(t *testing.T, group, firstEndpoint, secondEndpoint string) (firs
 	first = brokertest.Start(t, func(c *broker.Config) {
 		c.BrokerName, c.BrokerID, c.HAListenAddr, c.Election = group, 1, "127.0.0.1:0", elect(1, firstEndpoint)
 	})
-	waitUntil(t, 10*time.Second, "the first broker elected", first.Broker.IsMaster)
+	brokertest.WaitFor(t, 10*time.Second, "the first broker elected", first.Broker.IsMaster)
 	second = first.StartSlave(t, func(c *broker.Config) {
 		c.BrokerRole, c.BrokerID, c.HAListenAddr, c.Election = broker.RoleAsyncMaster, 2, "127.0.0.1:0", elect(2, secondEndpoint)
 	})
-	waitUntil(t, 10*time.Second, "the second broker follows", func() bool {
+	brokertest.WaitFor(t, 10*time.Second, "the second broker follows", func() bool {
 		st := second.Broker.HAStatus()
 		return st.Slave != nil && st.Slave.Connected
 	})
 	return first, second
-}
-
-// waitUntil polls cond (brokers' state, moved by their own goroutines) for at most limit.
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond) // the brokers get there on their own
-	}
 }
 
 // TestTimersSurviveFailover: a broker group elects through a real etcd; two timer messages go to
@@ -147,13 +135,13 @@ func TestTimersSurviveFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, 10*time.Second, "the early timer fired on the master and reached the slave", func() bool {
+	brokertest.WaitFor(t, 10*time.Second, "the early timer fired on the master and reached the slave", func() bool {
 		return a.Broker.Store().MaxOffset(topic, 0) == 1 && b.Broker.Store().MaxOffset(topic, 0) == 1 &&
 			b.Broker.Store().CommitLogMaxOffset() == a.Broker.Store().CommitLogMaxOffset()
 	})
 	a.StopBroker(t)
-	waitUntil(t, 5*testTTL, "the slave elected", b.Broker.IsMaster)
-	waitUntil(t, 20*time.Second, "a second message in the topic on the new master", func() bool { return b.Broker.Store().MaxOffset(topic, 0) >= 2 })
+	brokertest.WaitFor(t, 5*testTTL, "the slave elected", b.Broker.IsMaster)
+	brokertest.WaitFor(t, 20*time.Second, "a second message in the topic on the new master", func() bool { return b.Broker.Store().MaxOffset(topic, 0) >= 2 })
 	res, err := b.Broker.Store().GetMessages(topic, 0, 0, 10, 0, nil)
 	if err != nil {
 		t.Fatal(err)
