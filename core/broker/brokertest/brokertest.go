@@ -156,10 +156,12 @@ func (c *Cluster) StartSlave(t testing.TB, configure func(*broker.Config)) *Clus
 func WaitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(10 * time.Millisecond) // polling: the brokers get there on their own
+	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %v", what, limit)
 		}
-		time.Sleep(10 * time.Millisecond) // polling: the brokers get there on their own
+		<-tick.C
 	}
 }
