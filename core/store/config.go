@@ -55,6 +55,11 @@ type Config struct {
 	SyncFlushTimeout config.Millis `yaml:"syncFlushTimeout"`
 	// PreallocateCommitLog reserves a CommitLog segment's blocks when it is created (default true).
 	PreallocateCommitLog bool `yaml:"preallocateCommitLog"`
+	// ZeroAheadCommitLog (bytes, default 16 MiB; 0 turns it off): with SYNC_FLUSH, how far past
+	// the end of the CommitLog its blocks are kept written with zeros and synced, in the
+	// background, so that a flush before the ack writes over allocated blocks instead of also
+	// committing their allocation (see commitlog.Options.ZeroAhead).
+	ZeroAheadCommitLog int64 `yaml:"zeroAheadCommitLog"`
 	// MaxMessageSize bounds a message body, and a batch (default 4 MiB).
 	MaxMessageSize int `yaml:"maxMessageSize"`
 
@@ -139,6 +144,7 @@ func DefaultConfig(dir string) Config {
 		FlushConsumeQueueThoroughInterval: config.Millis(time.Minute),
 		SyncFlushTimeout:                  config.Millis(5 * time.Second),
 		PreallocateCommitLog:              true,
+		ZeroAheadCommitLog:                16 << 20,
 		MaxMessageSize:                    4 << 20,
 		FileReservedTime:                  72,
 		DeleteWhen:                        "04",
@@ -180,6 +186,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad("%s %v must be positive", name, d)
 		}
+	}
+	if c.ZeroAheadCommitLog < 0 {
+		bad("zeroAheadCommitLog %d is negative", c.ZeroAheadCommitLog)
 	}
 	if c.FlushConsumeQueueLeastPages < 0 {
 		bad("flushConsumeQueueLeastPages %d is negative", c.FlushConsumeQueueLeastPages)

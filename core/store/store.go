@@ -133,6 +133,7 @@ func Open(cfg Config) (*Store, error) {
 		FlushInterval:    cfg.FlushIntervalCommitLog.D(),
 		SyncFlushTimeout: cfg.SyncFlushTimeout.D(),
 		Prealloc:         cfg.PreallocateCommitLog,
+		ZeroAhead:        cfg.ZeroAheadCommitLog,
 		Logger:           s.log,
 		Published:        s.wakeDispatcher,
 		Flushed:          cfg.OnFlush,

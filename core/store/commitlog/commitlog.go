@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,14 @@ type Options struct {
 	// and 810 µs after 128 MiB written through the mapping; a flat 150-190 µs with pwrite).
 	// Open turns it on for Sync (RocketMQ's transientStorePoolEnable plays the same part).
 	Buffered bool
+	// ZeroAhead, in Buffered mode, is how far past the end of the log a background goroutine
+	// keeps the current segment's blocks written with zeros and synced, so that the flushes
+	// write over blocks the filesystem has already allocated. A flush that covers blocks written
+	// for the first time (a preallocated file's blocks are reserved but unwritten) also commits
+	// their conversion to the filesystem's journal: on ext4 here, 16 KiB written and synced took
+	// 180-200 µs per flush over fresh blocks against 105 µs over zeroed ones. It costs one more
+	// write of every byte of the log, in the background. 0 turns it off.
+	ZeroAhead int64
 	// Published, if set, is called by the flusher each time a flush makes buffered data
 	// readable (MaxOffset moved). It must not block.
 	Published func()
@@ -57,13 +66,14 @@ type Options struct {
 }
 
 // DefaultOptions returns RocketMQ's defaults: 1 GiB segments, asynchronous flush every 500 ms,
-// a 5 s synchronous flush timeout, preallocated segments.
+// a 5 s synchronous flush timeout, preallocated segments; 16 MiB zeroed ahead in Buffered mode.
 func DefaultOptions() Options {
 	return Options{
 		SegmentSize:      1 << 30,
 		FlushInterval:    500 * time.Millisecond,
 		SyncFlushTimeout: 5 * time.Second,
 		Prealloc:         true,
+		ZeroAhead:        16 << 20,
 	}
 }
 
@@ -76,6 +86,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("commitlog: flush interval %v must be positive", o.FlushInterval)
 	case o.SyncFlushTimeout <= 0:
 		return fmt.Errorf("commitlog: sync flush timeout %v must be positive", o.SyncFlushTimeout)
+	case o.ZeroAhead < 0:
+		return fmt.Errorf("commitlog: zero-ahead %d must not be negative", o.ZeroAhead)
 	}
 	return nil
 }
@@ -115,6 +127,12 @@ type CommitLog struct {
 	pbuf     []byte
 	spare    []byte       // the flusher hands its written buffer back for reuse
 	flushes  atomic.Int64 // flushes that wrote data back (tests check group commit with it)
+
+	// Zeroing ahead (Buffered mode with ZeroAhead > 0): the zeroer writes zeros up to zeroed
+	// (stored with fmu held) when the flusher asks through zeroReq (capacity 1).
+	zeroed  atomic.Int64
+	zeroReq chan struct{}
+	bg      sync.WaitGroup // the zeroer
 }
 
 // Open opens the log in dir. Recover must tell it where the data ends before the first Append;
@@ -143,6 +161,9 @@ func Open(dir string, opts Options) (*CommitLog, error) {
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
+	if opts.Buffered && opts.ZeroAhead > 0 {
+		c.zeroReq = make(chan struct{}, 1)
+	}
 	c.setEnd(q.MinOffset())
 	return c, nil
 }
@@ -156,6 +177,11 @@ func (c *CommitLog) Start() {
 	}
 	c.running = true
 	go c.flushLoop()
+	if c.zeroReq != nil {
+		c.bg.Add(1)
+		go c.zeroLoop()
+		c.askZero()
+	}
 }
 
 // Segments exposes the segment queue (for retention and tools).
@@ -362,8 +388,96 @@ func (c *CommitLog) flushLocked() (int64, error) {
 		c.opts.Published()
 	}
 	c.wakeWaiters()
+	if c.zeroReq != nil && c.zeroed.Load() < to+c.opts.ZeroAhead/2 {
+		c.askZero()
+	}
 	return to, nil
 }
+
+// askZero wakes the zeroer.
+func (c *CommitLog) askZero() {
+	select {
+	case c.zeroReq <- struct{}{}:
+	default:
+	}
+}
+
+// zeroLoop runs zeroAhead each time the flusher asks, until the log stops.
+func (c *CommitLog) zeroLoop() {
+	defer c.bg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.zeroReq:
+		}
+		if err := c.zeroAhead(); err != nil {
+			c.log.Warn("commitlog: zeroing ahead of the log failed", "err", err)
+		}
+	}
+}
+
+// zeroChunk is how much zeroAhead writes per hold of the flush lock: a flush waits for at most
+// one chunk's pwrite.
+const zeroChunk = 256 << 10
+
+var zeros [zeroChunk]byte
+
+// zeroAhead writes zeros over the current segment from the end of the log (rounded up to a page)
+// to ZeroAhead past it, then syncs them. Each chunk is written under the flush lock, after
+// reading the end of the log: in Buffered mode only the flusher (which holds that lock) writes
+// the file, and only below the end it read, so no record can be written where the zeros go
+// while they are written. Records written there afterwards simply overwrite the zeros. zeroed
+// remembers how far it went; Truncate moves it back.
+func (c *CommitLog) zeroAhead() error {
+	var seg *segment.Segment
+	var from, to int64 // the range to sync, from the segment's start
+	for {
+		c.fmu.Lock()
+		c.mu.Lock()
+		cur, end, closed := c.cur, c.reserved, c.closed
+		c.mu.Unlock()
+		if closed || cur == nil || (seg != nil && cur != seg) {
+			c.fmu.Unlock()
+			break
+		}
+		if seg == nil {
+			if !cur.File.Acquire() {
+				c.fmu.Unlock()
+				return nil
+			}
+			seg = cur
+			defer seg.Release()
+		}
+		pos := max(c.zeroed.Load()-seg.Start, end-seg.Start, 0)
+		pos = (pos + pageSize - 1) &^ (pageSize - 1)
+		limit := min(end+c.opts.ZeroAhead, seg.End()) - seg.Start
+		if pos >= limit {
+			c.fmu.Unlock()
+			break
+		}
+		n := min(limit-pos, zeroChunk)
+		err := seg.WriteAt(zeros[:n], pos)
+		if err == nil {
+			c.zeroed.Store(seg.Start + pos + n)
+		}
+		c.fmu.Unlock()
+		if err != nil {
+			return err
+		}
+		if to == 0 {
+			from = pos
+		}
+		to = pos + n
+	}
+	if to > 0 {
+		return seg.Sync(from, to)
+	}
+	return nil
+}
+
+// pageSize aligns the zeroed ranges.
+var pageSize = int64(os.Getpagesize())
 
 // wakeWaiters wakes every WaitFlushed caller to look at the flushed offset again.
 func (c *CommitLog) wakeWaiters() {
@@ -519,6 +633,7 @@ func (c *CommitLog) Close() error {
 	if running {
 		close(c.stop)
 		<-c.stopped
+		c.bg.Wait()
 	} else {
 		c.Flush()
 		close(c.stopped)

@@ -32,7 +32,9 @@
 // wakes every waiter it covered: while one flush is on the disk, later appends queue up behind it
 // and the next flush covers them all (group commit), so N concurrent producers share one disk
 // flush. A flush that does not cover a waiter within SyncFlushTimeout returns ErrFlushTimeout to
-// it; the record is written and will still be flushed. With FlushAsync the flusher writes back
+// it; the record is written and will still be flushed. In this mode a second goroutine keeps the blocks just past
+// the end of the log written with zeros and synced (Options.ZeroAhead), so that a flush does
+// not also have to commit the allocation of the blocks it writes. With FlushAsync the flusher writes back
 // every FlushInterval and Append returns once the record is in the mapping: a process crash
 // loses nothing, a power loss loses at most the last interval.
 //

@@ -145,6 +145,7 @@ func (c *CommitLog) Truncate(offset int64) error {
 		c.flushedOff.Store(offset)
 	}
 	c.reserved, c.pstart, c.pbuf = offset, offset, c.pbuf[:0]
+	c.zeroed.Store(0) // TruncateFrom may hand the cut blocks back as unwritten
 	err := c.q.TruncateFrom(offset)
 	c.cur = c.q.Last()
 	if err != nil {
