@@ -51,8 +51,11 @@ func (p *Producer) encodeBatch(ctx context.Context, msgs []*Message, sc sendConf
 	if protocol.IsRetryTopic(topic) {
 		return nil, fmt.Errorf("%w: batches cannot be sent to the retry topic %s", ErrInvalidMessage, topic)
 	}
-	var body []byte
+	// Validate and build the properties first, so that the body is allocated once at its size:
+	// growing it message by message copied a batch of 4 KiB bodies several times over.
+	props := make([][]byte, len(msgs))
 	var ids strings.Builder
+	size := 0
 	for i, m := range msgs {
 		if err := p.check(m); err != nil {
 			return nil, fmt.Errorf("batch message %d: %w", i, err)
@@ -65,18 +68,23 @@ func (p *Producer) encodeBatch(ctx context.Context, msgs []*Message, sc sendConf
 		case m.Properties[message.PropertyMessageType] == replyMessageType:
 			return nil, fmt.Errorf("%w: batch message %d is a reply; replies cannot be batched", ErrInvalidMessage, i)
 		}
-		props, uniq, err := p.properties(ctx, m, nil)
+		pr, uniq, err := p.properties(ctx, m, nil)
 		if err != nil {
 			return nil, fmt.Errorf("batch message %d: %w", i, err)
 		}
-		body = message.AppendBatchElement(body, m.Flag, m.Body, props)
-		if len(body) > p.cfg.maxMessageSize {
+		props[i] = pr
+		size += message.BatchElementOverhead + len(m.Body) + len(pr)
+		if size > p.cfg.maxMessageSize {
 			return nil, fmt.Errorf("%w: batch exceeds %d bytes at message %d", ErrMessageTooLarge, p.cfg.maxMessageSize, i)
 		}
 		if i > 0 {
 			ids.WriteByte(',')
 		}
 		ids.WriteString(uniq)
+	}
+	body := make([]byte, 0, size)
+	for i, m := range msgs {
+		body = message.AppendBatchElement(body, m.Flag, m.Body, props[i])
 	}
 	o := &outgoing{
 		msg: msgs[0], topic: topic, code: remoting.SendBatchMessage, body: body, batch: true,
