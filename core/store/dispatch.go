@@ -14,7 +14,22 @@ import (
 // ConsumeQueue and index entries. Only that goroutine (or recovery, before it starts) uses it.
 type dispatcher struct {
 	arrivals []Arrival
+	queues   []*consumequeue.Queue       // queues[i] is the queue of arrivals[i]
 	seen     map[*consumequeue.Queue]int // index into arrivals
+}
+
+// commit writes the entries the queues d touched have buffered (one write per queue) and sets
+// the arrivals' maximum offsets. It tries every queue; the entries of a queue that failed are
+// dropped, and dispatching those records again appends them again.
+func (d *dispatcher) commit() error {
+	var errs []error
+	for i, cq := range d.queues {
+		if err := cq.Commit(); err != nil {
+			errs = append(errs, err)
+		}
+		d.arrivals[i].MaxOffset = cq.MaxOffset()
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Store) dispatchLoop() {
@@ -57,6 +72,11 @@ func (s *Store) dispatchTo(d *dispatcher, to int64) error {
 		return nil
 	}
 	pos, err := s.walk(from, to, func(v message.View) error { return s.dispatch(d, v) })
+	if cerr := d.commit(); cerr != nil {
+		// Some entries of this round are not written: it is dispatched again from its start
+		// (what was written is found there and left alone).
+		pos, err = from, errors.Join(err, cerr)
+	}
 	s.dispatched.Store(pos)
 	if pos > from {
 		s.dispMu.Lock()
@@ -73,6 +93,8 @@ func (s *Store) publishArrivals(d *dispatcher, notify bool) {
 		s.cfg.OnArrival(d.arrivals)
 	}
 	d.arrivals = d.arrivals[:0]
+	clear(d.queues)
+	d.queues = d.queues[:0]
 	clear(d.seen)
 }
 
@@ -150,7 +172,7 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 				return err
 			}
 		}
-		holes, err := cq.Put(v.QueueOffset(), consumequeue.Entry{
+		holes, err := cq.Append(v.QueueOffset(), consumequeue.Entry{
 			PhysicalOffset: v.PhysicalOffset(),
 			Size:           int32(v.Size()),
 			TagsCode:       s.tagsCode(topic, props, tags, v.StoreTimestamp()),
@@ -162,11 +184,10 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 			s.log.Error("consumequeue gap: entries missing before a dispatched record", "topic", string(topic),
 				"queue_id", qid, "offset", v.QueueOffset(), "missing", holes)
 		}
-		if i, ok := d.seen[cq]; ok {
-			d.arrivals[i].MaxOffset = cq.MaxOffset()
-		} else {
+		if _, ok := d.seen[cq]; !ok { // commit sets MaxOffset
 			d.seen[cq] = len(d.arrivals)
-			d.arrivals = append(d.arrivals, Arrival{Topic: cq.Topic, QueueID: qid, MaxOffset: cq.MaxOffset()})
+			d.arrivals = append(d.arrivals, Arrival{Topic: cq.Topic, QueueID: qid})
+			d.queues = append(d.queues, cq)
 		}
 	}
 	return nil

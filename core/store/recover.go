@@ -66,6 +66,9 @@ func (s *Store) recover() error {
 		}
 		return s.dispatch(d, v)
 	})
+	if err == nil {
+		err = d.commit()
+	}
 	s.recovery.CommitLog = rec
 	if err != nil {
 		var ce *commitlog.CorruptionError

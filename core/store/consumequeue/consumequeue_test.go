@@ -709,3 +709,82 @@ func TestPutKeepsOneDescriptor(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendCommit checks the dispatcher's buffered writes: appended entries are published only
+// by Commit (or when Append has to write them itself: the next entry is in another file, leaves
+// holes, or the buffer is full), and every entry reads back.
+func TestAppendCommit(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(dir, "TopicTest", 3, 3*maxPending*EntrySize) // room for full buffers
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	app := func(off, wantHoles int64) {
+		t.Helper()
+		holes, err := c.Append(off, entry(off))
+		if err != nil || holes != wantHoles {
+			t.Fatalf("Append(%d) = %d holes, %v; want %d holes", off, holes, err, wantHoles)
+		}
+	}
+	for off := range int64(3) {
+		app(off, 0)
+	}
+	if got := c.MaxOffset(); got != 0 {
+		t.Fatalf("MaxOffset %d before Commit, want 0: appended entries are not published yet", got)
+	}
+	if err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.MaxOffset(); got != 3 || c.MaxPhysicalEnd() != phy(2)+100 {
+		t.Fatalf("after Commit: MaxOffset %d, MaxPhysicalEnd %d; want 3, %d", got, c.MaxPhysicalEnd(), phy(2)+100)
+	}
+
+	app(3, 0)
+	app(6, 2) // holes at 4 and 5: the buffered entry 3 is written first
+	if got := c.MaxOffset(); got != 4 {
+		t.Fatalf("MaxOffset %d after an Append past a gap, want 4 (entry 3 written)", got)
+	}
+	// A full buffer writes itself; entries past it stay buffered until Commit.
+	for off := int64(7); off < 7+maxPending+5; off++ {
+		app(off, 0)
+	}
+	if got, want := c.MaxOffset(), int64(6+maxPending); got != want {
+		t.Fatalf("MaxOffset %d after %d appends, want %d (one full buffer written)", got, maxPending+6, want)
+	}
+	// Across a file boundary: the first file's entries are written before the next file opens.
+	end := int64(3 * maxPending)
+	for off := 7 + int64(maxPending) + 5; off < end+10; off++ {
+		app(off, 0)
+	}
+	if err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.MaxOffset(); got != end+10 {
+		t.Fatalf("MaxOffset %d, want %d", got, end+10)
+	}
+	checkEntries(t, c, 4, 5)
+
+	// The same entry again is a no-op, a different one an error; an entry still buffered counts.
+	app(12, 0)
+	app(end+10, 0)
+	if _, err := c.Append(end+10, entry(end+11)); err == nil {
+		t.Fatal("Append of a different entry over a buffered one succeeded")
+	}
+	if _, err := c.Append(2, entry(3)); err == nil {
+		t.Fatal("Append of a different entry over a written one succeeded")
+	}
+
+	// What was written is there after a reopen: the Append over the buffered entry wrote the
+	// buffer before comparing.
+	c.Close()
+	re, err := Open(dir, "TopicTest", 3, 3*maxPending*EntrySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(re.Close)
+	if got := re.MaxOffset(); got != end+11 {
+		t.Fatalf("MaxOffset %d after a reopen, want %d", got, end+11)
+	}
+	checkEntries(t, re, 4, 5)
+}
