@@ -55,8 +55,8 @@ type Provider struct {
 	mp    *sdkmetric.MeterProvider
 	meter metric.Meter
 
-	messagesIn, bytesIn, messagesOut, bytesOut, wakeups metric.Int64Counter
-	sendDur, pullDur, flushDur, pluginDur               metric.Float64Histogram
+	wakeups                               metric.Int64Counter
+	sendDur, pullDur, flushDur, pluginDur metric.Float64Histogram
 
 	attrs attrCache
 
@@ -99,20 +99,24 @@ func New(opts Options) (*Provider, error) {
 	return p, nil
 }
 
-// instruments makes the synchronous instruments.
+// instruments makes the synchronous instruments, and the message and byte counters, which
+// observe the counts Sent and Pulled keep per topic (and group).
 func (p *Provider) instruments() error {
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		return instrument(&errs, p.meter.Int64Counter, name, unit, desc)
 	}
+	observed := func(name, unit, desc string) metric.Int64ObservableCounter {
+		return instrument(&errs, p.meter.Int64ObservableCounter, name, unit, desc)
+	}
 	buckets := metric.Float64HistogramOption(metric.WithExplicitBucketBoundaries(durationBounds...))
 	histogram := func(name, desc string) metric.Float64Histogram {
 		return instrument(&errs, p.meter.Float64Histogram, name, "s", desc, buckets)
 	}
-	p.messagesIn = counter("tern.messages.in", "{message}", "Messages stored by send requests, by topic.")
-	p.bytesIn = counter("tern.bytes.in", "By", "Stored size of the messages sent, by topic.")
-	p.messagesOut = counter("tern.messages.out", "{message}", "Messages delivered by pulls, by topic and consumer group.")
-	p.bytesOut = counter("tern.bytes.out", "By", "Stored size of the messages delivered, by topic and consumer group.")
+	messagesIn := observed("tern.messages.in", "{message}", "Messages stored by send requests, by topic.")
+	bytesIn := observed("tern.bytes.in", "By", "Stored size of the messages sent, by topic.")
+	messagesOut := observed("tern.messages.out", "{message}", "Messages delivered by pulls, by topic and consumer group.")
+	bytesOut := observed("tern.bytes.out", "By", "Stored size of the messages delivered, by topic and consumer group.")
 	p.wakeups = counter("tern.longpoll.wakeups", "{wakeup}", "Held pulls retried because their queue grew.")
 	p.sendDur = histogram("tern.send.duration", "Time to serve a send request that stored messages.")
 	p.pullDur = histogram("tern.pull.duration", "Time to read and filter one pull (holds excluded).")
@@ -121,7 +125,10 @@ func (p *Provider) instruments() error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	return nil
+	return p.register(p.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		p.attrs.observeCounts(o, messagesIn, bytesIn, messagesOut, bytesOut)
+		return nil
+	}, messagesIn, bytesIn, messagesOut, bytesOut))
 }
 
 // instrument makes one instrument with mk (a Meter method) from its name, unit, description
@@ -144,18 +151,14 @@ func (p *Provider) MeterProvider() metric.MeterProvider { return p.mp }
 
 // Sent implements broker.Metrics.
 func (p *Provider) Sent(ctx context.Context, topic string, msgs, bytes int, d time.Duration) {
-	a := p.attrs.get(topic, "")
-	p.messagesIn.Add(ctx, int64(msgs), a.add...)
-	p.bytesIn.Add(ctx, int64(bytes), a.add...)
+	p.attrs.get(topic, "").count(msgs, bytes)
 	p.sendDur.Record(ctx, d.Seconds())
 }
 
 // Pulled implements broker.Metrics.
 func (p *Provider) Pulled(ctx context.Context, topic, group string, msgs, bytes int, d time.Duration) {
 	if msgs > 0 {
-		a := p.attrs.get(topic, group)
-		p.messagesOut.Add(ctx, int64(msgs), a.add...)
-		p.bytesOut.Add(ctx, int64(bytes), a.add...)
+		p.attrs.get(topic, group).count(msgs, bytes)
 	}
 	p.pullDur.Record(ctx, d.Seconds())
 }

@@ -113,15 +113,40 @@ func (p *Provider) ObservePlugins(src PluginSource) error {
 }
 
 // attrs are the cached options of one attribute set: building a set allocates, and the hot
-// paths record with the same few sets over and over.
+// paths record with the same few sets over and over. For a topic (and group), they also hold
+// the message and byte counts of its sends (or pulls), which the counters observe at
+// collection: an atomic add per send instead of two OTel SDK adds (which look the attribute
+// set up in a map under a lock: 9 % of the broker's CPU at 30,000 sends a second).
 type attrs struct {
-	add []metric.AddOption
 	rec []metric.RecordOption
+	obs []metric.ObserveOption
+
+	msgs, bytes atomic.Int64
 }
 
 func newAttrs(kv ...attribute.KeyValue) *attrs {
 	o := metric.WithAttributeSet(attribute.NewSet(kv...))
-	return &attrs{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+	return &attrs{rec: []metric.RecordOption{o}, obs: []metric.ObserveOption{o}}
+}
+
+// count adds to the counts of a's topic (and group).
+func (a *attrs) count(msgs, bytes int) {
+	a.msgs.Add(int64(msgs))
+	a.bytes.Add(int64(bytes))
+}
+
+// observeCounts reports the counts of every topic (to in) and every topic and group (to out).
+func (c *attrCache) observeCounts(o metric.Observer, msgsIn, bytesIn, msgsOut, bytesOut metric.Int64Observable) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for k, a := range c.tg {
+		msgs, bytes := msgsIn, bytesIn
+		if k.group != "" {
+			msgs, bytes = msgsOut, bytesOut
+		}
+		o.ObserveInt64(msgs, a.msgs.Load(), a.obs...)
+		o.ObserveInt64(bytes, a.bytes.Load(), a.obs...)
+	}
 }
 
 type topicGroup struct{ topic, group string }
