@@ -98,15 +98,30 @@ func decodeBinaryHeader(b []byte, c *Command) error {
 		// Sized to the entries, so that the map is allocated once at its final size.
 		c.ExtFields = make(map[string]string, countBinaryFields(ext))
 	}
+	section := ext
+	// Keys and values not in the intern table are cut from one string copy of the whole
+	// section: one allocation per header, not one per string.
+	var all string
+	str := func(b []byte, at int) string {
+		if s, ok := interned(b); ok {
+			return s
+		}
+		if all == "" {
+			all = string(section)
+		}
+		return all[at : at+len(b)]
+	}
 	for len(ext) > 0 {
 		var k, v []byte
 		if k, ext, err = binaryField(ext, 2, "extFields key"); err != nil {
 			return err
 		}
+		kAt := len(section) - len(ext) - len(k)
 		if v, ext, err = binaryField(ext, 4, "extFields value"); err != nil {
 			return fmt.Errorf("key %q: %w", k, err)
 		}
-		c.ExtFields[intern(k)] = intern(v)
+		vAt := len(section) - len(ext) - len(v)
+		c.ExtFields[str(k, kAt)] = str(v, vAt)
 	}
 	return nil
 }

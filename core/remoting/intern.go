@@ -27,13 +27,28 @@ var internTable = func() map[string]string {
 	m := make(map[string]string, len(words))
 	for _, w := range words {
 		m[w] = w
+		maxInterned = max(maxInterned, len(w))
 	}
 	return m
 }()
 
+// maxInterned is the length of the longest string in internTable.
+var maxInterned int
+
+// interned returns the string of internTable equal to b, if there is one. Longer byte strings
+// are not looked up: hashing a long value (a message's properties) only to miss cost more than
+// the look-up saves.
+func interned(b []byte) (string, bool) {
+	if len(b) > maxInterned {
+		return "", false
+	}
+	s, ok := internTable[string(b)]
+	return s, ok
+}
+
 // intern returns b as a string, without allocating when it is in internTable.
 func intern(b []byte) string {
-	if s, ok := internTable[string(b)]; ok {
+	if s, ok := interned(b); ok {
 		return s
 	}
 	return string(b)
