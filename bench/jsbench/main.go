@@ -3,7 +3,8 @@
 //
 //	jsbench produce  N synchronous publishers, each on its own connection, each js.Publish
 //	                 waiting for its PubAck, for -duration (`nats bench js pub --batch 1
-//	                 --clients N`).
+//	                 --clients N`); with -async W, each publishes asynchronously with up to W
+//	                 PubAcks outstanding.
 //	jsbench consume  stores a backlog of -messages with asynchronous publishes, then drains it
 //	                 with one durable pull consumer fetching -batch at a time (`nats bench js
 //	                 fetch`); the rate runs from the first to the last message received.
@@ -40,7 +41,7 @@ import (
 type config struct {
 	server, stream, acks     string
 	size, producers, batch   int
-	rate                     int
+	rate, async              int
 	messages                 int64
 	duration, warmup, settle time.Duration
 	keepStream               bool
@@ -76,6 +77,7 @@ func main() {
 	fs.StringVar(&c.stream, "stream", "BENCH", "stream to create (deleted first if it exists); its subject is the lower-cased name")
 	fs.IntVar(&c.size, "size", 1024, "message body size in bytes")
 	fs.IntVar(&c.producers, "producers", 16, "produce: synchronous publishers, one connection each")
+	fs.IntVar(&c.async, "async", 0, "produce: publish asynchronously with up to this many PubAcks outstanding per publisher (0: synchronous)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "produce, latency: how long to measure; consume: the longest the drain may take")
 	fs.Int64Var(&c.messages, "messages", 1_000_000, "consume: backlog to store and then drain")
 	fs.IntVar(&c.batch, "batch", 500, "consume: messages per fetch")
@@ -160,6 +162,9 @@ func produce(ctx context.Context, c config) (result, error) {
 		defer pc.Close()
 		pubs[i] = pjs
 	}
+	if c.async > 0 {
+		return produceAsync(ctx, c, subject)
+	}
 	body := randomBody(c.size)
 	var (
 		lat          latencies
@@ -197,6 +202,64 @@ func produce(ctx context.Context, c config) (result, error) {
 		Latency: "SEND",
 		Rows: []row{{Client: "jetstream", MsgsPerSec: float64(n) / el, MBPerSec: float64(n) * float64(c.size) / el / 1e6, Messages: n,
 			Failed: failed.Load(), P50Ms: lat.pct(0.50), P99Ms: lat.pct(0.99), FirstError: firstErr.String()}},
+	}, nil
+}
+
+// produceAsync is produce with asynchronous publishers: each keeps up to c.async publishes
+// waiting for their PubAck. The clock stops when every PubAck is in.
+func produceAsync(ctx context.Context, c config, subject string) (result, error) {
+	var (
+		sent, failed atomic.Int64
+		firstErr     errOnce
+		wg           sync.WaitGroup
+	)
+	pubs := make([]jetstream.JetStream, c.producers)
+	for i := range pubs {
+		pc, pjs, err := connect(c.server, jetstream.WithPublishAsyncMaxPending(c.async),
+			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+				failed.Add(1)
+				firstErr.set(err)
+			}))
+		if err != nil {
+			return result{}, err
+		}
+		defer pc.Close()
+		pubs[i] = pjs
+	}
+	body := randomBody(c.size)
+	rctx, cancel := context.WithTimeout(ctx, c.duration)
+	defer cancel()
+	start := time.Now()
+	for _, pjs := range pubs {
+		wg.Go(func() {
+			for rctx.Err() == nil {
+				if _, err := pjs.PublishAsync(subject, body, jetstream.WithStallWait(time.Minute)); err != nil {
+					failed.Add(1)
+					firstErr.set(err)
+					continue
+				}
+				sent.Add(1)
+			}
+			select {
+			case <-pjs.PublishAsyncComplete():
+			case <-ctx.Done():
+			case <-time.After(time.Minute):
+				firstErr.set(errors.New("PubAcks still missing a minute after the last publish"))
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	if err := ctx.Err(); err != nil {
+		return result{}, err
+	}
+	n := sent.Load() - failed.Load()
+	return result{
+		Title: fmt.Sprintf("jetstream produce %s: %d asynchronous publishers (one connection each, %d PubAcks outstanding), %d B messages, %v",
+			c.stream, c.producers, c.async, c.size, c.duration),
+		Latency: "SEND",
+		Rows: []row{{Client: "jetstream", MsgsPerSec: float64(n) / el, MBPerSec: float64(n) * float64(c.size) / el / 1e6, Messages: n,
+			Failed: failed.Load(), FirstError: firstErr.String()}},
 	}, nil
 }
 
