@@ -105,6 +105,10 @@ func SignRequest(req *remoting.Command, c Credentials) *remoting.Command {
 		return req
 	}
 	out := *req
-	out.ExtFields = Sign(maps.Clone(req.ExtFields), c, append([][]byte{req.Body}, req.BodyParts...)...)
+	fields := req.FieldMap()
+	if req.Fields == nil {
+		fields = maps.Clone(fields)
+	}
+	out.ExtFields, out.Fields = Sign(fields, c, append([][]byte{req.Body}, req.BodyParts...)...), nil
 	return &out
 }

@@ -133,7 +133,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	if half {
 		rh.TransactionID = halfTransactionID(recs[0], string(ids))
 	}
-	resp.ExtFields = rh.Encode()
+	resp.Fields = &rh
 	if req.Code == remoting.SendReplyMessage || req.Code == remoting.SendReplyMessageV2 {
 		b.pushReply(ctx, &h, recs[0], res)
 	}

@@ -1,5 +1,7 @@
 package protocol
 
+import "github.com/ternmq/tern/core/remoting"
+
 // Keys of the send header: v1 long keys (SEND_MESSAGE 10, SEND_REPLY_MESSAGE 324) and the
 // one-letter v2 keys (SEND_MESSAGE_V2 310, SEND_BATCH_MESSAGE 320, SEND_REPLY_MESSAGE_V2 325).
 // Wire format, never change.
@@ -98,30 +100,58 @@ func DecodeSendMessage(fields map[string]string, v2 bool) (SendMessageHeader, er
 // the Go client it always writes reconsumeTimes, unitMode and batch; properties,
 // maxReconsumeTimes and brokerName only when set.
 func (h *SendMessageHeader) Encode(v2 bool) map[string]string {
+	return (&remoting.Command{Fields: h.Fields(v2)}).FieldMap()
+}
+
+// Fields returns the header as a remoting.FieldWriter (Command.Fields): the fields of Encode,
+// written straight into the frame.
+func (h *SendMessageHeader) Fields(v2 bool) remoting.FieldWriter {
+	if v2 {
+		return (*sendFieldsV2)(h)
+	}
+	return (*sendFieldsV1)(h)
+}
+
+type (
+	sendFieldsV1 SendMessageHeader
+	sendFieldsV2 SendMessageHeader
+)
+
+func (f *sendFieldsV1) WriteFields(w *remoting.FieldAppender) {
+	(*SendMessageHeader)(f).writeFields(w, false)
+}
+
+func (f *sendFieldsV2) WriteFields(w *remoting.FieldAppender) {
+	(*SendMessageHeader)(f).writeFields(w, true)
+}
+
+func (h *SendMessageHeader) writeFields(w *remoting.FieldAppender, v2 bool) {
 	k := func(i int) string {
 		if v2 {
 			return sendKeys[i].v2
 		}
 		return sendKeys[i].v1
 	}
-	m := make(map[string]string, len(sendKeys))
-	m[k(skProducerGroup)] = h.ProducerGroup
-	m[k(skTopic)] = h.Topic
-	m[k(skDefaultTopic)] = h.DefaultTopic
-	m[k(skDefaultTopicQueueNums)] = i32s(h.DefaultTopicQueueNums)
-	m[k(skQueueID)] = i32s(h.QueueID)
-	m[k(skSysFlag)] = i32s(h.SysFlag)
-	m[k(skBornTimestamp)] = i64s(h.BornTimestamp)
-	m[k(skFlag)] = i32s(h.Flag)
-	putOpt(m, k(skProperties), h.Properties)
-	m[k(skReconsumeTimes)] = i32s(h.ReconsumeTimes)
-	m[k(skUnitMode)] = bools(h.UnitMode)
-	if h.MaxReconsumeTimes != nil {
-		m[k(skMaxReconsumeTimes)] = i32s(*h.MaxReconsumeTimes)
+	w.String(k(skProducerGroup), h.ProducerGroup)
+	w.String(k(skTopic), h.Topic)
+	w.String(k(skDefaultTopic), h.DefaultTopic)
+	w.Int(k(skDefaultTopicQueueNums), int64(h.DefaultTopicQueueNums))
+	w.Int(k(skQueueID), int64(h.QueueID))
+	w.Int(k(skSysFlag), int64(h.SysFlag))
+	w.Int(k(skBornTimestamp), h.BornTimestamp)
+	w.Int(k(skFlag), int64(h.Flag))
+	if h.Properties != "" {
+		w.String(k(skProperties), h.Properties)
 	}
-	m[k(skBatch)] = bools(h.Batch)
-	putOpt(m, k(skBrokerName), h.BrokerName)
-	return m
+	w.Int(k(skReconsumeTimes), int64(h.ReconsumeTimes))
+	w.Bool(k(skUnitMode), h.UnitMode)
+	if h.MaxReconsumeTimes != nil {
+		w.Int(k(skMaxReconsumeTimes), int64(*h.MaxReconsumeTimes))
+	}
+	w.Bool(k(skBatch), h.Batch)
+	if h.BrokerName != "" {
+		w.String(k(skBrokerName), h.BrokerName)
+	}
 }
 
 // SendMessageResponseHeader is the response header of every send code (and of codes 10, 11
@@ -152,15 +182,21 @@ func (h *SendMessageResponseHeader) Decode(fields map[string]string) error {
 
 // Encode returns the header as extFields. TRACE_ON is always written, as Java does.
 func (h *SendMessageResponseHeader) Encode() map[string]string {
-	m := map[string]string{
-		"msgId":       h.MsgID,
-		"queueId":     i32s(h.QueueID),
-		"queueOffset": i64s(h.QueueOffset),
-		FieldTraceOn:  bools(h.TraceOn),
+	return (&remoting.Command{Fields: h}).FieldMap()
+}
+
+// WriteFields writes the header's fields, those of Encode (it is a remoting.FieldWriter).
+func (h *SendMessageResponseHeader) WriteFields(w *remoting.FieldAppender) {
+	w.String("msgId", h.MsgID)
+	w.Int("queueId", int64(h.QueueID))
+	w.Int("queueOffset", h.QueueOffset)
+	w.Bool(FieldTraceOn, h.TraceOn)
+	if h.TransactionID != "" {
+		w.String("transactionId", h.TransactionID)
 	}
-	putOpt(m, "transactionId", h.TransactionID)
-	putOpt(m, FieldMsgRegion, h.MsgRegion)
-	return m
+	if h.MsgRegion != "" {
+		w.String(FieldMsgRegion, h.MsgRegion)
+	}
 }
 
 // ReplyMessageHeader is the header of PUSH_REPLY_MESSAGE_TO_CLIENT (326), broker → client:

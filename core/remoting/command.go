@@ -36,6 +36,11 @@ type Command struct {
 	Flag      int32
 	Remark    string
 	ExtFields map[string]string
+	// Fields, if set, also writes extFields when the command is encoded, before those of
+	// ExtFields (the two must not share a key): the custom headers of the hot path (a send and
+	// its answer) write themselves into the frame this way, without building a map. A decoded
+	// command has every field in ExtFields; FieldMap gives a command's fields as one map.
+	Fields    FieldWriter
 	Body      []byte
 	BodyParts [][]byte
 	// Serialize is the header encoding the command was read with, and the one a response is
@@ -75,7 +80,7 @@ func NewResponse(req *Command, code int16, remark string) *Command {
 	}
 }
 
-// Field returns a header field ("" if absent).
+// Field returns a header field of ExtFields ("" if absent).
 func (c *Command) Field(key string) string { return c.ExtFields[key] }
 
 // SetField sets a header field.

@@ -34,7 +34,8 @@ func languageName(b byte) string {
 	return languages[languageOther]
 }
 
-// appendBinaryHeader appends c's ROCKETMQ header. extFields entries are sorted by key.
+// appendBinaryHeader appends c's ROCKETMQ header: Fields' entries in their order, then ExtFields'
+// sorted by key.
 func appendBinaryHeader(dst []byte, c *Command) ([]byte, error) {
 	if len(c.Remark) > math.MaxInt32 {
 		return dst, errors.New("remoting: encode: remark too long")
@@ -48,6 +49,13 @@ func appendBinaryHeader(dst []byte, c *Command) ([]byte, error) {
 	dst = append(dst, c.Remark...)
 	extAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
+	if c.Fields != nil {
+		a := FieldAppender{dst: dst}
+		c.Fields.WriteFields(&a)
+		if dst = a.dst; a.err != nil {
+			return dst, a.err
+		}
+	}
 	var stack [32]string
 	for _, k := range sortedKeys(stack[:0], c.ExtFields) {
 		v := c.ExtFields[k]

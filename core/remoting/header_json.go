@@ -9,7 +9,8 @@ import (
 )
 
 // appendJSONHeader appends c's JSON header: compact, fields in the order code, language,
-// version, opaque, flag, remark, extFields (keys sorted), every extFields value a string.
+// version, opaque, flag, remark, extFields (Fields' entries in their order, then ExtFields'
+// sorted by key), every extFields value a string.
 func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = append(dst, `{"code":`...)
 	dst = strconv.AppendInt(dst, int64(c.Code), 10)
@@ -24,9 +25,15 @@ func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = append(dst, `,"remark":`...)
 	dst = appendJSONString(dst, c.Remark)
 	dst = append(dst, `,"extFields":{`...)
+	n := 0
+	if c.Fields != nil {
+		a := FieldAppender{dst: dst, json: true}
+		c.Fields.WriteFields(&a)
+		dst, n = a.dst, a.n
+	}
 	var stack [32]string
 	for i, k := range sortedKeys(stack[:0], c.ExtFields) {
-		if i > 0 {
+		if i+n > 0 {
 			dst = append(dst, ',')
 		}
 		dst = appendJSONString(dst, k)

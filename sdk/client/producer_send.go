@@ -214,7 +214,8 @@ func (p *Producer) attempt(ctx context.Context, o *outgoing, q MessageQueue) (*S
 		DefaultTopicQueueNums: defaultTopicQueueNums, QueueID: q.QueueID, SysFlag: o.sysFlag,
 		BornTimestamp: p.now().UnixMilli(), Flag: o.flag, Properties: o.props, Batch: o.batch,
 	}
-	req := remoting.NewRequest(o.code, h.Encode(true), o.body)
+	req := remoting.NewRequest(o.code, nil, o.body)
+	req.Fields = h.Fields(true)
 	start := p.now()
 	if o.oneway {
 		err := p.in.invokeOneway(ctx, addr, req)
