@@ -1,0 +1,43 @@
+package protocol
+
+import (
+	"testing"
+
+	"github.com/ternmq/tern/core/remoting"
+)
+
+// BenchmarkSendHeaderFrame encodes a SEND_MESSAGE_V2 request frame (binary header, 1 KiB body)
+// with the header as a map in ExtFields and as Fields written straight into the frame.
+func BenchmarkSendHeaderFrame(b *testing.B) {
+	h := SendMessageHeader{
+		ProducerGroup: "benchmark_producer", Topic: "BenchmarkTest", DefaultTopic: AutoCreateTopic,
+		DefaultTopicQueueNums: 4, QueueID: 3, BornTimestamp: 1700000000123,
+		Properties: "UNIQ_KEY\x017F0000010001B4AAC69F1E8C3E0000\x02WAIT\x01true\x02",
+	}
+	body := make([]byte, 1024)
+	for _, tc := range []struct {
+		name string
+		req  func() *remoting.Command
+	}{
+		{"map", func() *remoting.Command { return remoting.NewRequest(remoting.SendMessageV2, h.Encode(true), body) }},
+		{"fields", func() *remoting.Command {
+			c := remoting.NewRequest(remoting.SendMessageV2, nil, body)
+			c.Fields = h.Fields(true)
+			return c
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			buf := make([]byte, 0, 2048)
+			b.ReportAllocs()
+			for b.Loop() {
+				c := tc.req()
+				c.Serialize = remoting.RocketMQ
+				var err error
+				if buf, err = remoting.AppendFrame(buf[:0], c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
