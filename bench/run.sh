@@ -192,17 +192,6 @@ until_ok() {
     sleep 0.1
   done
 }
-# each_workload LABEL FN: FN SIZE PRODUCERS for every produce workload (sizes x producers);
-# a failing FN is noted. FN sees its caller's locals (the server's address, the mode).
-each_workload() {
-  local label=$1 fn=$2 s p
-  for s in "${sizes[@]}"; do
-    for p in "${producers[@]}"; do
-      log "$label: produce $s B x $p"
-      "$fn" "$s" "$p" || note "$label produce $s B x $p failed"
-    done
-  done
-}
 # record_json KEY FILE: KEY.msgs, .mbps, .count, .failed, .p50, .p99 from a `-o json` result.
 record_json() {
   jq -r --arg k "$1" '.rows[0] | "\($k).msgs \(.msgsPerSec)\n\($k).mbps \(.mbPerSec)\n\($k).count \(.messages)\n\($k).failed \(.failed)\n\($k).p50 \(.p50Ms)\n\($k).p99 \(.p99Ms)"' "$2" >>"$results"
@@ -277,18 +266,16 @@ else
 fi
 rm -rf "$work/fio"
 
-# tern_produce SIZE PRODUCERS, in tern_run (its ns and mode): one `tern bench produce`.
-tern_produce() {
-  run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" --topic "P$1x$2" --size "$1" --producers "$2" \
-    --duration "$duration" -o json >"$work/out.json" && record_json "tern.$mode.p$1x$2" "$work/out.json"
-}
+# --- the three servers ------------------------------------------------------------------------
+# Each mode starts Tern, JetStream and Redis side by side and measures every workload on the
+# three one after the other, so that the two numbers of a ratio are taken seconds apart: this
+# shared machine's speed drifts by a third over minutes. A server idles while the others run.
 
-# --- Tern -------------------------------------------------------------------------------------
 tern_ready() { # NAMESRV BROKER: the NameServer lists the broker
   "$tern" admin --namesrv "$1" --timeout 1s cluster list | grep -q "$2"
 }
-tern_run() { # MODE: start tern dev, measure, stop it
-  local mode=$1 ns_port br_port ns extra=()
+tern_start() { # MODE: start tern dev; sets ns and tern_pid ("" if it did not start)
+  local mode=$1 ns_port br_port extra=()
   [[ $mode == fsync ]] && extra=(--set flushDiskType=SYNC_FLUSH)
   free_port ns_port
   free_port br_port
@@ -296,90 +283,15 @@ tern_run() { # MODE: start tern dev, measure, stop it
   log "tern ($mode): tern dev ${extra[*]}"
   start "$work/tern-$mode.log" "$tern" dev --data "$work/tern-$mode" --namesrv-addr "$ns" --broker-addr "127.0.0.1:$br_port" \
     --http-addr off --log-level warn "${extra[@]}"
-  local pid=$bg_pid
+  tern_pid=$bg_pid
   if ! until_ok 30 tern_ready "$ns" "127.0.0.1:$br_port"; then
     note "tern ($mode) did not start: $(tail -3 "$work/tern-$mode.log" | tr '\n' ' ')"
-    stop "$pid"
-    return
+    stop "$tern_pid"
+    tern_pid=""
   fi
-  each_workload "tern ($mode)" tern_produce
-  if [[ $mode == default ]]; then
-    log "tern ($mode): produce 4 KiB, 16 producers sending batches of 16"
-    if run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" --topic Pipe --size 4096 --producers 16 --batch 16 \
-      --duration "$duration" -o json >"$work/out.json"; then
-      record_json "tern.$mode.pipe4096" "$work/out.json"
-    else
-      note "tern ($mode) produce 4 KiB in batches failed"
-    fi
-  fi
-  log "tern ($mode): latency at $lat_rate msgs/s"
-  if run $((dur_s + 120)) "$tern" bench latency --namesrv "$ns" --topic Latency --size "$lat_size" --rate "$lat_rate" \
-    --duration "$duration" --warmup "$lat_warmup" -o json >"$work/out.json"; then
-    record_json "tern.$mode.lat" "$work/out.json"
-  else
-    note "tern ($mode) latency failed"
-  fi
-  if [[ $mode == default ]]; then
-    log "tern ($mode): scale, 8 queues against 2,500 topics x 4 queues (creating the topics takes about a minute)"
-    if run 600 "$tern" bench produce --namesrv "$ns" --topic Scale --topics 2500 --queues 4 --size 1024 --producers 16 \
-      --duration 1s -o json >/dev/null; then
-      local q
-      for q in q8 q10k; do
-        local args=(--topic Scale8)
-        [[ $q == q10k ]] && args=(--topic Scale --topics 2500 --queues 4)
-        if run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" "${args[@]}" --size 1024 --producers 16 \
-          --duration "$duration" -o json >"$work/out.json"; then
-          record_json "tern.scale.$q" "$work/out.json"
-        else
-          note "tern scale run $q failed"
-        fi
-      done
-    else
-      note "tern scale: creating 2,500 topics failed"
-    fi
-    if ((big > 0)); then
-      local tenth=$((big / 10)) mid
-      log "tern ($mode): a backlog of $big messages; consume its first and its last $tenth"
-      if run 3600 "$tern" bench produce --namesrv "$ns" --topic Big --size 1024 --producers 16 --batch 64 \
-        --messages $((big - tenth)) --duration 50m -o json >/dev/null &&
-        mid=$(date +%s%3N) &&
-        run 3600 "$tern" bench produce --namesrv "$ns" --topic Big --size 1024 --producers 16 --batch 64 \
-          --messages "$tenth" --duration 50m -o json >/dev/null &&
-        run 1800 "$tern" bench consume --namesrv "$ns" --topic Big --messages "$tenth" --duration 25m -o json >"$work/out.json" &&
-        record_json "tern.big.start" "$work/out.json" &&
-        run 1800 "$tern" bench consume --namesrv "$ns" --topic Big --from-time "$mid" --messages "$tenth" --duration 25m \
-          -o json >"$work/out.json"; then
-        record_json "tern.big.tail" "$work/out.json"
-      else
-        note "tern big backlog ($big messages) failed"
-      fi
-    fi
-    log "tern ($mode): store a backlog of $backlog messages, then consume it"
-    if run 1800 "$tern" bench produce --namesrv "$ns" --topic Backlog --size 1024 --producers 16 --batch 64 \
-      --messages "$backlog" --duration 25m -o json >"$work/fill.json" &&
-      run 1800 "$tern" bench consume --namesrv "$ns" --topic Backlog --duration 25m -o json >"$work/out.json"; then
-      record_json "tern.$mode.consume" "$work/out.json"
-      local got stored
-      got=$(jq '.rows[0].messages' "$work/out.json")
-      stored=$(jq '.rows[0].messages' "$work/fill.json")
-      ((got >= backlog)) || note "tern consume received $got of $stored stored messages"
-    else
-      note "tern ($mode) consume failed"
-    fi
-  fi
-  stop "$pid"
-  rm -rf "$work/tern-$mode"
 }
-
-# js_produce SIZE PRODUCERS, in js_run (its url and mode): one `jsbench produce`.
-js_produce() {
-  run $((dur_s + 120)) "$jsbench" produce -server "$url" -stream "P$1x$2" -size "$1" -producers "$2" \
-    -duration "$duration" >"$work/out.json" && record_json "js.$mode.p$1x$2" "$work/out.json"
-}
-
-# --- NATS JetStream ---------------------------------------------------------------------------
-js_run() { # MODE
-  local mode=$1 port mport url sync=""
+js_start() { # MODE: start nats-server -js; sets url and js_pid ("" if it did not start)
+  local mode=$1 port mport sync=""
   [[ $mode == fsync ]] && sync=", sync_interval: always"
   free_port port
   free_port mport
@@ -388,63 +300,119 @@ js_run() { # MODE
     "$port" "$mport" "$work/js-$mode" "$sync" >"$work/js-$mode.conf"
   log "jetstream ($mode): $(tail -1 "$work/js-$mode.conf")"
   start "$work/js-$mode.log" "$nats_bin" -c "$work/js-$mode.conf"
-  local pid=$bg_pid
+  js_pid=$bg_pid
   if ! until_ok 30 curl -fsS "http://127.0.0.1:$mport/healthz?js-enabled-only=true"; then
     note "nats-server ($mode) did not start: $(tail -3 "$work/js-$mode.log" | tr '\n' ' ')"
-    stop "$pid"
-    return
+    stop "$js_pid"
+    js_pid=""
   fi
-  each_workload "jetstream ($mode)" js_produce
-  if [[ $mode == default ]]; then
-    log "jetstream ($mode): produce 4 KiB, 16 asynchronous publishers with 16 PubAcks outstanding each"
-    if run $((dur_s + 120)) "$jsbench" produce -server "$url" -stream Pipe -size 4096 -producers 16 -async 16 \
-      -duration "$duration" >"$work/out.json"; then
-      record_json "js.$mode.pipe4096" "$work/out.json"
-    else
-      note "jetstream ($mode) asynchronous produce of 4 KiB failed"
-    fi
-  fi
-  log "jetstream ($mode): latency at $lat_rate msgs/s"
-  if run $((dur_s + 120)) "$jsbench" latency -server "$url" -stream Latency -size "$lat_size" -rate "$lat_rate" \
-    -duration "$duration" -warmup "$lat_warmup" >"$work/out.json"; then
-    record_json "js.$mode.lat" "$work/out.json"
-  else
-    note "jetstream ($mode) latency failed"
-  fi
-  if [[ $mode == default ]]; then
-    log "jetstream ($mode): store a backlog of $backlog messages, then consume it"
-    if run 3600 "$jsbench" consume -server "$url" -stream Backlog -size 1024 -messages "$backlog" -batch 500 -acks all \
-      -duration 25m >"$work/out.json"; then
-      record_json "js.$mode.consume" "$work/out.json"
-    else
-      note "jetstream ($mode) consume failed"
-    fi
-  fi
-  stop "$pid"
-  rm -rf "$work/js-$mode"
 }
-
-# --- Redis Streams ----------------------------------------------------------------------------
-redis_run() { # MODE
-  local mode=$1 port fsync=everysec
+redis_start() { # MODE: start redis-server with AOF; sets rport and redis_pid ("" if it did not start)
+  local mode=$1 fsync=everysec
   [[ $mode == fsync ]] && fsync=always
-  free_port port
+  free_port rport
   mkdir -p "$work/redis-$mode"
   log "redis ($mode): appendfsync $fsync"
-  start "$work/redis-$mode.log" redis-server --bind 127.0.0.1 --port "$port" --dir "$work/redis-$mode" \
+  start "$work/redis-$mode.log" redis-server --bind 127.0.0.1 --port "$rport" --dir "$work/redis-$mode" \
     --appendonly yes --appendfsync "$fsync" --save "" --daemonize no
-  local pid=$bg_pid
-  if ! until_ok 30 redis-cli -p "$port" ping; then
+  redis_pid=$bg_pid
+  if ! until_ok 30 redis-cli -p "$rport" ping; then
     note "redis-server ($mode) did not start: $(tail -3 "$work/redis-$mode.log" | tr '\n' ' ')"
-    stop "$pid"
-    return
+    stop "$redis_pid"
+    redis_pid=""
   fi
-  each_workload "redis ($mode)" redis_produce
-  stop "$pid"
-  rm -rf "$work/redis-$mode"
 }
 
-redis_produce() { redis_xadd "$mode" "$port" "$1" "$2"; } # SIZE CLIENTS, in redis_run
+# The workloads, each on the servers of the current mode ($mode): a failure is noted.
+tern_produce() { # SIZE PRODUCERS
+  run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" --topic "P$1x$2" --size "$1" --producers "$2" \
+    --duration "$duration" -o json >"$work/out.json" && record_json "tern.$mode.p$1x$2" "$work/out.json"
+}
+js_produce() { # SIZE PRODUCERS
+  run $((dur_s + 120)) "$jsbench" produce -server "$url" -stream "P$1x$2" -size "$1" -producers "$2" \
+    -duration "$duration" >"$work/out.json" && record_json "js.$mode.p$1x$2" "$work/out.json"
+}
+redis_produce() { redis_xadd "$mode" "$rport" "$1" "$2"; } # SIZE CLIENTS
+tern_pipe() { # 4 KiB, 16 producers sending batches of 16
+  run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" --topic Pipe --size 4096 --producers 16 --batch 16 \
+    --duration "$duration" -o json >"$work/out.json" && record_json "tern.$mode.pipe4096" "$work/out.json"
+}
+js_pipe() { # 4 KiB, 16 asynchronous publishers with 16 PubAcks outstanding each
+  run $((dur_s + 120)) "$jsbench" produce -server "$url" -stream Pipe -size 4096 -producers 16 -async 16 \
+    -duration "$duration" >"$work/out.json" && record_json "js.$mode.pipe4096" "$work/out.json"
+}
+tern_latency() {
+  run $((dur_s + 120)) "$tern" bench latency --namesrv "$ns" --topic Latency --size "$lat_size" --rate "$lat_rate" \
+    --duration "$duration" --warmup "$lat_warmup" -o json >"$work/out.json" && record_json "tern.$mode.lat" "$work/out.json"
+}
+js_latency() {
+  run $((dur_s + 120)) "$jsbench" latency -server "$url" -stream Latency -size "$lat_size" -rate "$lat_rate" \
+    -duration "$duration" -warmup "$lat_warmup" >"$work/out.json" && record_json "js.$mode.lat" "$work/out.json"
+}
+tern_consume() { # store the backlog, then consume it
+  run 1800 "$tern" bench produce --namesrv "$ns" --topic Backlog --size 1024 --producers 16 --batch 64 \
+    --messages "$backlog" --duration 25m -o json >"$work/fill.json" &&
+    run 1800 "$tern" bench consume --namesrv "$ns" --topic Backlog --duration 25m -o json >"$work/out.json" || return 1
+  record_json "tern.$mode.consume" "$work/out.json"
+  local got stored
+  got=$(jq '.rows[0].messages' "$work/out.json")
+  stored=$(jq '.rows[0].messages' "$work/fill.json")
+  ((got >= backlog)) || note "tern consume received $got of $stored stored messages"
+}
+js_consume() { # jsbench consume stores its backlog itself
+  run 3600 "$jsbench" consume -server "$url" -stream Backlog -size 1024 -messages "$backlog" -batch 500 -acks all \
+    -duration 25m >"$work/out.json" && record_json "js.$mode.consume" "$work/out.json"
+}
+
+# each SYSTEMS WORKLOAD [ARGS...]: SYSTEM_WORKLOAD ARGS on each of SYSTEMS (tern js redis) whose
+# server is up in this mode, one after the other.
+each() {
+  local sys
+  for sys in $1; do
+    local pid=${sys}_pid
+    [[ -n ${!pid:-} ]] || continue
+    log "$sys ($mode): $2 ${*:3}"
+    "${sys}_$2" "${@:3}" || note "$sys ($mode) $2 ${*:3} failed"
+  done
+}
+
+# tern_scale: Tern alone, 8 queues against 2,500 topics x 4 queues, and the big backlog.
+tern_scale() {
+  log "tern ($mode): scale, 8 queues against 2,500 topics x 4 queues (creating the topics takes about a minute)"
+  if run 600 "$tern" bench produce --namesrv "$ns" --topic Scale --topics 2500 --queues 4 --size 1024 --producers 16 \
+    --duration 1s -o json >/dev/null; then
+    local q
+    for q in q8 q10k; do
+      local args=(--topic Scale8)
+      [[ $q == q10k ]] && args=(--topic Scale --topics 2500 --queues 4)
+      if run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" "${args[@]}" --size 1024 --producers 16 \
+        --duration "$duration" -o json >"$work/out.json"; then
+        record_json "tern.scale.$q" "$work/out.json"
+      else
+        note "tern scale run $q failed"
+      fi
+    done
+  else
+    note "tern scale: creating 2,500 topics failed"
+  fi
+  if ((big > 0)); then
+    local tenth=$((big / 10)) mid
+    log "tern ($mode): a backlog of $big messages; consume its first and its last $tenth"
+    if run 3600 "$tern" bench produce --namesrv "$ns" --topic Big --size 1024 --producers 16 --batch 64 \
+      --messages $((big - tenth)) --duration 50m -o json >/dev/null &&
+      mid=$(date +%s%3N) &&
+      run 3600 "$tern" bench produce --namesrv "$ns" --topic Big --size 1024 --producers 16 --batch 64 \
+        --messages "$tenth" --duration 50m -o json >/dev/null &&
+      run 1800 "$tern" bench consume --namesrv "$ns" --topic Big --messages "$tenth" --duration 25m -o json >"$work/out.json" &&
+      record_json "tern.big.start" "$work/out.json" &&
+      run 1800 "$tern" bench consume --namesrv "$ns" --topic Big --from-time "$mid" --messages "$tenth" --duration 25m \
+        -o json >"$work/out.json"; then
+      record_json "tern.big.tail" "$work/out.json"
+    else
+      note "tern big backlog ($big messages) failed"
+    fi
+  fi
+}
 
 # redis_xadd MODE PORT SIZE CLIENTS: redis-benchmark runs a request count, not a duration, so a
 # short run measures the rate and the real run sends rate x duration requests (at most 4 GB of
@@ -473,9 +441,23 @@ redis_xadd() {
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 t0=$SECONDS
 for mode in default fsync; do
-  tern_run "$mode"
-  if [[ $mode == default || $js_fsync == 1 ]]; then js_run "$mode"; fi
-  redis_run "$mode"
+  tern_pid="" js_pid="" redis_pid=""
+  tern_start "$mode"
+  if [[ $mode == default || $js_fsync == 1 ]]; then js_start "$mode"; fi
+  redis_start "$mode"
+  for s in "${sizes[@]}"; do
+    for p in "${producers[@]}"; do
+      each "tern js redis" produce "$s" "$p"
+    done
+  done
+  if [[ $mode == default ]]; then each "tern js" pipe; fi
+  each "tern js" latency
+  if [[ $mode == default ]]; then
+    each "js tern" consume # JetStream first: its backlog is gone (stream deleted) before Tern's scale runs
+    [[ -z $tern_pid ]] || tern_scale
+  fi
+  for pid in "$tern_pid" "$js_pid" "$redis_pid"; do [[ -z $pid ]] || stop "$pid"; done
+  rm -rf "$work/tern-$mode" "$work/js-$mode" "$work/redis-$mode"
 done
 machine+=("load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)")
 elapsed=$((SECONDS - t0))
@@ -485,9 +467,10 @@ how_to_read() {
   cat <<'EOF'
 ## How to read
 
-- Each row is one workload; Tern, JetStream and Redis ran it in the same run with the same
-  message size and the same number of synchronous producers (each waits for its
-  acknowledgement before sending again). Tern/JetStream and Tern/Redis are Tern's value divided
+- Each row is one workload; Tern, JetStream and Redis ran it one right after the other (the
+  three servers of a durability mode run side by side, each idle while the others are
+  measured), with the same message size and the same number of synchronous producers (each
+  waits for its acknowledgement before sending again). Tern/JetStream and Tern/Redis are Tern's value divided
   by the peer's: above 1 Tern is faster, except in the latency rows, where below 1 Tern is
   faster. "met" compares with issue 9's target on the same row.
 - Default durability is each system's out-of-the-box setting: Tern ASYNC_FLUSH (acknowledged
@@ -541,7 +524,7 @@ mkdir -p "$(dirname "$out")"
   echo "Generated by \`$invocation\` on $started in ${elapsed}s: produce runs of $duration," \
     "latency measured for $duration after a $lat_warmup warm-up, a backlog of $backlog messages of 1 KiB."
   echo "Every number comes from this one run on this machine, which may have been shared with other work" \
-    "(see the load averages): compare the ratios, which were measured minutes apart, rather than the absolute numbers with other runs."
+    "(see the load averages): compare the ratios, whose two numbers were measured one right after the other, rather than the absolute numbers with other runs."
   echo
   echo "## Machine"
   echo

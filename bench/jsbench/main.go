@@ -147,31 +147,40 @@ func openStream(ctx context.Context, c config, opts ...jetstream.JetStreamOpt) (
 	}, nil
 }
 
+// produce runs c.producers publishers, each on its own connection, for c.duration: synchronous
+// (each waits for its PubAck), or with -async asynchronous, each keeping up to c.async
+// publishes waiting for their PubAck (the clock then stops when every PubAck is in).
 func produce(ctx context.Context, c config) (result, error) {
 	_, subject, done, err := openStream(ctx, c)
 	if err != nil {
 		return result{}, err
 	}
 	defer done()
+	var (
+		lat                  latencies
+		sent, failed, nacked atomic.Int64 // nacked: asynchronous publishes whose PubAck failed
+		firstErr             errOnce
+		wg                   sync.WaitGroup
+		opts                 []jetstream.JetStreamOpt
+	)
+	if c.async > 0 {
+		opts = append(opts, jetstream.WithPublishAsyncMaxPending(c.async),
+			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+				nacked.Add(1)
+				failed.Add(1)
+				firstErr.set(err)
+			}))
+	}
 	pubs := make([]jetstream.JetStream, c.producers)
 	for i := range pubs {
-		pc, pjs, err := connect(c.server)
+		pc, pjs, err := connect(c.server, opts...)
 		if err != nil {
 			return result{}, err
 		}
 		defer pc.Close()
 		pubs[i] = pjs
 	}
-	if c.async > 0 {
-		return produceAsync(ctx, c, subject)
-	}
 	body := randomBody(c.size)
-	var (
-		lat          latencies
-		sent, failed atomic.Int64
-		firstErr     errOnce
-		wg           sync.WaitGroup
-	)
 	rctx, cancel := context.WithTimeout(ctx, c.duration)
 	defer cancel()
 	start := time.Now()
@@ -179,7 +188,13 @@ func produce(ctx context.Context, c config) (result, error) {
 		wg.Go(func() {
 			for rctx.Err() == nil {
 				t := time.Now()
-				if _, err := pjs.Publish(rctx, subject, body); err != nil {
+				var err error
+				if c.async > 0 {
+					_, err = pjs.PublishAsync(subject, body, jetstream.WithStallWait(time.Minute))
+				} else {
+					_, err = pjs.Publish(rctx, subject, body)
+				}
+				if err != nil {
 					if rctx.Err() == nil {
 						failed.Add(1)
 						firstErr.set(err)
@@ -187,64 +202,17 @@ func produce(ctx context.Context, c config) (result, error) {
 					continue
 				}
 				sent.Add(1)
-				lat.add(time.Since(t))
-			}
-		})
-	}
-	wg.Wait()
-	el := time.Since(start).Seconds()
-	if err := ctx.Err(); err != nil {
-		return result{}, err
-	}
-	n := sent.Load()
-	return result{
-		Title:   fmt.Sprintf("jetstream produce %s: %d synchronous publishers (one connection each), %d B messages, %v", c.stream, c.producers, c.size, c.duration),
-		Latency: "SEND",
-		Rows: []row{{Client: "jetstream", MsgsPerSec: float64(n) / el, MBPerSec: float64(n) * float64(c.size) / el / 1e6, Messages: n,
-			Failed: failed.Load(), P50Ms: lat.pct(0.50), P99Ms: lat.pct(0.99), FirstError: firstErr.String()}},
-	}, nil
-}
-
-// produceAsync is produce with asynchronous publishers: each keeps up to c.async publishes
-// waiting for their PubAck. The clock stops when every PubAck is in.
-func produceAsync(ctx context.Context, c config, subject string) (result, error) {
-	var (
-		sent, failed atomic.Int64
-		firstErr     errOnce
-		wg           sync.WaitGroup
-	)
-	pubs := make([]jetstream.JetStream, c.producers)
-	for i := range pubs {
-		pc, pjs, err := connect(c.server, jetstream.WithPublishAsyncMaxPending(c.async),
-			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-				failed.Add(1)
-				firstErr.set(err)
-			}))
-		if err != nil {
-			return result{}, err
-		}
-		defer pc.Close()
-		pubs[i] = pjs
-	}
-	body := randomBody(c.size)
-	rctx, cancel := context.WithTimeout(ctx, c.duration)
-	defer cancel()
-	start := time.Now()
-	for _, pjs := range pubs {
-		wg.Go(func() {
-			for rctx.Err() == nil {
-				if _, err := pjs.PublishAsync(subject, body, jetstream.WithStallWait(time.Minute)); err != nil {
-					failed.Add(1)
-					firstErr.set(err)
-					continue
+				if c.async == 0 {
+					lat.add(time.Since(t))
 				}
-				sent.Add(1)
 			}
-			select {
-			case <-pjs.PublishAsyncComplete():
-			case <-ctx.Done():
-			case <-time.After(time.Minute):
-				firstErr.set(errors.New("PubAcks still missing a minute after the last publish"))
+			if c.async > 0 {
+				select {
+				case <-pjs.PublishAsyncComplete():
+				case <-ctx.Done():
+				case <-time.After(time.Minute):
+					firstErr.set(errors.New("PubAcks still missing a minute after the last publish"))
+				}
 			}
 		})
 	}
@@ -253,13 +221,20 @@ func produceAsync(ctx context.Context, c config, subject string) (result, error)
 	if err := ctx.Err(); err != nil {
 		return result{}, err
 	}
-	n := sent.Load() - failed.Load()
+	n := sent.Load() - nacked.Load()
+	kind := "synchronous publishers (one connection each)"
+	if c.async > 0 {
+		kind = fmt.Sprintf("asynchronous publishers (one connection each, %d PubAcks outstanding)", c.async)
+	}
+	r := row{Client: "jetstream", MsgsPerSec: float64(n) / el, MBPerSec: float64(n) * float64(c.size) / el / 1e6, Messages: n,
+		Failed: failed.Load(), FirstError: firstErr.String()}
+	if c.async == 0 {
+		r.P50Ms, r.P99Ms = lat.pct(0.50), lat.pct(0.99)
+	}
 	return result{
-		Title: fmt.Sprintf("jetstream produce %s: %d asynchronous publishers (one connection each, %d PubAcks outstanding), %d B messages, %v",
-			c.stream, c.producers, c.async, c.size, c.duration),
+		Title:   fmt.Sprintf("jetstream produce %s: %d %s, %d B messages, %v", c.stream, c.producers, kind, c.size, c.duration),
 		Latency: "SEND",
-		Rows: []row{{Client: "jetstream", MsgsPerSec: float64(n) / el, MBPerSec: float64(n) * float64(c.size) / el / 1e6, Messages: n,
-			Failed: failed.Load(), FirstError: firstErr.String()}},
+		Rows:    []row{r},
 	}, nil
 }
 
