@@ -79,7 +79,6 @@ func NewClient(opts ClientOptions) *Client {
 		idle:        opts.IdleTimeout,
 		writeQueue:  opts.WriteQueue,
 		maxInflight: opts.MaxInflight,
-		busyWait:    -1, // the reader delivers this client's responses too: it never waits
 		handler:     opts.Handler,
 		track:       &cl.track,
 		workers:     newWorkers(cl.ctx.Done(), &cl.track),

@@ -31,7 +31,6 @@ type connConfig struct {
 	idle        time.Duration // <= 0: never closed for idleness
 	writeQueue  int
 	maxInflight int           // requests running handlers on one connection
-	busyWait    time.Duration // how long a request waits for an in-flight slot; < 0: not at all
 	global      chan struct{} // in-flight slots shared by the owner's connections; nil: none
 	handler     Handler
 	track       *sync.WaitGroup
@@ -56,9 +55,6 @@ func (cfg connConfig) withDefaults(defaultInflight int) connConfig {
 	}
 	if cfg.maxInflight <= 0 {
 		cfg.maxInflight = defaultInflight
-	}
-	if cfg.busyWait == 0 {
-		cfg.busyWait = DefaultBusyWait
 	}
 	if cfg.handler == nil {
 		cfg.handler = NewMux() // answers every code REQUEST_CODE_NOT_SUPPORTED
@@ -336,21 +332,14 @@ func (c *Conn) deliver(resp *Command) {
 	ch <- resp // buffered for this one response
 }
 
-// dispatch runs the handler for req on a worker goroutine once it has an in-flight slot of the
-// connection and one of the owner; when they do not come within busyWait (together), it
-// answers SYSTEM_BUSY instead.
+// dispatch runs the handler for req on a worker goroutine if an in-flight slot of the connection
+// and one of the owner are free; else it answers SYSTEM_BUSY at once.
 func (c *Conn) dispatch(req *Command) {
-	var timer *time.Timer // made only if a slot is not free at once
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	if !c.acquire(c.inflight, &timer) {
+	if !tryAcquire(c.inflight) {
 		c.busy(req)
 		return
 	}
-	if c.cfg.global != nil && !c.acquire(c.cfg.global, &timer) {
+	if c.cfg.global != nil && !tryAcquire(c.cfg.global) {
 		<-c.inflight
 		c.busy(req)
 		return
@@ -358,28 +347,11 @@ func (c *Conn) dispatch(req *Command) {
 	c.cfg.workers.run(task{c, req})
 }
 
-// acquire takes a slot of sem, waiting until *timer (started at the first wait, busyWait long)
-// fires or the connection closes. The reader waits here, so the peer's next requests wait in the
-// socket meanwhile; the wait is bounded, so a peer that waits on this connection's responses in
-// turn cannot hold it for long.
-func (c *Conn) acquire(sem chan struct{}, timer **time.Timer) bool {
+func tryAcquire(sem chan struct{}) bool {
 	select {
 	case sem <- struct{}{}:
 		return true
 	default:
-	}
-	if c.cfg.busyWait < 0 {
-		return false
-	}
-	if *timer == nil {
-		*timer = time.NewTimer(c.cfg.busyWait)
-	}
-	select {
-	case sem <- struct{}{}:
-		return true
-	case <-(*timer).C:
-		return false
-	case <-c.closing:
 		return false
 	}
 }

@@ -76,9 +76,8 @@
 //     the owner's, kept for 10 s after its last request so that its grown stack serves the
 //     next, or a new one) when both an
 //     in-flight slot of the connection (MaxInflightPerConn) and one shared by all the owner's
-//     connections (MaxInflight) are free. Otherwise the reader waits for them, up to BusyWait
-//     (200 ms), then answers SYSTEM_BUSY (2, remark "[OVERLOAD] ...") without running the
-//     handler (a oneway request is dropped).
+//     connections (MaxInflight) are free; otherwise it is answered at once with SYSTEM_BUSY
+//     (2, remark "[OVERLOAD] ...") without running the handler (a oneway request is dropped).
 //   - The writer drains the write queue, a channel of WriteQueue frames (default 1024). Frames
 //     are encoded by the sender, so encoding errors reach it; the writer sends everything
 //     queued (up to 64 frames) with one writev: each frame's length, header word, header, Body

@@ -20,7 +20,6 @@ const (
 	DefaultMaxInflight        = 4096
 	DefaultMaxConnections     = 10000
 	DefaultHandshakeTimeout   = 10 * time.Second
-	DefaultBusyWait           = 200 * time.Millisecond // RocketMQ's waitTimeMillsInSendQueue
 )
 
 // ErrServerClosed is returned by Serve and Listen after Close.
@@ -34,18 +33,11 @@ type ServerOptions struct {
 	// larger frame closes its connection.
 	MaxFrameSize int
 	// MaxInflightPerConn bounds the requests of one connection whose handlers are running
-	// (DefaultMaxInflightPerConn). Over it the connection's reader waits for a slot, up to
-	// BusyWait, and then answers the request SYSTEM_BUSY.
+	// (DefaultMaxInflightPerConn); more get SYSTEM_BUSY at once.
 	MaxInflightPerConn int
 	// MaxInflight bounds the requests of all connections whose handlers are running
-	// (DefaultMaxInflight), with the same wait.
+	// (DefaultMaxInflight); more get SYSTEM_BUSY at once.
 	MaxInflight int
-	// BusyWait is how long a request over an in-flight limit waits for a slot before it is
-	// answered SYSTEM_BUSY (DefaultBusyWait, 200 ms, as long as RocketMQ lets a send wait in
-	// its queue); negative: not at all. While it waits, the connection's later requests wait in
-	// the socket: a short stall of the broker slows its producers instead of failing their
-	// sends.
-	BusyWait time.Duration
 	// IdleTimeout closes a connection without traffic in either direction for this long
 	// (DefaultIdleTimeout); negative: never. It also bounds each write.
 	IdleTimeout time.Duration
@@ -124,7 +116,6 @@ func NewServer(opts ServerOptions, h Handler) *Server {
 		idle:        opts.IdleTimeout,
 		writeQueue:  opts.WriteQueue,
 		maxInflight: opts.MaxInflightPerConn,
-		busyWait:    opts.BusyWait,
 		global:      make(chan struct{}, opts.MaxInflight),
 		handler:     h,
 		track:       &s.track,

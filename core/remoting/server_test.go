@@ -302,44 +302,6 @@ func TestServerInvokesClient(t *testing.T) {
 	}
 }
 
-// TestBusyWait checks that a request over the in-flight limit waits for a slot instead of being
-// answered SYSTEM_BUSY at once: it is still unanswered when its caller gives up, and the
-// connection serves again once the slots are given back.
-func TestBusyWait(t *testing.T) {
-	b := newBlocker()
-	_, addr := startServer(t, ServerOptions{MaxInflightPerConn: 2, BusyWait: time.Minute}, testMux(b))
-	ctx := testCtx(t)
-	cl := newClient(t, ClientOptions{})
-	held := make(chan error, 2)
-	for range 2 {
-		go func() {
-			resp, err := cl.Invoke(ctx, addr, NewRequest(codeBlock, nil, nil))
-			if err == nil {
-				err = ResponseErr(resp)
-			}
-			held <- err
-		}()
-	}
-	<-b.entered
-	<-b.entered
-	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	resp, err := cl.Invoke(wctx, addr, NewRequest(codeEcho, nil, nil))
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("a request over the limit got %v, %v; want no answer while it waits for a slot", resp, err)
-	}
-	close(b.release)
-	for range 2 {
-		if err := <-held; err != nil {
-			t.Fatal(err)
-		}
-	}
-	resp, err = cl.Invoke(ctx, addr, NewRequest(codeEcho, nil, nil))
-	if err != nil || Code(resp.Code) != Success {
-		t.Fatalf("after release: %v %v", resp, err)
-	}
-}
-
 func TestSystemBusy(t *testing.T) {
 	tests := []struct {
 		name    string
