@@ -4,9 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
-	"github.com/ternmq/tern/core/remoting"
-	"maps"
 	"slices"
+
+	"github.com/ternmq/tern/core/remoting"
 )
 
 // The extFields of a signed request (wire format, never change).
@@ -105,10 +105,6 @@ func SignRequest(req *remoting.Command, c Credentials) *remoting.Command {
 		return req
 	}
 	out := *req
-	fields := req.FieldMap()
-	if req.Fields == nil {
-		fields = maps.Clone(fields)
-	}
-	out.ExtFields, out.Fields = Sign(fields, c, append([][]byte{req.Body}, req.BodyParts...)...), nil
+	out.ExtFields, out.Fields = Sign(req.FieldMap(), c, append([][]byte{req.Body}, req.BodyParts...)...), nil
 	return &out
 }

@@ -100,7 +100,7 @@ func DecodeSendMessage(fields map[string]string, v2 bool) (SendMessageHeader, er
 // the Go client it always writes reconsumeTimes, unitMode and batch; properties,
 // maxReconsumeTimes and brokerName only when set.
 func (h *SendMessageHeader) Encode(v2 bool) map[string]string {
-	return (&remoting.Command{Fields: h.Fields(v2)}).FieldMap()
+	return remoting.FieldsOf(h.Fields(v2))
 }
 
 // Fields returns the header as a remoting.FieldWriter (Command.Fields): the fields of Encode,
@@ -182,7 +182,7 @@ func (h *SendMessageResponseHeader) Decode(fields map[string]string) error {
 
 // Encode returns the header as extFields. TRACE_ON is always written, as Java does.
 func (h *SendMessageResponseHeader) Encode() map[string]string {
-	return (&remoting.Command{Fields: h}).FieldMap()
+	return remoting.FieldsOf(h)
 }
 
 // WriteFields writes the header's fields, those of Encode (it is a remoting.FieldWriter).

@@ -78,16 +78,28 @@ func (a *FieldAppender) key(key string, n int) {
 	a.n++
 }
 
-// FieldMap returns c's extFields as one map: ExtFields together with what Fields writes. The
-// map is ExtFields itself when Fields is nil, else a new one.
+// writeCommand writes c's extFields: Fields' entries in their order, then ExtFields' sorted by
+// key (headers are deterministic).
+func (a *FieldAppender) writeCommand(c *Command) {
+	if c.Fields != nil {
+		c.Fields.WriteFields(a)
+	}
+	var stack [32]string
+	for _, k := range sortedKeys(stack[:0], c.ExtFields) {
+		a.String(k, c.ExtFields[k])
+	}
+}
+
+// FieldMap returns a new map of c's extFields: what Fields writes and ExtFields.
 func (c *Command) FieldMap() map[string]string {
-	if c.Fields == nil {
-		return c.ExtFields
-	}
 	m := make(map[string]string, len(c.ExtFields)+16)
-	c.Fields.WriteFields(&FieldAppender{m: m})
-	for k, v := range c.ExtFields {
-		m[k] = v
-	}
+	(&FieldAppender{m: m}).writeCommand(c)
+	return m
+}
+
+// FieldsOf returns the fields w writes, as a map.
+func FieldsOf(w FieldWriter) map[string]string {
+	m := make(map[string]string, 16)
+	w.WriteFields(&FieldAppender{m: m})
 	return m
 }

@@ -49,26 +49,10 @@ func appendBinaryHeader(dst []byte, c *Command) ([]byte, error) {
 	dst = append(dst, c.Remark...)
 	extAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
-	if c.Fields != nil {
-		a := FieldAppender{dst: dst}
-		c.Fields.WriteFields(&a)
-		if dst = a.dst; a.err != nil {
-			return dst, a.err
-		}
-	}
-	var stack [32]string
-	for _, k := range sortedKeys(stack[:0], c.ExtFields) {
-		v := c.ExtFields[k]
-		if len(k) > math.MaxInt16 {
-			return dst, fmt.Errorf("remoting: encode: extFields key of %d bytes exceeds %d", len(k), math.MaxInt16)
-		}
-		if len(v) > math.MaxInt32 {
-			return dst, fmt.Errorf("remoting: encode: extFields value of %q too long", k)
-		}
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(k)))
-		dst = append(dst, k...)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
-		dst = append(dst, v...)
+	a := FieldAppender{dst: dst}
+	a.writeCommand(c)
+	if dst = a.dst; a.err != nil {
+		return dst, a.err
 	}
 	ext := len(dst) - extAt - 4
 	if ext > math.MaxInt32 {

@@ -25,21 +25,9 @@ func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = append(dst, `,"remark":`...)
 	dst = appendJSONString(dst, c.Remark)
 	dst = append(dst, `,"extFields":{`...)
-	n := 0
-	if c.Fields != nil {
-		a := FieldAppender{dst: dst, json: true}
-		c.Fields.WriteFields(&a)
-		dst, n = a.dst, a.n
-	}
-	var stack [32]string
-	for i, k := range sortedKeys(stack[:0], c.ExtFields) {
-		if i+n > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, k)
-		dst = append(dst, ':')
-		dst = appendJSONString(dst, c.ExtFields[k])
-	}
+	a := FieldAppender{dst: dst, json: true}
+	a.writeCommand(c)
+	dst = a.dst
 	return append(dst, "}}"...)
 }
 
