@@ -13,28 +13,29 @@ import (
 // dispatcher is the state of the dispatch goroutine: it turns CommitLog records into
 // ConsumeQueue and index entries. Only that goroutine (or recovery, before it starts) uses it.
 type dispatcher struct {
-	arrivals []Arrival
-	queues   []*consumequeue.Queue       // queues[i] is the queue of arrivals[i]
-	seen     map[*consumequeue.Queue]int // index into arrivals
+	queues   []*consumequeue.Queue // touched since the last publish, in order
+	seen     map[*consumequeue.Queue]bool
+	arrivals []Arrival // built by commit from queues
 }
 
-// commit writes the entries the queues d touched have buffered (one write per queue) and sets
-// the arrivals' maximum offsets. It tries every queue; the entries of a queue that failed are
-// dropped, and dispatching those records again appends them again.
+// commit writes the entries the queues d touched have buffered (one write per queue) and
+// lists their arrivals. It tries every queue; the entries of a queue that failed are dropped,
+// and dispatching those records again appends them again.
 func (d *dispatcher) commit() error {
 	var errs []error
-	for i, cq := range d.queues {
+	d.arrivals = d.arrivals[:0]
+	for _, cq := range d.queues {
 		if err := cq.Commit(); err != nil {
 			errs = append(errs, err)
 		}
-		d.arrivals[i].MaxOffset = cq.MaxOffset()
+		d.arrivals = append(d.arrivals, Arrival{Topic: cq.Topic, QueueID: cq.QueueID, MaxOffset: cq.MaxOffset()})
 	}
 	return errors.Join(errs...)
 }
 
 func (s *Store) dispatchLoop() {
 	defer s.wg.Done()
-	d := &dispatcher{seen: make(map[*consumequeue.Queue]int)}
+	d := &dispatcher{seen: make(map[*consumequeue.Queue]bool)}
 	var retry <-chan time.Time
 	for {
 		select {
@@ -184,9 +185,8 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 			s.log.Error("consumequeue gap: entries missing before a dispatched record", "topic", string(topic),
 				"queue_id", qid, "offset", v.QueueOffset(), "missing", holes)
 		}
-		if _, ok := d.seen[cq]; !ok { // commit sets MaxOffset
-			d.seen[cq] = len(d.arrivals)
-			d.arrivals = append(d.arrivals, Arrival{Topic: cq.Topic, QueueID: qid})
+		if !d.seen[cq] {
+			d.seen[cq] = true
 			d.queues = append(d.queues, cq)
 		}
 	}

@@ -54,7 +54,7 @@ func (s *Store) recover() error {
 		}
 	}
 	from := safe - safe%s.cfg.MappedFileSizeCommitLog
-	d := &dispatcher{seen: make(map[*consumequeue.Queue]int)}
+	d := &dispatcher{seen: make(map[*consumequeue.Queue]bool)}
 	rec, err := s.cl.Recover(from, cp.CommitLogFlushed, s.cfg.TruncateCorruptOnRecover, func(v message.View) error {
 		// The body CRC does not cover the topic and properties: reject what put never writes,
 		// such as the zeros a write cut short by a crash leaves at the end of a record.

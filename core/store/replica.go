@@ -353,7 +353,7 @@ func (s *Store) Truncate(offset int64) error {
 	defer s.ckMu.Unlock()
 	s.dmu.Lock() // the dispatcher stops between batches
 	defer s.dmu.Unlock()
-	d := &dispatcher{seen: make(map[*consumequeue.Queue]int)}
+	d := &dispatcher{seen: make(map[*consumequeue.Queue]bool)}
 	err := s.dispatchTo(d, offset)
 	s.publishArrivals(d, true)
 	if err != nil {
