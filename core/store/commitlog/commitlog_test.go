@@ -547,13 +547,8 @@ func TestGroupCommit(t *testing.T) {
 		for w := range writers {
 			wg.Go(func() {
 				for i := range perWriter {
-					r := newRecord(150, w*perWriter+i)
-					_, end, err := c.Append(r.Size(), encodeRecord(r))
+					_, end, err := appendFlushed(c, 150, w*perWriter+i)
 					if err != nil {
-						t.Error(err)
-						return
-					}
-					if err := c.WaitFlushed(context.Background(), end); err != nil {
 						t.Error(err)
 						return
 					}

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -70,6 +71,16 @@ func appendSized(t testing.TB, c *CommitLog, size, seq int) (off, end int64) {
 		t.Fatalf("Append(%d): %v", size, err)
 	}
 	return off, end
+}
+
+// appendFlushed appends a valid record of size bytes, waits until it is flushed and returns
+// where it went.
+func appendFlushed(c *CommitLog, size, seq int) (off, end int64, err error) {
+	r := newRecord(size, seq)
+	if off, end, err = c.Append(size, encodeRecord(r)); err != nil {
+		return 0, 0, err
+	}
+	return off, end, c.WaitFlushed(context.Background(), end)
 }
 
 // openLog opens the log in dir without recovering it; the log is closed when the test ends.
