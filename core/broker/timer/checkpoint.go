@@ -46,7 +46,8 @@ func writeCheckpoint(path string, c checkpoint) error {
 }
 
 // segMax converts the per-segment latest delivery times between the checkpoint's and the
-// wheel's forms.
+// wheel's forms. Keys that spell one segment differently ("1", "01", "+1") merge to their
+// latest time, which keeps the segment until all of them have fired.
 func segMaxToFile(m map[int64]int64) map[string]int64 {
 	out := make(map[string]int64, len(m))
 	for k, v := range m {
@@ -59,7 +60,9 @@ func segMaxFromFile(m map[string]int64) map[int64]int64 {
 	out := make(map[int64]int64, len(m))
 	for k, v := range m {
 		if n, err := strconv.ParseInt(k, 10, 64); err == nil {
-			out[n] = v
+			if old, ok := out[n]; !ok || v > old {
+				out[n] = v
+			}
 		}
 	}
 	return out
