@@ -331,7 +331,7 @@ func (a *admin) sendCmd() *cobra.Command {
 				return err
 			}
 			var rh protocol.SendMessageResponseHeader
-			if err := rh.Decode(resp.ExtFields); err != nil {
+			if err := rh.Decode(resp); err != nil {
 				return err
 			}
 			res := map[string]any{"msgId": m[message.PropertyUniqKey], "offsetMsgId": rh.MsgID, "broker": tg.addr, "queueId": rh.QueueID, "queueOffset": rh.QueueOffset}
@@ -489,7 +489,7 @@ func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, t
 			return err
 		}
 		var oh protocol.OffsetResponseHeader
-		if err := oh.Decode(resp.ExtFields); err != nil {
+		if err := oh.Decode(resp); err != nil {
 			return err
 		}
 		off = oh.Offset
@@ -513,7 +513,7 @@ func (a *admin) tail(ctx context.Context, addr, topic string, qid int32, from, t
 			return fmt.Errorf("%s: pull %s-%d: %w", addr, topic, qid, remoting.ResponseErr(resp))
 		}
 		var rh protocol.PullMessageResponseHeader
-		if err := rh.Decode(resp.ExtFields); err != nil {
+		if err := rh.Decode(resp); err != nil {
 			return err
 		}
 		if remoting.Code(resp.Code) == remoting.Success {

@@ -37,12 +37,24 @@ type benchFlags struct {
 	warmup    time.Duration // latency: sending before the measurement starts
 	output    string        // table or json
 	cpuprof   string        // write the client's CPU profile here
+	memprof   string        // write the client's allocation profile here at the end
 	compress  int           // compress bodies of at least this many bytes (≤ 0: never)
 	topics    int           // produce: spread the sends over this many topics
 	queues    int32         // queues of each topic the benchmark creates
 	next      *atomic.Int64 // produce: the sends so far, which pick the topic round-robin
 	fromTime  string        // consume: --from-time as given
 	from      time.Time     // consume: --from-time parsed; zero: the first offset
+}
+
+// writeAllocProfile writes the heap profile, whose alloc_space and alloc_objects samples count
+// everything allocated since the start, to path.
+func writeAllocProfile(path string) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = pprof.Lookup("allocs").WriteTo(out, 0)
+	return errors.Join(err, out.Close())
 }
 
 // sendTopic returns the topic of the next send: --topic, or with --topics N > 1 the topics
@@ -94,6 +106,7 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 	pf.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	pf.IntVar(&f.compress, "compress-over", 0, "compress bodies of at least this many bytes, as the clients do by default from 4096 (0: never; the bodies are random bytes, which do not shrink)")
 	pf.StringVar(&f.cpuprof, "cpuprofile", "", "write the client's CPU profile to this file (go tool pprof)")
+	pf.StringVar(&f.memprof, "memprofile", "", "write the client's allocation profile to this file at the end (go tool pprof -sample_index=alloc_space)")
 	var prof *os.File
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if f.output != "table" && f.output != "json" {
@@ -113,11 +126,15 @@ client (sdk/client) and, for comparison in the same run, the official RocketMQ G
 		return nil
 	}
 	cmd.PersistentPostRunE = func(*cobra.Command, []string) error {
-		if prof == nil {
-			return nil
+		var errs []error
+		if prof != nil {
+			pprof.StopCPUProfile()
+			errs = append(errs, prof.Close())
 		}
-		pprof.StopCPUProfile()
-		return prof.Close()
+		if f.memprof != "" {
+			errs = append(errs, writeAllocProfile(f.memprof))
+		}
+		return errors.Join(errs...)
 	}
 	produce := &cobra.Command{
 		Use: "produce", Short: "Synchronous producers sending as fast as acknowledgements come back", Args: cobra.NoArgs,
@@ -418,7 +435,7 @@ func benchBacklog(ctx context.Context, f benchFlags) (int64, error) {
 				return 0, err
 			}
 			var oh protocol.OffsetResponseHeader
-			if err := oh.Decode(resp.ExtFields); err != nil {
+			if err := oh.Decode(resp); err != nil {
 				return 0, err
 			}
 			offs[i] = oh.Offset

@@ -66,7 +66,7 @@ func (g *guard) wrap(next remoting.Handler) remoting.Handler {
 func (g *guard) ServeRemoting(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 	remote := conn.RemoteAddr()
 	if g.acl != nil {
-		err := g.acl.Validate(acl.Request{Code: req.Code, Fields: req.ExtFields, Body: req.Body, RemoteAddr: remote})
+		err := g.acl.Validate(acl.Request{Code: req.Code, Fields: req.Header(), Body: req.Body, RemoteAddr: remote})
 		if err != nil {
 			var de *acl.DeniedError
 			if errors.As(err, &de) {

@@ -112,13 +112,13 @@ func TestOfficialClientSignature(t *testing.T) {
 		t.Fatal("the official client sent no route query")
 	}
 	if req.Field("AccessKey") != creds.AccessKey || req.Field("SecurityToken") != creds.SecurityToken || req.Field("Signature") == "" {
-		t.Fatalf("extFields %v", req.ExtFields)
+		t.Fatalf("extFields %v", req.Header())
 	}
 	p1, err := acl.Parse([]byte("accounts:\n  - {accessKey: official-key, secretKey: official-secret}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := acl.Request{Code: req.Code, Fields: req.ExtFields, Body: req.Body, RemoteAddr: "127.0.0.1:1"}
+	r := acl.Request{Code: req.Code, Fields: req.Header(), Body: req.Body, RemoteAddr: "127.0.0.1:1"}
 	if err := p1.Validate(r); err != nil {
 		t.Fatalf("the official client's signature is refused: %v", err)
 	}

@@ -110,7 +110,7 @@ func TestSlaveReadSuggestion(t *testing.T) {
 			return protocol.PullMessageResponseHeader{}
 		}
 		var rh protocol.PullMessageResponseHeader
-		if err := rh.Decode(resp.ExtFields); err != nil {
+		if err := rh.Decode(resp); err != nil {
 			t.Fatal(err)
 		}
 		return rh

@@ -26,7 +26,7 @@ func badHeader(req *remoting.Command, err error) *remoting.Command {
 // QUERY_NOT_FOUND so that the client applies its consume-from-where rule.
 func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.ConsumerOffsetHeader
-	if err := h.DecodeQuery(req.ExtFields); err != nil {
+	if err := h.DecodeQuery(req); err != nil {
 		return badHeader(req, err)
 	}
 	off, found := b.offsets.Query(h.ConsumerGroup, h.Topic, h.QueueID)
@@ -42,7 +42,7 @@ func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *remoting.Conn, 
 // handleUpdateConsumerOffset serves UPDATE_CONSUMER_OFFSET.
 func (b *Broker) handleUpdateConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.ConsumerOffsetHeader
-	if err := h.DecodeUpdate(req.ExtFields); err != nil {
+	if err := h.DecodeUpdate(req); err != nil {
 		return badHeader(req, err)
 	}
 	b.offsets.Commit(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)

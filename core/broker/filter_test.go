@@ -89,7 +89,7 @@ func pullReq(offset int64, suspend bool) *remoting.Command {
 func decodePull(t *testing.T, resp *remoting.Command) (colors []string, next int64) {
 	t.Helper()
 	var rh protocol.PullMessageResponseHeader
-	if err := rh.Decode(resp.ExtFields); err != nil {
+	if err := rh.Decode(resp); err != nil {
 		t.Fatal(err)
 	}
 	for b := resp.Body; len(b) > 0; {

@@ -3,13 +3,14 @@ package broker
 import (
 	"context"
 
+	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 )
 
 // header is a request header that decodes itself from the request's extFields.
 type header[H any] interface {
 	*H
-	Decode(fields map[string]string) error
+	Decode(fields protocol.Fields) error
 }
 
 // withHeader adapts a processor that takes its request's decoded header. A header that does
@@ -17,7 +18,7 @@ type header[H any] interface {
 func withHeader[H any, P header[H]](f func(context.Context, *remoting.Conn, *remoting.Command, P) *remoting.Command) remoting.HandlerFunc {
 	return func(ctx context.Context, conn *remoting.Conn, req *remoting.Command) *remoting.Command {
 		var h H
-		if err := P(&h).Decode(req.ExtFields); err != nil {
+		if err := P(&h).Decode(req); err != nil {
 			return badHeader(req, err)
 		}
 		return f(ctx, conn, req, &h)

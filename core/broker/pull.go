@@ -170,7 +170,7 @@ func (b *Broker) pullOnce(ctx context.Context, conn *remoting.Conn, req *remotin
 		b.log.Warn("pull filter failed", "group", h.ConsumerGroup, "topic", h.Topic, "queue_id", h.QueueID, "err", err)
 		resp := remoting.NewResponse(req, int16(remoting.PullNotFound), "filter unavailable, delivery held")
 		rh := protocol.PullMessageResponseHeader{NextBeginOffset: h.QueueOffset, MinOffset: res.MinOffset, MaxOffset: res.MaxOffset}
-		resp.ExtFields = rh.Encode()
+		resp.Fields = &rh
 		return resp, pullFilterDown
 	}
 	code := remoting.PullRetryImmediately
@@ -196,7 +196,7 @@ func (b *Broker) pullOnce(ctx context.Context, conn *remoting.Conn, req *remotin
 	} else if !b.rep.master.Load() {
 		rh.SuggestWhichBrokerID = b.suggestBroker(b.store.CommitLogMaxOffset())
 	}
-	resp.ExtFields = rh.Encode()
+	resp.Fields = &rh
 	if code == remoting.Success {
 		b.pulls.note(conn, h, res.NextBeginOffset, b.now().UnixMilli())
 		resp.BodyParts = res.Messages

@@ -25,7 +25,7 @@ func TestPullAheadOfDispatchIsNotMoved(t *testing.T) {
 		h := protocol.PullMessageHeader{ConsumerGroup: "g", Topic: "Lag", QueueOffset: i + 1, MaxMsgNums: 1, SysFlag: 1 << 2, Subscription: "*"}
 		resp := r.call(remoting.NewRequest(remoting.PullMessage, h.Encode(), nil))
 		var rh protocol.PullMessageResponseHeader
-		if err := rh.Decode(resp.ExtFields); err != nil {
+		if err := rh.Decode(resp); err != nil {
 			t.Fatal(err)
 		}
 		if remoting.Code(resp.Code) != remoting.PullNotFound || rh.NextBeginOffset != i+1 {

@@ -27,7 +27,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		return remoting.ErrorResponse(req, b.notWritable()) // before a topic is auto-created
 	}
 	v2 := req.Code == remoting.SendMessageV2 || req.Code == remoting.SendBatchMessage || req.Code == remoting.SendReplyMessageV2
-	h, err := protocol.DecodeSendMessage(req.ExtFields, v2)
+	h, err := protocol.DecodeSendMessage(req, v2)
 	if err != nil {
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: %w", remoting.ErrMessageIllegal, err))
 	}

@@ -100,7 +100,7 @@ func (p *txProducer) send(body string, queueID int32, extra ...string) half {
 		p.t.Fatalf("send half %q: %v %s", body, remoting.Code(resp.Code), resp.Remark)
 	}
 	var rh protocol.SendMessageResponseHeader
-	if err := rh.Decode(resp.ExtFields); err != nil {
+	if err := rh.Decode(resp); err != nil {
 		p.t.Fatal(err)
 	}
 	if len(rh.MsgID) != 32 || rh.TransactionID != uniq || rh.QueueID != queueID {
@@ -140,7 +140,7 @@ func (p *txProducer) decodeCheck(req *remoting.Command) (half, message.Record) {
 		p.t.Errorf("CHECK_TRANSACTION_STATE without the oneway flag")
 	}
 	var ch protocol.CheckTransactionStateHeader
-	if err := ch.Decode(req.ExtFields); err != nil {
+	if err := ch.Decode(req); err != nil {
 		p.t.Fatal(err)
 	}
 	v, err := message.Parse(req.Body)

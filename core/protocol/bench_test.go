@@ -41,3 +41,54 @@ func BenchmarkSendHeaderFrame(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSendHeaderDecode reads a SEND_MESSAGE_V2 request frame (binary header, 1 KiB body)
+// and decodes its header: straight from the received command (Lookup), and through the map
+// the decoder used to build (Header).
+func BenchmarkSendHeaderDecode(b *testing.B) {
+	h := SendMessageHeader{
+		ProducerGroup: "benchmark_producer", Topic: "BenchmarkTest", DefaultTopic: AutoCreateTopic,
+		DefaultTopicQueueNums: 4, QueueID: 3, BornTimestamp: 1700000000123,
+		Properties: "UNIQ_KEY\x017F0000010001B4AAC69F1E8C3E0000\x02WAIT\x01true\x02",
+	}
+	req := remoting.NewRequest(remoting.SendMessageV2, nil, make([]byte, 1024))
+	req.Fields, req.Serialize = h.Fields(true), remoting.RocketMQ
+	frame, err := remoting.AppendFrame(nil, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		fields func(*remoting.Command) Fields
+	}{
+		{"lookup", func(c *remoting.Command) Fields { return c }},
+		{"map", func(c *remoting.Command) Fields { return Map(c.Header()) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			fr := remoting.NewFrameReader(&repeatReader{data: frame}, 0)
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := fr.Read()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got, err := DecodeSendMessage(tc.fields(c), true); err != nil || got.Topic != h.Topic {
+					b.Fatal(got, err)
+				}
+			}
+		})
+	}
+}
+
+// repeatReader serves the same bytes forever.
+type repeatReader struct {
+	data []byte
+	off  int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := copy(p, r.data[r.off:])
+	r.off = (r.off + n) % len(r.data)
+	return n, nil
+}

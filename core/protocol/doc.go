@@ -3,14 +3,14 @@
 // the admin CLI. Everything here is wire format shared with the unmodified RocketMQ clients
 // (rocketmq-client-go v2.1.2 and Java 4.x): wire format, never change. Section references are
 // to docs/rocketmq-remoting-protocol.md. The package knows nothing of frames or connections;
-// core/remoting carries a header as Command.ExtFields and a body as Command.Body.
+// core/remoting carries a header as Command.ExtFields (or Fields) and a body as Command.Body.
 //
 // # Custom headers (§2)
 //
 // A header is a flat string → string map (extFields). Each header type has
 //
-//	Decode(fields map[string]string) error  // validate and parse
-//	Encode() map[string]string              // every value a decimal or "true"/"false" string
+//	Decode(fields Fields) error  // validate and parse: a received *remoting.Command, or a Map
+//	Encode() map[string]string   // every value a decimal or "true"/"false" string
 //
 // written by hand per type, no reflection. The send header is the exception: one
 // SendMessageHeader serves the long keys of SEND_MESSAGE (10) and SEND_REPLY_MESSAGE (324) and

@@ -45,13 +45,28 @@ func (e *FieldError) Error() string {
 // Unwrap returns ErrMissingField or ErrInvalidField.
 func (e *FieldError) Unwrap() error { return e.Err }
 
+// Fields is a header's extFields as a decoder reads them: a received command
+// (*remoting.Command, whose header is read without building a map) or a Map.
+type Fields interface {
+	Lookup(key string) (string, bool)
+}
+
+// Map is extFields held in a map.
+type Map map[string]string
+
+// Lookup returns the value of key.
+func (m Map) Lookup(key string) (string, bool) {
+	v, ok := m[key]
+	return v, ok
+}
+
 // fieldReader reads typed values out of extFields with a sticky error: after the first bad
 // field every read returns a zero value and Decode returns that first error.
 //
 // Optional fields ("req" false) that are absent or empty read as the zero value; an empty
 // required string is accepted (Java only checks presence), an empty required number is not.
 type fieldReader struct {
-	fields map[string]string
+	fields Fields
 	names  map[string]string // v2 short key → long name, for error text
 	err    error
 }
@@ -67,7 +82,7 @@ func (r *fieldReader) raw(key string, required bool) (string, bool) {
 	if r.err != nil {
 		return "", false
 	}
-	v, ok := r.fields[key]
+	v, ok := r.fields.Lookup(key)
 	if !ok {
 		if required {
 			r.fail(key, "", "", ErrMissingField)
@@ -84,7 +99,7 @@ func (r *fieldReader) str(key string, required bool) string {
 	if r.err != nil {
 		return ""
 	}
-	v, ok := r.fields[key]
+	v, ok := r.fields.Lookup(key)
 	if !ok && required {
 		r.fail(key, "", "", ErrMissingField)
 	}
@@ -133,7 +148,7 @@ func (r *fieldReader) bool(key string, required bool) bool {
 	if r.err != nil {
 		return false
 	}
-	v, ok := r.fields[key]
+	v, ok := r.fields.Lookup(key)
 	if !ok && required {
 		r.fail(key, "", "", ErrMissingField)
 	}

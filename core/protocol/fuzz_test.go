@@ -255,7 +255,7 @@ func FuzzDecodeSendMessage(f *testing.F) {
 				fields[k] = v
 			}
 		}
-		h, err := DecodeSendMessage(fields, v2)
+		h, err := DecodeSendMessage(Map(fields), v2)
 		if err != nil {
 			var fe *FieldError
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), fe.Field) {
@@ -264,7 +264,7 @@ func FuzzDecodeSendMessage(f *testing.F) {
 			return
 		}
 		enc := h.Encode(v2)
-		again, err := DecodeSendMessage(enc, v2)
+		again, err := DecodeSendMessage(Map(enc), v2)
 		if err != nil || !reflect.DeepEqual(again, h) {
 			t.Fatalf("round trip %+v -> %v -> %+v (%v)", h, enc, again, err)
 		}

@@ -1,5 +1,7 @@
 package protocol
 
+import "github.com/ternmq/tern/core/remoting"
+
 // PullMessageHeader is the request header of PULL_MESSAGE (11).
 type PullMessageHeader struct {
 	ConsumerGroup        string // req
@@ -16,7 +18,7 @@ type PullMessageHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *PullMessageHeader) Decode(fields map[string]string) error {
+func (h *PullMessageHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = PullMessageHeader{
 		ConsumerGroup:        r.str("consumerGroup", true),
@@ -35,21 +37,26 @@ func (h *PullMessageHeader) Decode(fields map[string]string) error {
 }
 
 // Encode returns the header as extFields.
-func (h *PullMessageHeader) Encode() map[string]string {
-	m := map[string]string{
-		"consumerGroup":        h.ConsumerGroup,
-		"topic":                h.Topic,
-		"queueId":              i32s(h.QueueID),
-		"queueOffset":          i64s(h.QueueOffset),
-		"maxMsgNums":           i32s(h.MaxMsgNums),
-		"sysFlag":              i32s(h.SysFlag),
-		"commitOffset":         i64s(h.CommitOffset),
-		"suspendTimeoutMillis": i64s(h.SuspendTimeoutMillis),
-		"subVersion":           i64s(h.SubVersion),
+func (h *PullMessageHeader) Encode() map[string]string { return remoting.FieldsOf(h) }
+
+// WriteFields writes the header's extFields without a map (Command.Fields): a consumer sends one
+// per pull. Keys go in sorted order, which lets a receiver's Lookup stop at the first match.
+func (h *PullMessageHeader) WriteFields(w *remoting.FieldAppender) {
+	w.Int("commitOffset", h.CommitOffset)
+	w.String("consumerGroup", h.ConsumerGroup)
+	if h.ExpressionType != "" {
+		w.String("expressionType", h.ExpressionType)
 	}
-	putOpt(m, "subscription", h.Subscription)
-	putOpt(m, "expressionType", h.ExpressionType)
-	return m
+	w.Int("maxMsgNums", int64(h.MaxMsgNums))
+	w.Int("queueId", int64(h.QueueID))
+	w.Int("queueOffset", h.QueueOffset)
+	w.Int("subVersion", h.SubVersion)
+	if h.Subscription != "" {
+		w.String("subscription", h.Subscription)
+	}
+	w.Int("suspendTimeoutMillis", h.SuspendTimeoutMillis)
+	w.Int("sysFlag", int64(h.SysFlag))
+	w.String("topic", h.Topic)
 }
 
 // PullMessageResponseHeader is the response header of PULL_MESSAGE. Send all four fields with
@@ -62,7 +69,7 @@ type PullMessageResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *PullMessageResponseHeader) Decode(fields map[string]string) error {
+func (h *PullMessageResponseHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = PullMessageResponseHeader{
 		SuggestWhichBrokerID: r.int64("suggestWhichBrokerId", true),
@@ -74,13 +81,14 @@ func (h *PullMessageResponseHeader) Decode(fields map[string]string) error {
 }
 
 // Encode returns the header as extFields.
-func (h *PullMessageResponseHeader) Encode() map[string]string {
-	return map[string]string{
-		"suggestWhichBrokerId": i64s(h.SuggestWhichBrokerID),
-		"nextBeginOffset":      i64s(h.NextBeginOffset),
-		"minOffset":            i64s(h.MinOffset),
-		"maxOffset":            i64s(h.MaxOffset),
-	}
+func (h *PullMessageResponseHeader) Encode() map[string]string { return remoting.FieldsOf(h) }
+
+// WriteFields writes the header's extFields without a map (Command.Fields), keys sorted.
+func (h *PullMessageResponseHeader) WriteFields(w *remoting.FieldAppender) {
+	w.Int("maxOffset", h.MaxOffset)
+	w.Int("minOffset", h.MinOffset)
+	w.Int("nextBeginOffset", h.NextBeginOffset)
+	w.Int("suggestWhichBrokerId", h.SuggestWhichBrokerID)
 }
 
 // ConsumerOffsetHeader is the request header of QUERY_CONSUMER_OFFSET (14, CommitOffset unused)
@@ -93,16 +101,16 @@ type ConsumerOffsetHeader struct {
 }
 
 // DecodeQuery reads a QUERY_CONSUMER_OFFSET header.
-func (h *ConsumerOffsetHeader) DecodeQuery(fields map[string]string) error {
+func (h *ConsumerOffsetHeader) DecodeQuery(fields Fields) error {
 	return h.decode(fields, false)
 }
 
 // DecodeUpdate reads an UPDATE_CONSUMER_OFFSET header.
-func (h *ConsumerOffsetHeader) DecodeUpdate(fields map[string]string) error {
+func (h *ConsumerOffsetHeader) DecodeUpdate(fields Fields) error {
 	return h.decode(fields, true)
 }
 
-func (h *ConsumerOffsetHeader) decode(fields map[string]string, update bool) error {
+func (h *ConsumerOffsetHeader) decode(fields Fields, update bool) error {
 	r := fieldReader{fields: fields}
 	*h = ConsumerOffsetHeader{
 		ConsumerGroup: r.str("consumerGroup", true),
@@ -135,7 +143,7 @@ type TopicQueueHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *TopicQueueHeader) Decode(fields map[string]string) error {
+func (h *TopicQueueHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = TopicQueueHeader{Topic: r.str("topic", true), QueueID: r.int32("queueId", true)}
 	return r.err
@@ -154,7 +162,7 @@ type SearchOffsetHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *SearchOffsetHeader) Decode(fields map[string]string) error {
+func (h *SearchOffsetHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = SearchOffsetHeader{
 		Topic:     r.str("topic", true),
@@ -176,7 +184,7 @@ type OffsetResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *OffsetResponseHeader) Decode(fields map[string]string) error {
+func (h *OffsetResponseHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	h.Offset = r.int64("offset", true)
 	return r.err
@@ -193,7 +201,7 @@ type EarliestMsgStoretimeResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *EarliestMsgStoretimeResponseHeader) Decode(fields map[string]string) error {
+func (h *EarliestMsgStoretimeResponseHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	h.Timestamp = r.int64("timestamp", true)
 	return r.err
@@ -210,7 +218,7 @@ type ViewMessageHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ViewMessageHeader) Decode(fields map[string]string) error {
+func (h *ViewMessageHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	h.Offset = r.int64("offset", true)
 	return r.err
@@ -236,7 +244,7 @@ type QueryMessageHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *QueryMessageHeader) Decode(fields map[string]string) error {
+func (h *QueryMessageHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = QueryMessageHeader{
 		Topic:          r.str("topic", true),
@@ -271,7 +279,7 @@ type QueryMessageResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *QueryMessageResponseHeader) Decode(fields map[string]string) error {
+func (h *QueryMessageResponseHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = QueryMessageResponseHeader{
 		IndexLastUpdateTimestamp: r.int64("indexLastUpdateTimestamp", true),
@@ -296,7 +304,7 @@ type UnregisterClientHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *UnregisterClientHeader) Decode(fields map[string]string) error {
+func (h *UnregisterClientHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = UnregisterClientHeader{
 		ClientID:      r.str("clientID", true),
@@ -327,7 +335,7 @@ type ConsumerSendMsgBackHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ConsumerSendMsgBackHeader) Decode(fields map[string]string) error {
+func (h *ConsumerSendMsgBackHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = ConsumerSendMsgBackHeader{
 		Offset:            r.int64("offset", true),
@@ -364,7 +372,7 @@ type ConsumerGroupHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ConsumerGroupHeader) Decode(fields map[string]string) error {
+func (h *ConsumerGroupHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	h.ConsumerGroup = r.str("consumerGroup", true)
 	return r.err

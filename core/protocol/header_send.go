@@ -70,7 +70,7 @@ type SendMessageHeader struct {
 }
 
 // DecodeSendMessage decodes a send header with long keys, or with the one-letter keys if v2.
-func DecodeSendMessage(fields map[string]string, v2 bool) (SendMessageHeader, error) {
+func DecodeSendMessage(fields Fields, v2 bool) (SendMessageHeader, error) {
 	key := func(i int) string { return sendKeys[i].v1 }
 	r := fieldReader{fields: fields}
 	if v2 {
@@ -167,7 +167,7 @@ type SendMessageResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *SendMessageResponseHeader) Decode(fields map[string]string) error {
+func (h *SendMessageResponseHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = SendMessageResponseHeader{
 		MsgID:         r.str("msgId", true),
@@ -187,15 +187,17 @@ func (h *SendMessageResponseHeader) Encode() map[string]string {
 
 // WriteFields writes the header's fields, those of Encode (it is a remoting.FieldWriter).
 func (h *SendMessageResponseHeader) WriteFields(w *remoting.FieldAppender) {
+	// Keys in sorted order (upper case first), which lets a receiver's Lookup stop at the
+	// first match.
+	if h.MsgRegion != "" {
+		w.String(FieldMsgRegion, h.MsgRegion)
+	}
+	w.Bool(FieldTraceOn, h.TraceOn)
 	w.String("msgId", h.MsgID)
 	w.Int("queueId", int64(h.QueueID))
 	w.Int("queueOffset", h.QueueOffset)
-	w.Bool(FieldTraceOn, h.TraceOn)
 	if h.TransactionID != "" {
 		w.String("transactionId", h.TransactionID)
-	}
-	if h.MsgRegion != "" {
-		w.String(FieldMsgRegion, h.MsgRegion)
 	}
 }
 
@@ -219,7 +221,7 @@ type ReplyMessageHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ReplyMessageHeader) Decode(fields map[string]string) error {
+func (h *ReplyMessageHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = ReplyMessageHeader{
 		ProducerGroup:         r.str("producerGroup", true),

@@ -22,7 +22,7 @@ type codec struct {
 // hdr builds a codec for a type with Decode/Encode methods.
 func hdr[T any, P interface {
 	*T
-	Decode(map[string]string) error
+	Decode(Fields) error
 	Encode() map[string]string
 }](name string, v P, required, numeric string) codec {
 	return codec{
@@ -30,7 +30,7 @@ func hdr[T any, P interface {
 		value: v,
 		decode: func(f map[string]string) (any, error) {
 			var h T
-			err := P(&h).Decode(f)
+			err := P(&h).Decode(Map(f))
 			return P(&h), err
 		},
 		encode:   func(v any) map[string]string { return v.(P).Encode() },
@@ -59,7 +59,7 @@ func sendCodec(v2 bool) codec {
 		name:  name,
 		value: sendSample(),
 		decode: func(f map[string]string) (any, error) {
-			h, err := DecodeSendMessage(f, v2)
+			h, err := DecodeSendMessage(Map(f), v2)
 			return &h, err
 		},
 		encode:   func(v any) map[string]string { return v.(*SendMessageHeader).Encode(v2) },
@@ -73,7 +73,7 @@ func offsetCodec(update bool) codec {
 		required: []string{"consumerGroup", "topic", "queueId"}, numeric: []string{"queueId"}}
 	c.decode = func(f map[string]string) (any, error) {
 		var h ConsumerOffsetHeader
-		return &h, h.DecodeQuery(f)
+		return &h, h.DecodeQuery(Map(f))
 	}
 	c.encode = func(v any) map[string]string { return v.(*ConsumerOffsetHeader).EncodeQuery() }
 	if update {
@@ -83,7 +83,7 @@ func offsetCodec(update bool) codec {
 		c.numeric = append(c.numeric, "commitOffset")
 		c.decode = func(f map[string]string) (any, error) {
 			var h ConsumerOffsetHeader
-			return &h, h.DecodeUpdate(f)
+			return &h, h.DecodeUpdate(Map(f))
 		}
 		c.encode = func(v any) map[string]string { return v.(*ConsumerOffsetHeader).EncodeUpdate() }
 	}
@@ -236,11 +236,11 @@ func TestHeaderInt32Range(t *testing.T) {
 	f := (&TopicQueueHeader{Topic: "T"}).Encode()
 	f["queueId"] = "2147483648"
 	var h TopicQueueHeader
-	if err := h.Decode(f); !errors.Is(err, ErrInvalidField) {
+	if err := h.Decode(Map(f)); !errors.Is(err, ErrInvalidField) {
 		t.Fatalf("queueId 2^31: %v", err)
 	}
 	f["queueId"] = "-2147483648"
-	if err := h.Decode(f); err != nil || h.QueueID != -2147483648 {
+	if err := h.Decode(Map(f)); err != nil || h.QueueID != -2147483648 {
 		t.Fatalf("queueId -2^31: %v %d", err, h.QueueID)
 	}
 }
@@ -252,7 +252,7 @@ func TestSendHeaderFromGoClient(t *testing.T) {
 		"flag": "0", "reconsumeTimes": "0", "unitMode": "false", "maxReconsumeTimes": "0",
 		"defaultTopic": "TBW102", "defaultTopicQueueNums": "4", "batch": "false", "properties": "UNIQ_KEY\x01X\x02",
 	}
-	h, err := DecodeSendMessage(v1, false)
+	h, err := DecodeSendMessage(Map(v1), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,12 +267,12 @@ func TestSendHeaderFromGoClient(t *testing.T) {
 	// The batch form with one-letter keys.
 	v2 := map[string]string{"a": "pg", "b": "T", "c": "TBW102", "d": "4", "e": "1", "f": "0", "g": "1700000000000",
 		"h": "0", "i": "", "j": "0", "k": "false", "l": "0", "m": "true"}
-	h, err = DecodeSendMessage(v2, true)
+	h, err = DecodeSendMessage(Map(v2), true)
 	if err != nil || !h.Batch || h.Topic != "T" || h.Properties != "" {
 		t.Fatalf("v2: %+v %v", h, err)
 	}
 	// v1 keys are not v2 keys.
-	if _, err := DecodeSendMessage(v1, true); !errors.Is(err, ErrMissingField) || !strings.Contains(err.Error(), `"a" (producerGroup)`) {
+	if _, err := DecodeSendMessage(Map(v1), true); !errors.Is(err, ErrMissingField) || !strings.Contains(err.Error(), `"a" (producerGroup)`) {
 		t.Fatalf("v1 fields decoded as v2: %v", err)
 	}
 }
@@ -281,7 +281,7 @@ func TestHeaderLenientValues(t *testing.T) {
 	// Optional numbers may be empty; booleans parse like Java.
 	f := sendSample().Encode(false)
 	f["reconsumeTimes"], f["maxReconsumeTimes"], f["unitMode"], f["batch"] = "", "", "TRUE", "yes"
-	h, err := DecodeSendMessage(f, false)
+	h, err := DecodeSendMessage(Map(f), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,12 +291,12 @@ func TestHeaderLenientValues(t *testing.T) {
 	// An empty required number is an error; an empty required string is not.
 	f = sendSample().Encode(false)
 	f["queueId"] = ""
-	if _, err := DecodeSendMessage(f, false); !errors.Is(err, ErrInvalidField) {
+	if _, err := DecodeSendMessage(Map(f), false); !errors.Is(err, ErrInvalidField) {
 		t.Fatalf("empty queueId: %v", err)
 	}
 	f = sendSample().Encode(false)
 	f["topic"] = ""
-	if h, err := DecodeSendMessage(f, false); err != nil || h.Topic != "" {
+	if h, err := DecodeSendMessage(Map(f), false); err != nil || h.Topic != "" {
 		t.Fatalf("empty topic: %v", err)
 	}
 }
@@ -309,7 +309,7 @@ func TestEndTransactionCommitOrRollback(t *testing.T) {
 		f := (&EndTransactionHeader{ProducerGroup: "pg", MsgID: "m"}).Encode()
 		f["commitOrRollback"] = tc.v
 		var h EndTransactionHeader
-		err := h.Decode(f)
+		err := h.Decode(Map(f))
 		if (err == nil) != tc.ok {
 			t.Errorf("commitOrRollback=%s: %v", tc.v, err)
 		}
@@ -322,7 +322,7 @@ func TestEndTransactionCommitOrRollback(t *testing.T) {
 func TestCreateTopicFilterType(t *testing.T) {
 	f := (&CreateTopicHeader{Topic: "T", DefaultTopic: "TBW102", TopicFilterType: "NOPE"}).Encode()
 	var h CreateTopicHeader
-	if err := h.Decode(f); !errors.Is(err, ErrInvalidField) || !strings.Contains(err.Error(), "topicFilterType") {
+	if err := h.Decode(Map(f)); !errors.Is(err, ErrInvalidField) || !strings.Contains(err.Error(), "topicFilterType") {
 		t.Fatalf("bad filter type: %v", err)
 	}
 }
@@ -334,12 +334,12 @@ func TestRegisterBrokerResponseOmitsEmpty(t *testing.T) {
 }
 
 func TestFieldErrorText(t *testing.T) {
-	_, err := DecodeSendMessage(map[string]string{"a": "g", "b": "T", "c": "TBW102", "d": "4", "e": "x"}, true)
+	_, err := DecodeSendMessage(Map(map[string]string{"a": "g", "b": "T", "c": "TBW102", "d": "4", "e": "x"}), true)
 	if want := `protocol: header field "e" (queueId) is not an int32: "x"`; err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}
 	var h PullMessageHeader
-	err = h.Decode(map[string]string{})
+	err = h.Decode(Map(map[string]string{}))
 	if want := `protocol: missing required header field "consumerGroup"`; err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}

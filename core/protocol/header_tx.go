@@ -13,7 +13,7 @@ type EndTransactionHeader struct {
 
 // Decode reads the header from extFields. Like Java's checkFields it rejects a
 // commitOrRollback other than 0, 8 or 12.
-func (h *EndTransactionHeader) Decode(fields map[string]string) error {
+func (h *EndTransactionHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = EndTransactionHeader{
 		ProducerGroup:        r.str("producerGroup", true),
@@ -28,7 +28,7 @@ func (h *EndTransactionHeader) Decode(fields map[string]string) error {
 		switch h.CommitOrRollback {
 		case TransactionNotType, TransactionCommit, TransactionRollback:
 		default:
-			r.fail("commitOrRollback", fields["commitOrRollback"], "0, 8 or 12", ErrInvalidField)
+			r.fail("commitOrRollback", r.str("commitOrRollback", false), "0, 8 or 12", ErrInvalidField)
 		}
 	}
 	return r.err
@@ -59,7 +59,7 @@ type CheckTransactionStateHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *CheckTransactionStateHeader) Decode(fields map[string]string) error {
+func (h *CheckTransactionStateHeader) Decode(fields Fields) error {
 	r := fieldReader{fields: fields}
 	*h = CheckTransactionStateHeader{
 		TranStateTableOffset: r.int64("tranStateTableOffset", true),

@@ -80,7 +80,7 @@ func FuzzTraceMessageHeader(f *testing.F) {
 			}
 		}
 		var h TraceMessageHeader
-		if err := h.Decode(fields); err != nil {
+		if err := h.Decode(Map(fields)); err != nil {
 			var fe *FieldError
 			if !errors.As(err, &fe) || !strings.Contains(err.Error(), fe.Field) {
 				t.Fatalf("error %v", err)
@@ -92,7 +92,7 @@ func FuzzTraceMessageHeader(f *testing.F) {
 		}
 		enc := h.Encode()
 		var again TraceMessageHeader
-		if err := again.Decode(enc); err != nil || again != h {
+		if err := again.Decode(Map(enc)); err != nil || again != h {
 			t.Fatalf("round trip %+v -> %v -> %+v (%v)", h, enc, again, err)
 		}
 		if !maps.Equal(again.Encode(), enc) {

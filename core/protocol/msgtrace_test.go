@@ -23,7 +23,7 @@ func TestTraceMessageHeader(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var h TraceMessageHeader
-			err := h.Decode(tc.fields)
+			err := h.Decode(Map(tc.fields))
 			if !errors.Is(err, tc.err) || tc.err != nil && err == nil {
 				t.Fatalf("err %v, want %v", err, tc.err)
 			}
@@ -34,7 +34,7 @@ func TestTraceMessageHeader(t *testing.T) {
 				t.Fatalf("decoded %+v, want %+v", h, tc.want)
 			}
 			var again TraceMessageHeader
-			if err := again.Decode(h.Encode()); err != nil || again != h {
+			if err := again.Decode(Map(h.Encode())); err != nil || again != h {
 				t.Fatalf("round trip: %+v %v", again, err)
 			}
 		})

@@ -454,7 +454,7 @@ func TestBodyIsNilWhenEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Body != nil || c.ExtFields != nil {
-		t.Fatalf("body %v, extFields %v: want nil", c.Body, c.ExtFields)
+	if c.Body != nil || c.Header() != nil {
+		t.Fatalf("body %v, extFields %v: want nil", c.Body, c.Header())
 	}
 }

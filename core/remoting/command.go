@@ -25,21 +25,23 @@ const (
 // Version is the MQVersion ordinal Tern sends (V4_9_4 = 401: standard JSON from name servers).
 const Version = 401
 
-// Command is one remoting request or response. ExtFields carries the request's custom header;
-// every value is a string on the wire. Body is the payload; BodyParts, when set, is sent after
+// Command is one remoting request or response. Its custom header (extFields) is built in
+// ExtFields or Fields and read with Lookup or Header; every value is a string on the wire. Body is the payload; BodyParts, when set, is sent after
 // Body without being copied together (a pull response's records, straight from the CommitLog).
 type Command struct {
-	Code      int16
-	Language  string
-	Version   int16
-	Opaque    int32
-	Flag      int32
-	Remark    string
+	Code     int16
+	Language string
+	Version  int16
+	Opaque   int32
+	Flag     int32
+	Remark   string
+	// ExtFields is the custom header of a command being built. A decoded command's header is
+	// read with Lookup (no map is built) or Header (which builds ExtFields).
 	ExtFields map[string]string
 	// Fields, if set, also writes extFields when the command is encoded, before those of
 	// ExtFields (the two must not share a key): the custom headers of the hot path (a send and
-	// its answer) write themselves into the frame this way, without building a map. A decoded
-	// command has every field in ExtFields; FieldMap gives a command's fields as one map.
+	// its answer) write themselves into the frame this way, without building a map. FieldMap
+	// gives a command's fields as one map.
 	Fields    FieldWriter
 	Body      []byte
 	BodyParts [][]byte
@@ -49,6 +51,11 @@ type Command struct {
 	// Release, if set, is called once the command has been written (or dropped), to give back
 	// what BodyParts point into.
 	Release func()
+
+	// ext is the extFields section of a decoded ROCKETMQ header, checked, not yet in ExtFields;
+	// extUnique says that no key in it repeats.
+	ext       string
+	extUnique bool
 }
 
 // IsResponse reports whether c is a response.
@@ -80,11 +87,55 @@ func NewResponse(req *Command, code int16, remark string) *Command {
 	}
 }
 
-// Field returns a header field of ExtFields ("" if absent).
-func (c *Command) Field(key string) string { return c.ExtFields[key] }
+// Lookup returns a field of the command's custom header. Of a key given twice, the last
+// value counts.
+func (c *Command) Lookup(key string) (string, bool) {
+	if c.ext == "" {
+		v, ok := c.ExtFields[key]
+		return v, ok
+	}
+	var v string
+	found := false
+	for rest := c.ext; rest != ""; {
+		var k, val string
+		k, val, rest = nextBinaryField(rest)
+		// The length and first byte first: most keys differ there, without a call to compare.
+		if len(k) == len(key) && (k == "" || k[0] == key[0]) && k == key {
+			if c.extUnique {
+				return val, true
+			}
+			v, found = val, true
+		}
+	}
+	return v, found
+}
+
+// Field returns a field of the command's custom header ("" if absent).
+func (c *Command) Field(key string) string {
+	v, _ := c.Lookup(key)
+	return v
+}
+
+// Header returns the command's custom header as ExtFields, building the map of a decoded
+// header on the first call. Writing to the map changes the command's header.
+func (c *Command) Header() map[string]string {
+	if c.ext != "" {
+		if c.ExtFields == nil {
+			c.ExtFields = make(map[string]string, 16)
+		}
+		for rest := c.ext; rest != ""; {
+			var k, v string
+			k, v, rest = nextBinaryField(rest)
+			c.ExtFields[k] = v
+		}
+		c.ext = ""
+	}
+	return c.ExtFields
+}
 
 // SetField sets a header field.
 func (c *Command) SetField(key, value string) {
+	c.Header()
 	if c.ExtFields == nil {
 		c.ExtFields = make(map[string]string, 8)
 	}

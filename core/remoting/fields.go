@@ -85,14 +85,15 @@ func (a *FieldAppender) writeCommand(c *Command) {
 		c.Fields.WriteFields(a)
 	}
 	var stack [32]string
-	for _, k := range sortedKeys(stack[:0], c.ExtFields) {
-		a.String(k, c.ExtFields[k])
+	ext := c.Header()
+	for _, k := range sortedKeys(stack[:0], ext) {
+		a.String(k, ext[k])
 	}
 }
 
 // FieldMap returns a new map of c's extFields: what Fields writes and ExtFields.
 func (c *Command) FieldMap() map[string]string {
-	m := make(map[string]string, len(c.ExtFields)+16)
+	m := make(map[string]string, len(c.ExtFields)+len(c.ext)/8+16)
 	(&FieldAppender{m: m}).writeCommand(c)
 	return m
 }

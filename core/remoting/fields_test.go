@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"bytes"
+	"encoding/binary"
 	"maps"
 	"strings"
 	"testing"
@@ -40,8 +41,8 @@ func TestFieldsEncode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !maps.Equal(got.ExtFields, want) || string(got.Body) != "body" {
-				t.Fatalf("read back %q, body %q; want %q", got.ExtFields, got.Body, want)
+			if !maps.Equal(got.Header(), want) || string(got.Body) != "body" {
+				t.Fatalf("read back %q, body %q; want %q", got.Header(), got.Body, want)
 			}
 			if m := c.FieldMap(); !maps.Equal(m, want) {
 				t.Fatalf("FieldMap = %q, want %q", m, want)
@@ -62,5 +63,45 @@ func TestFieldsKeyTooLong(t *testing.T) {
 	c.Fields, c.Serialize = longKey{}, RocketMQ
 	if _, err := AppendFrame(nil, c); err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("AppendFrame with a key of 32 KiB: %v, want an error", err)
+	}
+}
+
+// TestLookupDecoded reads a decoded ROCKETMQ header without building its map: present, absent
+// and repeated keys (the last value counts, as in the map), then Header and SetField on it.
+func TestLookupDecoded(t *testing.T) {
+	frame, err := AppendFrame(nil, &Command{Code: 10, Serialize: RocketMQ, ExtFields: map[string]string{"topic": "T", "a": ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A repeated key, as a peer may send: "topic"="U" appended to the extFields section, which
+	// ends the frame (no body). The header's fixed part is 13 bytes, the remark empty, so the
+	// section's length is at 8+13+4.
+	extra := []byte{0, 5, 't', 'o', 'p', 'i', 'c', 0, 0, 0, 1, 'U'}
+	frame = append(frame, extra...)
+	const extLenAt = 8 + 13 + 4
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+	binary.BigEndian.PutUint32(frame[4:], uint32(RocketMQ)<<24|uint32(len(frame)-8))
+	binary.BigEndian.PutUint32(frame[extLenAt:], binary.BigEndian.Uint32(frame[extLenAt:])+uint32(len(extra)))
+	c, err := NewFrameReader(bytes.NewReader(frame), 0).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ExtFields != nil {
+		t.Fatalf("decoding built ExtFields %v", c.ExtFields)
+	}
+	for _, tc := range []struct {
+		key, want string
+		ok        bool
+	}{{"topic", "U", true}, {"a", "", true}, {"b", "", false}} {
+		if v, ok := c.Lookup(tc.key); v != tc.want || ok != tc.ok {
+			t.Fatalf("Lookup(%q) = %q, %v; want %q, %v", tc.key, v, ok, tc.want, tc.ok)
+		}
+	}
+	c.SetField("b", "1")
+	if want := map[string]string{"topic": "U", "a": "", "b": "1"}; !maps.Equal(c.Header(), want) {
+		t.Fatalf("Header after SetField %v, want %v", c.Header(), want)
+	}
+	if v, ok := c.Lookup("b"); v != "1" || !ok {
+		t.Fatalf("Lookup after SetField = %q, %v", v, ok)
 	}
 }

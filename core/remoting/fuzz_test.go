@@ -121,7 +121,8 @@ func readAll(r io.Reader) ([]*Command, error) {
 
 // FuzzReadFrame feeds arbitrary bytes to the frame reader, whole and in short reads. Properties:
 // no panic; both readings agree; the stream ends with a known error; every decoded command
-// re-encodes to a frame that decodes to the same fields and re-encodes to the same bytes.
+// re-encodes to a frame that decodes to the same fields and re-encodes to the same bytes; a
+// decoded header reads the same through Lookup as through Header.
 func FuzzReadFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
 		whole, err := readAll(bytes.NewReader(data))
@@ -136,6 +137,18 @@ func FuzzReadFrame(f *testing.F) {
 			t.Fatalf("whole: %d frames, %v; split: %d frames, %v", len(whole), err, len(split), splitErr)
 		}
 		for i, c := range whole {
+			// Lookup on the decoded header answers as the map Header builds from it.
+			m := split[i].Header()
+			for k, v := range m {
+				if got, ok := c.Lookup(k); !ok || got != v {
+					t.Fatalf("frame %d: Lookup(%q) = %q, %v; Header has %q", i, k, got, ok, v)
+				}
+			}
+			if _, in := m["tern-absent"]; !in {
+				if got, ok := c.Lookup("tern-absent"); ok {
+					t.Fatalf("frame %d: Lookup of an absent key found %q", i, got)
+				}
+			}
 			if d := diffCommand(split[i], c); d != "" {
 				t.Fatalf("frame %d split differs: %s", i, d)
 			}

@@ -1,6 +1,7 @@
 package remoting
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -86,55 +87,34 @@ func decodeBinaryHeader(b []byte, c *Command) error {
 	if err != nil {
 		return err
 	}
-	if len(ext) > 0 {
-		// Sized to the entries, so that the map is allocated once at its final size.
-		c.ExtFields = make(map[string]string, countBinaryFields(ext))
-	}
-	section := ext
-	// Keys and values not in the intern table are cut from one string copy of the whole
-	// section: one allocation per header, not one per string.
-	var all string
-	str := func(b []byte, at int) string {
-		if s, ok := interned(b); ok {
-			return s
-		}
-		if all == "" {
-			all = string(section)
-		}
-		return all[at : at+len(b)]
-	}
-	for len(ext) > 0 {
-		var k, v []byte
-		if k, ext, err = binaryField(ext, 2, "extFields key"); err != nil {
+	// The section is checked whole here and kept as one string, which Lookup and Header read:
+	// no map, and one allocation for every key and value. Keys in strictly increasing order
+	// (as Tern's headers are written) cannot repeat, so Lookup stops at the first match.
+	c.extUnique = true
+	var prev []byte
+	for rest, i := ext, 0; len(rest) > 0; i++ {
+		var k []byte
+		if k, rest, err = binaryField(rest, 2, "extFields key"); err != nil {
 			return err
 		}
-		kAt := len(section) - len(ext) - len(k)
-		if v, ext, err = binaryField(ext, 4, "extFields value"); err != nil {
+		if _, rest, err = binaryField(rest, 4, "extFields value"); err != nil {
 			return fmt.Errorf("key %q: %w", k, err)
 		}
-		vAt := len(section) - len(ext) - len(v)
-		c.ExtFields[str(k, kAt)] = str(v, vAt)
+		if i > 0 && bytes.Compare(prev, k) >= 0 {
+			c.extUnique = false
+		}
+		prev = k
 	}
+	c.ext = string(ext)
 	return nil
 }
 
-// countBinaryFields counts the key-value entries of a ROCKETMQ extFields section, stopping at
-// the first malformed one (the decoder then reports it).
-func countBinaryFields(ext []byte) int {
-	n := 0
-	for len(ext) >= 2 {
-		kl := int(int16(binary.BigEndian.Uint16(ext)))
-		if kl < 0 || 2+kl+4 > len(ext) {
-			break
-		}
-		vl := int(int32(binary.BigEndian.Uint32(ext[2+kl:])))
-		if vl < 0 || 2+kl+4+vl > len(ext) {
-			break
-		}
-		ext = ext[2+kl+4+vl:]
-		n++
-	}
-	return n
+// nextBinaryField splits the first entry off a checked extFields section.
+func nextBinaryField(ext string) (k, v, rest string) {
+	kl := int(ext[0])<<8 | int(ext[1])
+	k, ext = ext[2:2+kl], ext[2+kl:]
+	vl := int(ext[0])<<24 | int(ext[1])<<16 | int(ext[2])<<8 | int(ext[3])
+	return k, ext[4 : 4+vl], ext[4+vl:]
 }
 
 // binaryField splits a length-prefixed field (a signed big-endian length of size bytes) off b.

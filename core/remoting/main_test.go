@@ -110,8 +110,8 @@ func diffCommand(got, want *Command) string {
 	if got.Remark != want.Remark {
 		d = append(d, fmt.Sprintf("remark %q, want %q", got.Remark, want.Remark))
 	}
-	if !maps.Equal(got.ExtFields, want.ExtFields) {
-		d = append(d, fmt.Sprintf("extFields %q, want %q", got.ExtFields, want.ExtFields))
+	if !maps.Equal(got.FieldMap(), want.FieldMap()) {
+		d = append(d, fmt.Sprintf("extFields %q, want %q", got.FieldMap(), want.FieldMap()))
 	}
 	if g, w := fullBody(got), fullBody(want); !bytes.Equal(g, w) {
 		d = append(d, fmt.Sprintf("body %q, want %q", g, w))

@@ -48,7 +48,7 @@ func testMux(b *blocker) *Mux {
 	m := NewMux()
 	m.HandleFunc(codeEcho, func(ctx context.Context, conn *Conn, req *Command) *Command {
 		resp := NewResponse(req, int16(Success), "echo")
-		for k, v := range req.ExtFields {
+		for k, v := range req.Header() {
 			resp.SetField(k, v)
 		}
 		resp.Body = req.Body
@@ -113,12 +113,12 @@ func TestRequestResponse(t *testing.T) {
 }
 
 func diffFields(a, b *Command) string {
-	if len(a.ExtFields) != len(b.ExtFields) {
-		return fmt.Sprintf("%v vs %v", a.ExtFields, b.ExtFields)
+	if len(a.Header()) != len(b.Header()) {
+		return fmt.Sprintf("%v vs %v", a.Header(), b.Header())
 	}
-	for k, v := range b.ExtFields {
-		if a.ExtFields[k] != v {
-			return fmt.Sprintf("%v vs %v", a.ExtFields, b.ExtFields)
+	for k, v := range b.Header() {
+		if a.Header()[k] != v {
+			return fmt.Sprintf("%v vs %v", a.Header(), b.Header())
 		}
 	}
 	return ""
@@ -187,7 +187,7 @@ func TestOneway(t *testing.T) {
 	}
 	req := <-got
 	if !req.IsOneway() || req.Field("k") != "v" {
-		t.Fatalf("handler got flag %d fields %v", req.Flag, req.ExtFields)
+		t.Fatalf("handler got flag %d fields %v", req.Flag, req.Header())
 	}
 	// A response to the oneway request would arrive before this one's; it must be dropped by the
 	// client, and the next Invoke must get its own response.
@@ -296,7 +296,7 @@ func TestServerInvokesClient(t *testing.T) {
 				t.Fatalf("got %s %q, want %s %q", Code(resp.Code), resp.Remark, tc.wantCode, tc.wantRemark)
 			}
 			if tc.wantCode == Success && resp.Field("state") != "COMMIT_MESSAGE" {
-				t.Fatalf("fields %v", resp.ExtFields)
+				t.Fatalf("fields %v", resp.Header())
 			}
 		})
 	}
@@ -444,7 +444,7 @@ func TestBodyPartsAndRelease(t *testing.T) {
 			}
 			want := "head|rec1|rec2|" + string(make([]byte, 100<<10))
 			if string(resp.Body) != want || resp.Field("nextBeginOffset") != "3" {
-				t.Fatalf("body of %d bytes, fields %v", len(resp.Body), resp.ExtFields)
+				t.Fatalf("body of %d bytes, fields %v", len(resp.Body), resp.Header())
 			}
 			waitClosed(t, ch, "Release")
 		})

@@ -59,9 +59,9 @@ func sameAnswers(t *testing.T, when string, a, b *Server) {
 	cl := newClient(t)
 	for name, mk := range reads() {
 		ra, rb := invoke(t, cl, a.Addr().String(), mk()), invoke(t, cl, b.Addr().String(), mk())
-		if ra.Code != rb.Code || ra.Remark != rb.Remark || string(ra.Body) != string(rb.Body) || fmt.Sprint(ra.ExtFields) != fmt.Sprint(rb.ExtFields) {
+		if ra.Code != rb.Code || ra.Remark != rb.Remark || string(ra.Body) != string(rb.Body) || fmt.Sprint(ra.Header()) != fmt.Sprint(rb.Header()) {
 			t.Errorf("%s, %s:\nin memory %d %q %v %s\n  backend %d %q %v %s", when, name,
-				ra.Code, ra.Remark, ra.ExtFields, ra.Body, rb.Code, rb.Remark, rb.ExtFields, rb.Body)
+				ra.Code, ra.Remark, ra.Header(), ra.Body, rb.Code, rb.Remark, rb.Header(), rb.Body)
 		}
 	}
 }
@@ -87,8 +87,8 @@ func TestBackendAnswersLikeMemory(t *testing.T) {
 			if err := remoting.ResponseErr(resp); err != nil {
 				t.Fatalf("register %s at %s: %v", name, s.Addr(), err)
 			}
-			if name == "a1" && (resp.ExtFields["masterAddr"] != "10.0.0.5:10911" || resp.ExtFields["haServerAddr"] != "10.0.0.5:10912") {
-				t.Fatalf("slave's register answer %v", resp.ExtFields)
+			if name == "a1" && (resp.Field("masterAddr") != "10.0.0.5:10911" || resp.Field("haServerAddr") != "10.0.0.5:10912") {
+				t.Fatalf("slave's register answer %v", resp.Header())
 			}
 		}
 	}

@@ -191,7 +191,7 @@ func (c *Client) Register(ctx context.Context, reg discovery.Registration) (disc
 	var res discovery.RegisterResult
 	for _, resp := range resps {
 		var rh protocol.RegisterBrokerResponseHeader
-		if resp == nil || rh.Decode(resp.ExtFields) != nil || rh.MasterAddr == "" {
+		if resp == nil || rh.Decode(resp) != nil || rh.MasterAddr == "" {
 			continue
 		}
 		res = discovery.RegisterResult{MasterAddress: rh.MasterAddr, HAAddress: rh.HAServerAddr}

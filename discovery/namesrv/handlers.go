@@ -26,8 +26,8 @@ func (s *Server) register(m *remoting.Mux) {
 
 // decodeHeader decodes req's custom header into h, or returns the SYSTEM_ERROR response
 // naming the bad field.
-func decodeHeader(req *remoting.Command, h interface{ Decode(map[string]string) error }) *remoting.Command {
-	if err := h.Decode(req.ExtFields); err != nil {
+func decodeHeader(req *remoting.Command, h interface{ Decode(protocol.Fields) error }) *remoting.Command {
+	if err := h.Decode(req); err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
 	return nil
@@ -88,11 +88,11 @@ func (s *Server) handleRegisterBroker(ctx context.Context, conn *remoting.Conn, 
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
-	timeoutMs, err := optionalField(req.ExtFields, HeartbeatTimeoutField)
+	timeoutMs, err := optionalField(req.Header(), HeartbeatTimeoutField)
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
-	epoch, err := optionalField(req.ExtFields, EpochField)
+	epoch, err := optionalField(req.Header(), EpochField)
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}

@@ -91,8 +91,8 @@ func TestHandlers(t *testing.T) {
 	// A master registers (JSON body), then a slave (compressed body).
 	resp = serve(m, registerReq("broker-a", "10.0.0.5:10911", 0, registerBody(t, 1, false, tc("T", 4, 6), tc("TBW102", 8, 7)), false))
 	wantCode(t, resp, remoting.Success, "")
-	if len(resp.ExtFields) != 0 {
-		t.Fatalf("master response header %v, want none", resp.ExtFields)
+	if len(resp.Header()) != 0 {
+		t.Fatalf("master response header %v, want none", resp.Header())
 	}
 	resp = serve(m, remoting.NewRequest(remoting.GetRouteInfoByTopic, (&protocol.GetRouteInfoHeader{Topic: "T"}).Encode(), nil))
 	wantCode(t, resp, remoting.Success, "")
@@ -103,10 +103,10 @@ func TestHandlers(t *testing.T) {
 	resp = serve(m, registerReq("broker-a", "10.0.0.6:10911", 1, registerBody(t, 1, true, tc("T", 4, 6)), true))
 	wantCode(t, resp, remoting.Success, "")
 	var rh protocol.RegisterBrokerResponseHeader
-	if err := rh.Decode(resp.ExtFields); err != nil || rh.MasterAddr != "10.0.0.5:10911" || rh.HAServerAddr != "10.0.0.5:10912" {
-		t.Fatalf("slave response header %v (%v)", resp.ExtFields, err)
+	if err := rh.Decode(resp); err != nil || rh.MasterAddr != "10.0.0.5:10911" || rh.HAServerAddr != "10.0.0.5:10912" {
+		t.Fatalf("slave response header %v (%v)", resp.Header(), err)
 	}
-	for k, v := range resp.ExtFields {
+	for k, v := range resp.Header() {
 		if v == "" {
 			t.Errorf("empty header value %q", k)
 		}

@@ -114,7 +114,7 @@ func benchPull(b *testing.B, rc *remoting.Client, addr, typ, expr string, end in
 			b.Fatal(err)
 		}
 		var rh protocol.PullMessageResponseHeader
-		if err := rh.Decode(resp.ExtFields); err != nil {
+		if err := rh.Decode(resp); err != nil {
 			b.Fatal(err)
 		}
 		if c := remoting.Code(resp.Code); c != remoting.Success && c != remoting.PullRetryImmediately {

@@ -71,7 +71,7 @@ func TestFilterPluginHangs(t *testing.T) {
 					t.Fatal(err)
 				}
 				var rh protocol.PullMessageResponseHeader
-				if err := rh.Decode(resp.ExtFields); err != nil {
+				if err := rh.Decode(resp); err != nil {
 					t.Fatalf("%v %s", remoting.Code(resp.Code), resp.Remark)
 				}
 				return remoting.Code(resp.Code), rh.NextBeginOffset, strings.Count(string(resp.Body), "m-")

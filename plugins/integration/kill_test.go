@@ -183,7 +183,7 @@ func pullOnce(ctx context.Context, t *testing.T, rc *remoting.Client, addr strin
 		t.Fatalf("pull: %v", err)
 	}
 	var rh protocol.PullMessageResponseHeader
-	if err := rh.Decode(resp.ExtFields); err != nil {
+	if err := rh.Decode(resp); err != nil {
 		t.Fatal(err)
 	}
 	switch remoting.Code(resp.Code) {

@@ -247,7 +247,7 @@ func (c *consumerCore) offsetAt(ctx context.Context, mq MessageQueue, t time.Tim
 
 func decodeOffset(resp *remoting.Command, mq MessageQueue) (int64, error) {
 	var rh protocol.OffsetResponseHeader
-	if err := rh.Decode(resp.ExtFields); err != nil {
+	if err := rh.Decode(resp); err != nil {
 		return 0, fmt.Errorf("offset of %s: %w", mq, err)
 	}
 	return rh.Offset, nil
@@ -368,7 +368,9 @@ func (c *consumerCore) pull(ctx context.Context, r pullRequest) (pullResult, err
 		SuspendTimeoutMillis: c.cfg.longPoll.Milliseconds(),
 		Subscription:         r.sub.sel.Expression(), SubVersion: r.sub.version, ExpressionType: r.sub.sel.Type(),
 	}
-	resp, err := c.in.invokeFor(ctx, addr, remoting.NewRequest(remoting.PullMessage, h.Encode(), nil), c.cfg.longPoll+longPollSlack)
+	req := remoting.NewRequest(remoting.PullMessage, nil, nil)
+	req.Fields = &h
+	resp, err := c.in.invokeFor(ctx, addr, req, c.cfg.longPoll+longPollSlack)
 	if err != nil {
 		return pullResult{}, err
 	}
@@ -376,7 +378,7 @@ func (c *consumerCore) pull(ctx context.Context, r pullRequest) (pullResult, err
 	code := remoting.Code(resp.Code)
 	switch code {
 	case remoting.Success, remoting.PullNotFound, remoting.PullRetryImmediately, remoting.PullOffsetMoved:
-		if err := rh.Decode(resp.ExtFields); err != nil {
+		if err := rh.Decode(resp); err != nil {
 			return pullResult{}, fmt.Errorf("pull %s: %w", r.mq, err)
 		}
 	default:

@@ -136,7 +136,7 @@ func (pl *prodPuller) pull(ctx context.Context, topic string, qid int32, offset 
 		return nil, offset, err
 	}
 	var rh protocol.PullMessageResponseHeader
-	if err := rh.Decode(resp.ExtFields); err != nil {
+	if err := rh.Decode(resp); err != nil {
 		return nil, offset, err
 	}
 	switch remoting.Code(resp.Code) {

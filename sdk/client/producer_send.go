@@ -257,7 +257,7 @@ func (p *Producer) sendResult(resp *remoting.Command, o *outgoing, q MessageQueu
 		return nil, fmt.Errorf("%s to %s (%s): %w", requestName(o.code), addr, o.topic, brokerError(resp))
 	}
 	var h protocol.SendMessageResponseHeader
-	if err := h.Decode(resp.ExtFields); err != nil {
+	if err := h.Decode(resp); err != nil {
 		return nil, fmt.Errorf("%s to %s: %w: %w", requestName(o.code), addr, errBadResponse, err)
 	}
 	res := &SendResult{

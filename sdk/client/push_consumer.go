@@ -279,7 +279,7 @@ func (pc *PushConsumer) heartbeatData() protocol.HeartbeatData {
 // onConsumerIDsChanged serves NOTIFY_CONSUMER_IDS_CHANGED: rebalance soon.
 func (pc *PushConsumer) onConsumerIDsChanged(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.ConsumerGroupHeader
-	if err := h.Decode(req.ExtFields); err == nil && h.ConsumerGroup == pc.core.group {
+	if err := h.Decode(req); err == nil && h.ConsumerGroup == pc.core.group {
 		signal(pc.rebalanceNow)
 	}
 	return nil

@@ -103,7 +103,7 @@ func (p *Producer) Request(ctx context.Context, msg *Message, opts ...SendOption
 // Requests.
 func (p *Producer) handleReply(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 	var h protocol.ReplyMessageHeader
-	if err := h.Decode(req.ExtFields); err != nil {
+	if err := h.Decode(req); err != nil {
 		p.log.Warn("bad reply header", "err", err)
 		return remoting.ErrorResponse(req, fmt.Errorf("%w: reply header: %w", remoting.ErrSystemError, err))
 	}

@@ -185,7 +185,7 @@ func (tp *TransactionProducer) handleCheck(_ context.Context, conn *remoting.Con
 func (tp *TransactionProducer) queueCheck(addr string, req *remoting.Command) bool {
 	p := tp.Producer
 	var h protocol.CheckTransactionStateHeader
-	if err := h.Decode(req.ExtFields); err != nil {
+	if err := h.Decode(req); err != nil {
 		p.log.Warn("bad transaction check", "broker", addr, "err", err)
 		return false
 	}

@@ -97,8 +97,8 @@ func TestPullCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		var rh protocol.PullMessageResponseHeader
-		if err := rh.Decode(resp.ExtFields); err != nil {
-			t.Fatalf("response header: %v %v", err, resp.ExtFields)
+		if err := rh.Decode(resp); err != nil {
+			t.Fatalf("response header: %v %v", err, resp.Header())
 		}
 		return resp, rh
 	}
@@ -126,8 +126,8 @@ func TestPullCodes(t *testing.T) {
 		t.Fatalf("offset 99: %v %+v", remoting.Code(resp.Code), rh)
 	}
 	for _, k := range []string{"suggestWhichBrokerId", "nextBeginOffset", "minOffset", "maxOffset"} {
-		if _, ok := resp.ExtFields[k]; !ok {
-			t.Fatalf("response lacks %s: %v", k, resp.ExtFields)
+		if _, ok := resp.Lookup(k); !ok {
+			t.Fatalf("response lacks %s: %v", k, resp.Header())
 		}
 	}
 	// In range: found, next after the messages.
