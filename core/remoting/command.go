@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"strconv"
+	"sync/atomic"
 )
 
 // SerializeType is the header encoding of a frame (wire format, never change).
@@ -53,9 +54,11 @@ type Command struct {
 	Release func()
 
 	// ext is the extFields section of a decoded ROCKETMQ header, checked, not yet in ExtFields;
-	// extUnique says that no key in it repeats.
+	// extUnique says that no key in it repeats, and extAt (atomic) is where the last Lookup
+	// that matched stopped, an entry boundary.
 	ext       string
 	extUnique bool
+	extAt     uint32
 }
 
 // IsResponse reports whether c is a response.
@@ -94,20 +97,43 @@ func (c *Command) Lookup(key string) (string, bool) {
 		v, ok := c.ExtFields[key]
 		return v, ok
 	}
-	var v string
-	found := false
-	for rest := c.ext; rest != ""; {
-		var k, val string
-		k, val, rest = nextBinaryField(rest)
-		// The length and first byte first: most keys differ there, without a call to compare.
-		if len(k) == len(key) && (k == "" || k[0] == key[0]) && k == key {
-			if c.extUnique {
-				return val, true
+	if !c.extUnique {
+		var v string
+		found := false
+		for rest := c.ext; rest != ""; {
+			var k, val string
+			k, val, rest = nextBinaryField(rest)
+			if sameKey(k, key) {
+				v, found = val, true
 			}
-			v, found = val, true
+		}
+		return v, found
+	}
+	// No key repeats: the first match is the answer. A decoder reads the fields in about the
+	// order they were written, so the scan starts where the last match ended and wraps around.
+	start := int(atomic.LoadUint32(&c.extAt))
+	if start > len(c.ext) {
+		start = 0
+	}
+	for _, part := range [2][2]int{{start, len(c.ext)}, {0, start}} {
+		at, rest := part[0], c.ext[part[0]:part[1]]
+		for rest != "" {
+			k, v, next := nextBinaryField(rest)
+			at += len(rest) - len(next)
+			if sameKey(k, key) {
+				atomic.StoreUint32(&c.extAt, uint32(at))
+				return v, true
+			}
+			rest = next
 		}
 	}
-	return v, found
+	return "", false
+}
+
+// sameKey compares the length and the first byte before the whole key: most keys differ
+// there, without a call to compare.
+func sameKey(k, key string) bool {
+	return len(k) == len(key) && (k == "" || k[0] == key[0]) && k == key
 }
 
 // Field returns a field of the command's custom header ("" if absent).
