@@ -30,6 +30,7 @@ type commonConfig struct {
 	propagator        propagation.TextMapPropagator
 	tracerProvider    trace.TracerProvider
 	tracer            trace.Tracer // from tracerProvider, set by withDefaults
+	globalTracer      bool         // tracer is the global provider's: no WithTracerProvider
 	signer            *signer      // signs every request (credentials.go); nil: unsigned
 	tls               *tls.Config  // nil: plaintext
 	headers           remoting.SerializeType
@@ -53,7 +54,7 @@ func (c commonConfig) withDefaults() commonConfig {
 		c.propagator = defaultPropagator(otel.GetTextMapPropagator(), c.tracerProvider != nil)
 	}
 	if c.tracerProvider == nil {
-		c.tracerProvider = otel.GetTracerProvider()
+		c.tracerProvider, c.globalTracer = otel.GetTracerProvider(), true
 	}
 	c.tracer = c.tracerProvider.Tracer(tracerName)
 	return c

@@ -2,13 +2,16 @@ package client
 
 import (
 	"context"
+	"reflect"
 	"strconv"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Tracing (OpenTelemetry messaging semantic conventions, messaging.system=rocketmq):
@@ -45,13 +48,34 @@ func defaultPropagator(global propagation.TextMapPropagator, explicitProvider bo
 	return global
 }
 
+// unsetGlobalProvider is the type of the global tracer provider before an application installs
+// one (otel.SetTracerProvider), or nil if one was installed before this package started.
+var unsetGlobalProvider = func() reflect.Type {
+	t := reflect.TypeOf(otel.GetTracerProvider())
+	if t.String() != "*global.tracerProvider" {
+		return nil
+	}
+	return t
+}()
+
+// startSpan starts a span named prefix+name, unless the client uses the global provider and
+// none is installed: that provider's span records nothing and only carries ctx's span context,
+// so ctx and a no-op span stand for it, without the span's allocations on every send and
+// handler call.
+func (c *commonConfig) startSpan(ctx context.Context, prefix, name string, kind trace.SpanKind) (context.Context, trace.Span) {
+	if c.globalTracer && unsetGlobalProvider != nil && reflect.TypeOf(otel.GetTracerProvider()) == unsetGlobalProvider {
+		return ctx, noop.Span{}
+	}
+	return c.tracer.Start(ctx, prefix+name, trace.WithSpanKind(kind))
+}
+
 // startSend starts the span of a send of n messages, msg the first (nil when invalid).
 func (p *Producer) startSend(ctx context.Context, msg *Message, n int) (context.Context, trace.Span) {
 	topic := ""
 	if msg != nil {
 		topic = msg.Topic
 	}
-	ctx, sp := p.in.cfg.tracer.Start(ctx, "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+	ctx, sp := p.in.cfg.startSpan(ctx, "send ", topic, trace.SpanKindProducer)
 	if !sp.IsRecording() {
 		return ctx, sp
 	}
@@ -94,7 +118,7 @@ func endSend(sp trace.Span, o *outgoing, res *SendResult, err error) {
 // extracted trace context.
 func (c *consumerCore) startProcess(ctx context.Context, msgs []*MessageExt) (context.Context, trace.Span) {
 	first := msgs[0]
-	ctx, sp := c.in.cfg.tracer.Start(ctx, "process "+first.Topic, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, sp := c.in.cfg.startSpan(ctx, "process ", first.Topic, trace.SpanKindConsumer)
 	if !sp.IsRecording() {
 		return ctx, sp
 	}
