@@ -79,6 +79,8 @@ type Conn struct {
 	done       chan struct{} // closed when reader and writer have exited
 	opaque     atomic.Int32  // the last opaque given to a request
 	lastIO     atomic.Int64  // unix nanoseconds of the last read or write
+	// writeDeadline is the socket's write deadline; the writer goroutine's alone.
+	writeDeadline time.Time
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool

@@ -158,15 +158,19 @@ func (c *Conn) writeBatch(batch []outFrame, bufs *net.Buffers) error {
 		}
 	}
 	*bufs = b
-	if c.cfg.idle > 0 {
-		if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.idle)); err != nil {
+	now := time.Now()
+	if c.cfg.idle > 0 && c.writeDeadline.Sub(now) < c.cfg.idle {
+		// The deadline stays between IdleTimeout and 1.5 IdleTimeout ahead: moving it is a
+		// runtime timer update, too dear for every write.
+		c.writeDeadline = now.Add(c.cfg.idle + c.cfg.idle/2)
+		if err := c.nc.SetWriteDeadline(c.writeDeadline); err != nil {
 			return err
 		}
 	}
 	_, err := b.WriteTo(writeTarget(c.nc)) // writev on the TCP socket, also behind a prefixConn
 	clear((*bufs)[:cap(*bufs)])
 	if err == nil {
-		c.lastIO.Store(time.Now().UnixNano())
+		c.lastIO.Store(now.UnixNano())
 	}
 	return err
 }

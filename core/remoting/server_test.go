@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -411,6 +412,48 @@ func TestTrafficKeepsAlive(t *testing.T) {
 	}
 	if len(srv.Conns()) != 1 {
 		t.Fatal("connection replaced")
+	}
+}
+
+// TestWriteStallCloses: a peer that keeps sending but stops reading its answers has its
+// connection closed by the write deadline (at most 1.5 IdleTimeout after the last write that
+// went through), though reads keep the connection from counting as idle.
+func TestWriteStallCloses(t *testing.T) {
+	srv, addr := startServer(t, ServerOptions{IdleTimeout: 300 * time.Millisecond}, testMux(newBlocker()))
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	frame, err := AppendFrame(nil, &Command{Code: codeEcho, Serialize: RocketMQ, Body: make([]byte, 64<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // sends until the connection fails or the test ends; never reads
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := nc.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	var serverConn *Conn
+	for deadline := time.Now().Add(waitLimit); serverConn == nil; runtime.Gosched() {
+		if cs := srv.Conns(); len(cs) > 0 {
+			serverConn = cs[0]
+		} else if time.Now().After(deadline) {
+			t.Fatal("the server accepted no connection")
+		}
+	}
+	waitClosed(t, serverConn.Done(), "the stalled connection to close")
+	if err := serverConn.Err(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("server conn error %v, want the write deadline", err)
 	}
 }
 

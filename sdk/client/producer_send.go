@@ -209,14 +209,14 @@ func (p *Producer) attempt(ctx context.Context, o *outgoing, q MessageQueue) (*S
 	if !ok {
 		return nil, fmt.Errorf("send to %s: %w: broker %s has no master", o.topic, ErrNoRoute, q.BrokerName)
 	}
+	start := p.now()
 	h := protocol.SendMessageHeader{
 		ProducerGroup: p.group, Topic: o.topic, DefaultTopic: protocol.AutoCreateTopic,
 		DefaultTopicQueueNums: defaultTopicQueueNums, QueueID: q.QueueID, SysFlag: o.sysFlag,
-		BornTimestamp: p.now().UnixMilli(), Flag: o.flag, Properties: o.props, Batch: o.batch,
+		BornTimestamp: start.UnixMilli(), Flag: o.flag, Properties: o.props, Batch: o.batch,
 	}
 	req := remoting.NewRequest(o.code, nil, o.body)
 	req.Fields = h.Fields(true)
-	start := p.now()
 	if o.oneway {
 		err := p.in.invokeOneway(ctx, addr, req)
 		p.recordLatency(q.BrokerName, start, err)
