@@ -262,7 +262,7 @@ func (c *Conn) InvokeOneway(ctx context.Context, req *Command) error {
 // Send queues resp, a response made with NewResponse for a request the handler kept (a long
 // poll), and returns without waiting for the write. It sets the response flag. When the write
 // queue is full it blocks until there is room or the connection closes; a peer that stops
-// reading closes the connection after IdleTimeout, so the wait is bounded.
+// reading closes the connection within 1.5 IdleTimeout, so the wait is bounded.
 func (c *Conn) Send(resp *Command) error {
 	resp.Flag |= FlagResponse
 	return c.enqueue(context.Background(), resp)
