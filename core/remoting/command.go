@@ -54,11 +54,12 @@ type Command struct {
 	Release func()
 
 	// ext is the extFields section of a decoded ROCKETMQ header, checked, not yet in ExtFields;
-	// extUnique says that no key in it repeats, and extAt (atomic) is where the last Lookup
-	// that matched stopped, an entry boundary.
+	// extUnique says that no key in it repeats, extAt (atomic) is where the last Lookup that
+	// matched stopped (an entry boundary), and extKeys has the bit keyBit of each key.
 	ext       string
 	extUnique bool
 	extAt     uint32
+	extKeys   uint64
 }
 
 // IsResponse reports whether c is a response.
@@ -97,6 +98,9 @@ func (c *Command) Lookup(key string) (string, bool) {
 		v, ok := c.ExtFields[key]
 		return v, ok
 	}
+	if c.extKeys&keyBit(key) == 0 {
+		return "", false
+	}
 	if !c.extUnique {
 		var v string
 		found := false
@@ -115,8 +119,8 @@ func (c *Command) Lookup(key string) (string, bool) {
 	if start > len(c.ext) {
 		start = 0
 	}
-	for _, part := range [2][2]int{{start, len(c.ext)}, {0, start}} {
-		at, rest := part[0], c.ext[part[0]:part[1]]
+	at, rest := start, c.ext[start:]
+	for pass := 0; pass < 2; pass++ {
 		for rest != "" {
 			k, v, next := nextBinaryField(rest)
 			at += len(rest) - len(next)
@@ -126,8 +130,18 @@ func (c *Command) Lookup(key string) (string, bool) {
 			}
 			rest = next
 		}
+		at, rest = 0, c.ext[:start] // then the entries before start
 	}
 	return "", false
+}
+
+// keyBit is a key's bit in Command.extKeys: a clear bit proves a key absent.
+func keyBit(key string) uint64 {
+	h := uint(len(key)) * 31
+	if key != "" {
+		h += uint(key[0]) + uint(key[len(key)-1])
+	}
+	return 1 << (h & 63)
 }
 
 // sameKey compares the length and the first byte before the whole key: most keys differ

@@ -104,6 +104,7 @@ func decodeBinaryHeader(b []byte, c *Command) error {
 			c.extUnique = false
 		}
 		prev = k
+		c.extKeys |= keyBit(string(k))
 	}
 	c.ext = string(ext)
 	return nil
