@@ -26,6 +26,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -77,6 +78,15 @@ type Queue struct {
 	pendOff int64
 	pendSeg *segment.Segment
 	pendEnd int64
+
+	// flushes counts Flush calls that wrote something. hotSeg's page hotPage is the one Commit
+	// last wrote with pwrite, at the flushes count hotGen (the dispatcher's alone). storeOK says
+	// the file system's blocks are at least a page, so a page pwrite touched is allocated whole.
+	flushes atomic.Uint64
+	hotSeg  *segment.Segment
+	hotPage int64
+	hotGen  uint64
+	storeOK bool
 }
 
 // Open opens (or creates) the queue stored in dir with segments of segmentSize bytes (a multiple
@@ -90,6 +100,8 @@ func Open(dir, topic string, queueID int32, segmentSize int64) (*Queue, error) {
 		return nil, fmt.Errorf("consumequeue: %s-%d: %w", topic, queueID, err)
 	}
 	cq := &Queue{Topic: topic, QueueID: queueID, q: sq}
+	var st unix.Statfs_t
+	cq.storeOK = unix.Statfs(dir, &st) == nil && st.Bsize >= pageSize && os.Getpagesize() == pageSize
 	cq.loadBounds()
 	return cq, nil
 }
@@ -242,11 +254,22 @@ func (c *Queue) Commit() error {
 	// faster this way. A full disk is an error here, where a store into a hole would be SIGBUS.
 	// Readers see the entries through the mapping (one page cache) before maxOff says they are
 	// there.
-	if err := s.WriteAt(b, pos-s.Start); err != nil {
+	//
+	// But a busy queue commits many times per page: once this queue has written a page with
+	// pwrite (its block is allocated: no SIGBUS) and no Flush has written it back since, the
+	// entries are stored through the mapping, without a syscall (at most one fault maps the
+	// page writable).
+	at := pos - s.Start
+	page, last, gen := at/pageSize, (at+int64(len(b))-1)/pageSize, c.flushes.Load()
+	if page == last && s == c.hotSeg && page == c.hotPage && gen == c.hotGen && c.storeOK {
+		copy(s.Bytes()[at:], b)
+	} else if err := s.WriteAt(b, at); err != nil {
 		if !errors.Is(err, unix.EMFILE) && !errors.Is(err, unix.ENFILE) {
 			return fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
 		}
 		copy(s.Bytes()[pos-s.Start:], b) // out of descriptors: through the mapping
+	} else {
+		c.hotSeg, c.hotPage, c.hotGen = s, last, gen
 	}
 	c.maxPhyEnd.Store(c.pendEnd)
 	c.maxOff.Store(c.pendOff + int64(len(b)/EntrySize))
@@ -376,6 +399,7 @@ func (c *Queue) Flush(leastPages int) error {
 	if leastPages > 0 && (to*EntrySize)/pageSize-(from*EntrySize)/pageSize < int64(leastPages) {
 		return nil
 	}
+	c.flushes.Add(1) // before the write-back: a store Commit makes after it may take a fault
 	if err := c.q.Sync(from*EntrySize, to*EntrySize); err != nil {
 		return fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
 	}

@@ -788,3 +788,60 @@ func TestAppendCommit(t *testing.T) {
 	}
 	checkEntries(t, re, 4, 5)
 }
+
+// TestCommitThroughMapping: entries committed one at a time into a page this queue already
+// wrote (stored through the mapping, no pwrite), across a Flush (after which the next commit
+// writes again) and a page boundary, read back from the file and after a reopen.
+func TestCommitThroughMapping(t *testing.T) {
+	dir := t.TempDir()
+	const size = 1000 * EntrySize // 20,000 bytes: five pages
+	c, err := Open(dir, "TopicTest", 3, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 450 // past the second page boundary (entry 204 straddles the first)
+	for i := int64(0); i < n; i++ {
+		if _, err := c.Put(i, entry(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 100 || i == 300 {
+			if err := c.Flush(0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c.hotSeg == nil {
+			t.Fatalf("entry %d: no page written with pwrite yet", i)
+		}
+	}
+	if !c.storeOK {
+		t.Log("the file system's blocks are smaller than a page: every commit used pwrite")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, segment.Name(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for i := int64(0); i < n; i++ {
+		want = appendEntry(want, entry(i))
+	}
+	if !bytes.Equal(raw[:len(want)], want) {
+		t.Fatal("the file differs from the entries committed")
+	}
+	if err := c.Flush(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c, err = Open(dir, "TopicTest", 3, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.MaxOffset() != n {
+		t.Fatalf("reopened with %d entries, want %d", c.MaxOffset(), n)
+	}
+	for i := int64(0); i < n; i++ {
+		if got, err := c.Get(i); err != nil || got != entry(i) {
+			t.Fatalf("entry %d after reopen: %+v, %v", i, got, err)
+		}
+	}
+}
