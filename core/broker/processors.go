@@ -10,7 +10,7 @@ import (
 // header is a request header that decodes itself from the request's extFields.
 type header[H any] interface {
 	*H
-	Decode(fields protocol.Fields) error
+	Decode(fields protocol.FieldSource) error
 }
 
 // withHeader adapts a processor that takes its request's decoded header. A header that does

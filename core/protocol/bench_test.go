@@ -61,10 +61,10 @@ func BenchmarkSendHeaderDecode(b *testing.B) {
 	}
 	for _, tc := range []struct {
 		name   string
-		fields func(*remoting.Command) Fields
+		fields func(*remoting.Command) FieldSource
 	}{
-		{"lookup", func(c *remoting.Command) Fields { return c }},
-		{"map", func(c *remoting.Command) Fields { return Map(c.Header()) }},
+		{"lookup", func(c *remoting.Command) FieldSource { return c }},
+		{"map", func(c *remoting.Command) FieldSource { return Map(c.Header()) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			frames := bytes.Repeat(frame, 1024)

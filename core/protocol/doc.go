@@ -9,8 +9,8 @@
 //
 // A header is a flat string → string map (extFields). Each header type has
 //
-//	Decode(fields Fields) error  // validate and parse: a received *remoting.Command, or a Map
-//	Encode() map[string]string   // every value a decimal or "true"/"false" string
+//	Decode(fields FieldSource) error  // validate and parse: a received *remoting.Command, or a Map
+//	Encode() map[string]string        // every value a decimal or "true"/"false" string
 //
 // written by hand per type, no reflection. The send header is the exception: one
 // SendMessageHeader serves the long keys of SEND_MESSAGE (10) and SEND_REPLY_MESSAGE (324) and

@@ -45,9 +45,9 @@ func (e *FieldError) Error() string {
 // Unwrap returns ErrMissingField or ErrInvalidField.
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// Fields is a header's extFields as a decoder reads them: a received command
+// FieldSource is a header's extFields as a decoder reads them: a received command
 // (*remoting.Command, whose header is read without building a map) or a Map.
-type Fields interface {
+type FieldSource interface {
 	Lookup(key string) (string, bool)
 }
 
@@ -66,7 +66,7 @@ func (m Map) Lookup(key string) (string, bool) {
 // Optional fields ("req" false) that are absent or empty read as the zero value; an empty
 // required string is accepted (Java only checks presence), an empty required number is not.
 type fieldReader struct {
-	fields Fields
+	fields FieldSource
 	names  map[string]string // v2 short key → long name, for error text
 	err    error
 }

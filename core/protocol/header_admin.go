@@ -14,7 +14,7 @@ type CreateTopicHeader struct {
 
 // Decode reads the header from extFields. Like Java's checkFields it rejects an unknown
 // topicFilterType.
-func (h *CreateTopicHeader) Decode(fields Fields) error {
+func (h *CreateTopicHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = CreateTopicHeader{
 		Topic:           r.str("topic", true),
@@ -53,7 +53,7 @@ type GetConsumeStatsHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *GetConsumeStatsHeader) Decode(fields Fields) error {
+func (h *GetConsumeStatsHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = GetConsumeStatsHeader{ConsumerGroup: r.str("consumerGroup", true), Topic: r.str("topic", false)}
 	return r.err
@@ -75,7 +75,7 @@ type GetConsumerRunningInfoHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *GetConsumerRunningInfoHeader) Decode(fields Fields) error {
+func (h *GetConsumerRunningInfoHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = GetConsumerRunningInfoHeader{
 		ConsumerGroup: r.str("consumerGroup", true),
@@ -104,7 +104,7 @@ type ConsumeMessageDirectlyHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ConsumeMessageDirectlyHeader) Decode(fields Fields) error {
+func (h *ConsumeMessageDirectlyHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = ConsumeMessageDirectlyHeader{
 		ConsumerGroup: r.str("consumerGroup", true),
@@ -133,7 +133,7 @@ type ResetOffsetHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ResetOffsetHeader) Decode(fields Fields) error {
+func (h *ResetOffsetHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = ResetOffsetHeader{
 		Topic:     r.str("topic", true),
@@ -163,7 +163,7 @@ type GetConsumerStatusHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *GetConsumerStatusHeader) Decode(fields Fields) error {
+func (h *GetConsumerStatusHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = GetConsumerStatusHeader{
 		Topic:      r.str("topic", true),

@@ -18,7 +18,7 @@ type PullMessageHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *PullMessageHeader) Decode(fields Fields) error {
+func (h *PullMessageHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = PullMessageHeader{
 		ConsumerGroup:        r.str("consumerGroup", true),
@@ -69,7 +69,7 @@ type PullMessageResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *PullMessageResponseHeader) Decode(fields Fields) error {
+func (h *PullMessageResponseHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = PullMessageResponseHeader{
 		SuggestWhichBrokerID: r.int64("suggestWhichBrokerId", true),
@@ -101,16 +101,16 @@ type ConsumerOffsetHeader struct {
 }
 
 // DecodeQuery reads a QUERY_CONSUMER_OFFSET header.
-func (h *ConsumerOffsetHeader) DecodeQuery(fields Fields) error {
+func (h *ConsumerOffsetHeader) DecodeQuery(fields FieldSource) error {
 	return h.decode(fields, false)
 }
 
 // DecodeUpdate reads an UPDATE_CONSUMER_OFFSET header.
-func (h *ConsumerOffsetHeader) DecodeUpdate(fields Fields) error {
+func (h *ConsumerOffsetHeader) DecodeUpdate(fields FieldSource) error {
 	return h.decode(fields, true)
 }
 
-func (h *ConsumerOffsetHeader) decode(fields Fields, update bool) error {
+func (h *ConsumerOffsetHeader) decode(fields FieldSource, update bool) error {
 	r := fieldReader{fields: fields}
 	*h = ConsumerOffsetHeader{
 		ConsumerGroup: r.str("consumerGroup", true),
@@ -143,7 +143,7 @@ type TopicQueueHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *TopicQueueHeader) Decode(fields Fields) error {
+func (h *TopicQueueHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = TopicQueueHeader{Topic: r.str("topic", true), QueueID: r.int32("queueId", true)}
 	return r.err
@@ -162,7 +162,7 @@ type SearchOffsetHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *SearchOffsetHeader) Decode(fields Fields) error {
+func (h *SearchOffsetHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = SearchOffsetHeader{
 		Topic:     r.str("topic", true),
@@ -184,7 +184,7 @@ type OffsetResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *OffsetResponseHeader) Decode(fields Fields) error {
+func (h *OffsetResponseHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	h.Offset = r.int64("offset", true)
 	return r.err
@@ -201,7 +201,7 @@ type EarliestMsgStoretimeResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *EarliestMsgStoretimeResponseHeader) Decode(fields Fields) error {
+func (h *EarliestMsgStoretimeResponseHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	h.Timestamp = r.int64("timestamp", true)
 	return r.err
@@ -218,7 +218,7 @@ type ViewMessageHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ViewMessageHeader) Decode(fields Fields) error {
+func (h *ViewMessageHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	h.Offset = r.int64("offset", true)
 	return r.err
@@ -244,7 +244,7 @@ type QueryMessageHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *QueryMessageHeader) Decode(fields Fields) error {
+func (h *QueryMessageHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = QueryMessageHeader{
 		Topic:          r.str("topic", true),
@@ -279,7 +279,7 @@ type QueryMessageResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *QueryMessageResponseHeader) Decode(fields Fields) error {
+func (h *QueryMessageResponseHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = QueryMessageResponseHeader{
 		IndexLastUpdateTimestamp: r.int64("indexLastUpdateTimestamp", true),
@@ -304,7 +304,7 @@ type UnregisterClientHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *UnregisterClientHeader) Decode(fields Fields) error {
+func (h *UnregisterClientHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = UnregisterClientHeader{
 		ClientID:      r.str("clientID", true),
@@ -335,7 +335,7 @@ type ConsumerSendMsgBackHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ConsumerSendMsgBackHeader) Decode(fields Fields) error {
+func (h *ConsumerSendMsgBackHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = ConsumerSendMsgBackHeader{
 		Offset:            r.int64("offset", true),
@@ -372,7 +372,7 @@ type ConsumerGroupHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ConsumerGroupHeader) Decode(fields Fields) error {
+func (h *ConsumerGroupHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	h.ConsumerGroup = r.str("consumerGroup", true)
 	return r.err

@@ -15,7 +15,7 @@ type RegisterBrokerHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *RegisterBrokerHeader) Decode(fields Fields) error {
+func (h *RegisterBrokerHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = RegisterBrokerHeader{
 		BrokerName:   r.str("brokerName", true),
@@ -50,7 +50,7 @@ type RegisterBrokerResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *RegisterBrokerResponseHeader) Decode(fields Fields) error {
+func (h *RegisterBrokerResponseHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = RegisterBrokerResponseHeader{
 		HAServerAddr: r.str("haServerAddr", false),
@@ -76,7 +76,7 @@ type UnregisterBrokerHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *UnregisterBrokerHeader) Decode(fields Fields) error {
+func (h *UnregisterBrokerHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = UnregisterBrokerHeader{
 		BrokerName:  r.str("brokerName", true),
@@ -105,7 +105,7 @@ type GetRouteInfoHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *GetRouteInfoHeader) Decode(fields Fields) error {
+func (h *GetRouteInfoHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = GetRouteInfoHeader{
 		Topic:                  r.str("topic", true),
@@ -132,7 +132,7 @@ type DeleteTopicHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *DeleteTopicHeader) Decode(fields Fields) error {
+func (h *DeleteTopicHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = DeleteTopicHeader{Topic: r.str("topic", true), ClusterName: r.str("clusterName", false)}
 	return r.err
@@ -151,7 +151,7 @@ type GetTopicsByClusterHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *GetTopicsByClusterHeader) Decode(fields Fields) error {
+func (h *GetTopicsByClusterHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	h.Cluster = r.str("cluster", true)
 	return r.err

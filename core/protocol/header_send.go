@@ -70,7 +70,7 @@ type SendMessageHeader struct {
 }
 
 // DecodeSendMessage decodes a send header with long keys, or with the one-letter keys if v2.
-func DecodeSendMessage(fields Fields, v2 bool) (SendMessageHeader, error) {
+func DecodeSendMessage(fields FieldSource, v2 bool) (SendMessageHeader, error) {
 	key := func(i int) string { return sendKeys[i].v1 }
 	r := fieldReader{fields: fields}
 	if v2 {
@@ -167,7 +167,7 @@ type SendMessageResponseHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *SendMessageResponseHeader) Decode(fields Fields) error {
+func (h *SendMessageResponseHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = SendMessageResponseHeader{
 		MsgID:         r.str("msgId", true),
@@ -221,7 +221,7 @@ type ReplyMessageHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *ReplyMessageHeader) Decode(fields Fields) error {
+func (h *ReplyMessageHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = ReplyMessageHeader{
 		ProducerGroup:         r.str("producerGroup", true),

@@ -22,7 +22,7 @@ type codec struct {
 // hdr builds a codec for a type with Decode/Encode methods.
 func hdr[T any, P interface {
 	*T
-	Decode(Fields) error
+	Decode(FieldSource) error
 	Encode() map[string]string
 }](name string, v P, required, numeric string) codec {
 	return codec{

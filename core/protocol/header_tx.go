@@ -13,7 +13,7 @@ type EndTransactionHeader struct {
 
 // Decode reads the header from extFields. Like Java's checkFields it rejects a
 // commitOrRollback other than 0, 8 or 12.
-func (h *EndTransactionHeader) Decode(fields Fields) error {
+func (h *EndTransactionHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = EndTransactionHeader{
 		ProducerGroup:        r.str("producerGroup", true),
@@ -59,7 +59,7 @@ type CheckTransactionStateHeader struct {
 }
 
 // Decode reads the header from extFields.
-func (h *CheckTransactionStateHeader) Decode(fields Fields) error {
+func (h *CheckTransactionStateHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = CheckTransactionStateHeader{
 		TranStateTableOffset: r.int64("tranStateTableOffset", true),

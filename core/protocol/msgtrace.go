@@ -26,7 +26,7 @@ type TraceMessageHeader struct {
 const DefaultTraceMaxNum = 16
 
 // Decode reads the header from extFields.
-func (h *TraceMessageHeader) Decode(fields Fields) error {
+func (h *TraceMessageHeader) Decode(fields FieldSource) error {
 	r := fieldReader{fields: fields}
 	*h = TraceMessageHeader{MsgID: r.str("msgId", false), Key: r.str("key", false), Topic: r.str("topic", false), MaxNum: r.int32("maxNum", false)}
 	switch {

@@ -26,7 +26,9 @@ func (s *Server) register(m *remoting.Mux) {
 
 // decodeHeader decodes req's custom header into h, or returns the SYSTEM_ERROR response
 // naming the bad field.
-func decodeHeader(req *remoting.Command, h interface{ Decode(protocol.Fields) error }) *remoting.Command {
+func decodeHeader(req *remoting.Command, h interface {
+	Decode(protocol.FieldSource) error
+}) *remoting.Command {
 	if err := h.Decode(req); err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
