@@ -17,7 +17,7 @@
 // (DefaultMaxFrameSize, RocketMQ's frameMaxLength). A length outside it, a headerLen beyond
 // length-4, an unknown serializeType or an undecodable header is an error (ErrFrameTooLarge,
 // ErrBadFrame) and closes the connection; nothing is allocated for a length before it is
-// checked, and a frame above 64 KiB gets its memory as its bytes arrive.
+// checked, and a frame above 256 KiB gets its memory as its bytes arrive.
 //
 // # JSON header (serializeType 0)
 //
@@ -53,7 +53,10 @@
 //
 // The fixed part is 21 bytes. Unknown language bytes read as OTHER, and language names
 // without a byte are written as OTHER. Bytes after the entries are ignored, as Java does.
-// Entries are written sorted by key.
+// Entries are written as Command.Fields writes them (the hot headers write their keys sorted),
+// then ExtFields' sorted by key. A decoded header is not copied into a map: Command.Lookup
+// reads the entries where they lie (of a repeated key the last counts, as in a map), and
+// Command.Header builds ExtFields from them when a map is wanted.
 //
 // # Requests and responses
 //
