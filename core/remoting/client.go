@@ -29,8 +29,8 @@ type ClientOptions struct {
 	// MaxFrameSize is the largest frame length field accepted (DefaultMaxFrameSize).
 	MaxFrameSize int
 	// IdleTimeout closes a connection without traffic in either direction for this long
-	// (DefaultIdleTimeout); negative: never. A write that makes no progress fails after 1 to 1.5
-	// times it.
+	// (DefaultIdleTimeout); negative: never. It also bounds each write, which has 1 to 1.5
+	// times it to finish.
 	IdleTimeout time.Duration
 	// WriteQueue is the number of frames a connection queues for writing (DefaultWriteQueue).
 	WriteQueue int

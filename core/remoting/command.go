@@ -27,8 +27,9 @@ const (
 const Version = 401
 
 // Command is one remoting request or response. Its custom header (extFields) is built in
-// ExtFields or Fields and read with Lookup or Header; every value is a string on the wire. Body is the payload; BodyParts, when set, is sent after
-// Body without being copied together (a pull response's records, straight from the CommitLog).
+// ExtFields or Fields and read with Lookup or Header; every value is a string on the wire.
+// Body is the payload; BodyParts, when set, is sent after Body without being copied together
+// (a pull response's records, straight from the CommitLog).
 type Command struct {
 	Code     int16
 	Language string

@@ -1,7 +1,8 @@
 package remoting
 
 // internTable holds the extFields keys (and a few values) of the frequent requests and
-// responses, so that decoding them allocates no string. It is never modified.
+// responses, so that decoding them from a JSON header allocates no string (a binary header's
+// are read where they lie, see Command.Lookup). It is never modified.
 var internTable = func() map[string]string {
 	words := []string{
 		// SEND_MESSAGE (10) and its response
@@ -35,21 +36,14 @@ var internTable = func() map[string]string {
 // maxInterned is the length of the longest string in internTable.
 var maxInterned int
 
-// interned returns the string of internTable equal to b, if there is one. Longer byte strings
-// are not looked up: hashing a long value (a message's properties) only to miss cost more than
-// the look-up saves.
-func interned(b []byte) (string, bool) {
-	if len(b) > maxInterned {
-		return "", false
-	}
-	s, ok := internTable[string(b)]
-	return s, ok
-}
-
-// intern returns b as a string, without allocating when it is in internTable.
+// intern returns b as a string, without allocating when it is in internTable. Longer byte
+// strings are not looked up: hashing a long value (a message's properties) only to miss costs
+// more than the look-up saves.
 func intern(b []byte) string {
-	if s, ok := interned(b); ok {
-		return s
+	if len(b) <= maxInterned {
+		if s, ok := internTable[string(b)]; ok {
+			return s
+		}
 	}
 	return string(b)
 }

@@ -39,8 +39,8 @@ type ServerOptions struct {
 	// (DefaultMaxInflight); more get SYSTEM_BUSY at once.
 	MaxInflight int
 	// IdleTimeout closes a connection without traffic in either direction for this long
-	// (DefaultIdleTimeout); negative: never. A write that makes no progress fails after 1 to 1.5
-	// times it.
+	// (DefaultIdleTimeout); negative: never. It also bounds each write, which has 1 to 1.5
+	// times it to finish.
 	IdleTimeout time.Duration
 	// WriteQueue is the number of frames a connection queues for writing (DefaultWriteQueue);
 	// senders block while it is full.
