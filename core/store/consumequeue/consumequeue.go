@@ -259,21 +259,28 @@ func (c *Queue) Commit() error {
 	// pwrite (its block is allocated: no SIGBUS) and no Flush has written it back since, the
 	// entries are stored through the mapping, without a syscall (at most one fault maps the
 	// page writable).
-	at := pos - s.Start
-	page, last, gen := at/pageSize, (at+int64(len(b))-1)/pageSize, c.flushes.Load()
-	if page == last && s == c.hotSeg && page == c.hotPage && gen == c.hotGen && c.storeOK {
+	at, gen := pos-s.Start, c.flushes.Load()
+	if c.hot(s, at, len(b), gen) {
 		copy(s.Bytes()[at:], b)
 	} else if err := s.WriteAt(b, at); err != nil {
 		if !errors.Is(err, unix.EMFILE) && !errors.Is(err, unix.ENFILE) {
 			return fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
 		}
-		copy(s.Bytes()[pos-s.Start:], b) // out of descriptors: through the mapping
+		copy(s.Bytes()[at:], b) // out of descriptors: through the mapping
 	} else {
-		c.hotSeg, c.hotPage, c.hotGen = s, last, gen
+		c.hotSeg, c.hotPage, c.hotGen = s, (at+int64(len(b))-1)/pageSize, gen
 	}
 	c.maxPhyEnd.Store(c.pendEnd)
 	c.maxOff.Store(c.pendOff + int64(len(b)/EntrySize))
 	return nil
+}
+
+// hot reports whether n bytes at file offset at of s lie in the page Commit last wrote with
+// pwrite, with no Flush since (flushes count gen), so that they can be stored through the
+// mapping.
+func (c *Queue) hot(s *segment.Segment, at int64, n int, gen uint64) bool {
+	page := at / pageSize
+	return c.storeOK && s == c.hotSeg && page == c.hotPage && page == (at+int64(n)-1)/pageSize && gen == c.hotGen
 }
 
 // Get returns the entry at logical offset off.
