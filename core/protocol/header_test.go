@@ -1,12 +1,17 @@
 package protocol
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ternmq/tern/core/remoting"
 )
 
 // codec adapts a header type to one decode/encode pair.
@@ -342,5 +347,54 @@ func TestFieldErrorText(t *testing.T) {
 	err = h.Decode(Map(map[string]string{}))
 	if want := `protocol: missing required header field "consumerGroup"`; err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+// TestHotHeadersWriteSortedKeys: the headers of every send and pull, and of their answers,
+// write their keys in strictly increasing order, which lets a receiver's Command.Lookup stop
+// at the first match. The order is read from the JSON encoding of a frame.
+func TestHotHeadersWriteSortedKeys(t *testing.T) {
+	maxRe := int32(16)
+	send := benchSendHeader
+	send.MaxReconsumeTimes, send.BrokerName = &maxRe, "broker-a"
+	for _, tc := range []struct {
+		name string
+		w    remoting.FieldWriter
+	}{
+		{"send v2", send.Fields(true)},
+		{"send response", &SendMessageResponseHeader{MsgID: "m", QueueID: 1, QueueOffset: 2, TransactionID: "t", MsgRegion: "r", TraceOn: true}},
+		{"pull", &PullMessageHeader{ConsumerGroup: "g", Topic: "T", Subscription: "*", ExpressionType: "TAG"}},
+		{"pull response", &PullMessageResponseHeader{}},
+	} {
+		c := remoting.NewRequest(1, nil, nil)
+		c.Fields = tc.w
+		frame, err := remoting.AppendFrame(nil, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hlen := int(binary.BigEndian.Uint32(frame[4:]) & 0xFFFFFF)
+		var hdr struct{ ExtFields json.RawMessage }
+		if err := json.Unmarshal(frame[8:8+hlen], &hdr); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		// The object's tokens: '{', then key and value in turn (every value a string), '}'.
+		dec := json.NewDecoder(bytes.NewReader(hdr.ExtFields))
+		var strs []string
+		for i := 0; dec.More() || i == 0; i++ {
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if s, ok := tok.(string); ok {
+				strs = append(strs, s)
+			}
+		}
+		var names []string // the keys: every other string
+		for i := 0; i < len(strs); i += 2 {
+			names = append(names, strs[i])
+		}
+		if len(names) < 4 || !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
+			t.Errorf("%s writes its keys in the order %q, want strictly increasing", tc.name, names)
+		}
 	}
 }
