@@ -1,6 +1,7 @@
 package remoting
 
 import (
+	"maps"
 	"strconv"
 	"sync/atomic"
 )
@@ -161,17 +162,24 @@ func (c *Command) Field(key string) string {
 // header on the first call. Writing to the map changes the command's header.
 func (c *Command) Header() map[string]string {
 	if c.ext != "" {
-		if c.ExtFields == nil {
-			c.ExtFields = make(map[string]string, 16)
-		}
-		for rest := c.ext; rest != ""; {
-			var k, v string
-			k, v, rest = nextBinaryField(rest)
-			c.ExtFields[k] = v
-		}
-		c.ext = ""
+		c.ExtFields, c.ext = c.extMap(), ""
 	}
 	return c.ExtFields
+}
+
+// extMap returns ExtFields, with a decoded header's entries in a new map; c is not changed.
+func (c *Command) extMap() map[string]string {
+	if c.ext == "" {
+		return c.ExtFields
+	}
+	m := make(map[string]string, len(c.ExtFields)+16)
+	maps.Copy(m, c.ExtFields)
+	for rest := c.ext; rest != ""; {
+		var k, v string
+		k, v, rest = nextBinaryField(rest)
+		m[k] = v
+	}
+	return m
 }
 
 // SetField sets a header field.

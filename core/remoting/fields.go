@@ -85,7 +85,7 @@ func (a *FieldAppender) writeCommand(c *Command) {
 		c.Fields.WriteFields(a)
 	}
 	var stack [32]string
-	ext := c.Header()
+	ext := c.extMap() // encoding does not change c: it may be shared
 	for _, k := range sortedKeys(stack[:0], ext) {
 		a.String(k, ext[k])
 	}

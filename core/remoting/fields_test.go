@@ -67,7 +67,8 @@ func TestFieldsKeyTooLong(t *testing.T) {
 }
 
 // TestLookupDecoded reads a decoded ROCKETMQ header without building its map: present, absent
-// and repeated keys (the last value counts, as in the map), then Header and SetField on it.
+// and repeated keys (the last value counts, as in the map), encoding and FieldMap leave it as it
+// is, then Header and SetField on it.
 func TestLookupDecoded(t *testing.T) {
 	frame, err := AppendFrame(nil, &Command{Code: 10, Serialize: RocketMQ, ExtFields: map[string]string{"topic": "T", "a": ""}})
 	if err != nil {
@@ -88,6 +89,13 @@ func TestLookupDecoded(t *testing.T) {
 	}
 	if c.ExtFields != nil {
 		t.Fatalf("decoding built ExtFields %v", c.ExtFields)
+	}
+	// Encoding and FieldMap read the command without changing it (it may be shared).
+	if _, err := AppendFrame(nil, c); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.FieldMap(); m["topic"] != "U" || c.ExtFields != nil {
+		t.Fatalf("FieldMap %v; ExtFields after encoding and FieldMap %v, want nil", m, c.ExtFields)
 	}
 	for _, tc := range []struct {
 		key, want string
