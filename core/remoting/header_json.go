@@ -178,9 +178,11 @@ func (s *jsonScanner) extFields(c *Command) error {
 		if s.peek() == '"' {
 			val, err = s.strIntern(true)
 		} else {
+			// Another value (number, object...) is kept as its JSON text, with bytes that are
+			// not UTF-8 replaced as in a string: re-encoded, the value reads back the same.
 			start := s.i
 			err = s.skip(0)
-			val = intern(s.b[start:s.i])
+			val = validText(s.b[start:s.i])
 		}
 		if err != nil {
 			return err

@@ -247,6 +247,25 @@ func (s *jsonScanner) strSlow(start int) (string, error) {
 	return "", s.syntax("unterminated string")
 }
 
+// validText returns b as a string (interned) with each byte that is not part of valid UTF-8
+// replaced by U+FFFD, as strSlow does inside a string.
+func validText(b []byte) string {
+	if utf8.Valid(b) {
+		return intern(b)
+	}
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return string(out)
+}
+
 // hex4 reads the four hex digits of a \u escape.
 func (s *jsonScanner) hex4() (rune, bool) {
 	if len(s.b)-s.i < 4 {
