@@ -23,6 +23,13 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	if b.cfg.Metrics != nil {
 		start = time.Now()
 	}
+	if req.Code != remoting.SendReplyMessage && req.Code != remoting.SendReplyMessageV2 {
+		// Every record is copied into the CommitLog, or refused, before this returns, and the
+		// response points into nothing of the request: its frame can be reused. A reply is
+		// also pushed to its requester with the body as it is, and that push may still be
+		// queued when it times out.
+		defer req.Recycle()
+	}
 	if !b.rep.writable.Load() {
 		return remoting.ErrorResponse(req, b.notWritable()) // before a topic is auto-created
 	}

@@ -148,8 +148,19 @@ func (fr *FrameReader) read() (*Command, error) {
 	case st != JSON && st != RocketMQ:
 		return nil, fmt.Errorf("%w: unknown serialize type %d", ErrBadFrame, st)
 	}
-	buf, err := readN(fr.r, rest)
+	var buf []byte
+	var err error
+	fb := getFrame(rest) // nil beyond eagerAlloc: then readN grows the buffer as bytes arrive
+	if fb != nil {
+		buf = *fb
+		_, err = io.ReadFull(fr.r, buf)
+	} else {
+		buf, err = readN(fr.r, rest)
+	}
 	if err != nil {
+		if fb != nil {
+			putFrame(fb)
+		}
 		return nil, tornErr("frame", err)
 	}
 	c := &Command{Serialize: st}
@@ -158,23 +169,23 @@ func (fr *FrameReader) read() (*Command, error) {
 	} else {
 		err = decodeBinaryHeader(buf[:hlen], c)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
+		if fb != nil {
+			putFrame(fb)
+		}
 		return nil, fmt.Errorf("%w: %s header: %w", ErrBadFrame, serializeName(st), err)
-	}
-	if hlen < rest {
-		c.Body = buf[hlen:rest:rest]
+	case hlen < rest:
+		c.Body, c.frame = buf[hlen:rest:rest], fb
+	case fb != nil:
+		putFrame(fb) // no body: the decoded header holds copies only
 	}
 	return c, nil
 }
 
-// readN reads exactly n bytes. Up to eagerAlloc it allocates n bytes at once; beyond, the buffer
-// doubles as the bytes arrive.
+// readN reads exactly n bytes, more than eagerAlloc, into a buffer that doubles as the bytes
+// arrive.
 func readN(r io.Reader, n int) ([]byte, error) {
-	if n <= eagerAlloc {
-		buf := make([]byte, n)
-		_, err := io.ReadFull(r, buf)
-		return buf, err
-	}
 	buf := make([]byte, 0, eagerAlloc)
 	for len(buf) < n {
 		if len(buf) == cap(buf) {

@@ -54,6 +54,9 @@ type Command struct {
 	// Release, if set, is called once the command has been written (or dropped), to give back
 	// what BodyParts point into.
 	Release func()
+	// frame is the pooled buffer a received command's header and Body were read into, until
+	// Recycle gives it back.
+	frame *[]byte
 
 	// ext is the extFields section of a decoded ROCKETMQ header, checked, not yet in ExtFields;
 	// extUnique says that no key in it repeats, extAt (atomic) is where the last Lookup that
