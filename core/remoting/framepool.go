@@ -56,6 +56,15 @@ func putFrame(p *[]byte) {
 	framePools[c].Put(p)
 }
 
+// GetBuffer returns a buffer of length n from the pool frames are read into, or nil if n is
+// beyond eagerAlloc (256 KiB). Its bytes are left over from earlier use. A writer that builds a
+// large body (a client's batch) takes it here and gives it back with PutBuffer once the body is
+// written: the pools serve both ends of a connection.
+func GetBuffer(n int) *[]byte { return getFrame(n) }
+
+// PutBuffer gives back a buffer from GetBuffer. Nothing may use it afterwards.
+func PutBuffer(p *[]byte) { putFrame(p) }
+
 // Recycle gives back the buffer a received command was read into, for a later frame, and sets
 // Body to nil. Call it only once nothing refers to Body any more (its bytes were copied where
 // they are kept, and no response or queued write points into it): a slice of it kept past

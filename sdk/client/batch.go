@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
@@ -36,8 +37,35 @@ func (p *Producer) SendBatch(ctx context.Context, msgs []*Message, opts ...SendO
 	}
 	res, err := p.deliver(ctx, o)
 	endSend(span, o, res, err)
+	o.pooled.done()
 	return res, err
 }
+
+// pooledBody is a batch's body in a buffer of the remoting pool. It goes back when the batch is
+// done and each request that carried it has been written or dropped (its Release ran): a request
+// that timed out may still be queued on a connection while a retry succeeds elsewhere. A request
+// that is never released keeps the buffer from the pool, which the collector then takes.
+type pooledBody struct {
+	buf  *[]byte
+	refs atomic.Int32
+}
+
+// hold adds a user of the buffer; nil holds nothing.
+func (b *pooledBody) hold() {
+	if b != nil {
+		b.refs.Add(1)
+	}
+}
+
+// done drops a user of the buffer and gives it back after the last; nil does nothing.
+func (b *pooledBody) done() {
+	if b != nil && b.refs.Add(-1) == 0 {
+		putBuffer(b.buf)
+	}
+}
+
+// putBuffer gives a pooled body back (a test watches it).
+var putBuffer = remoting.PutBuffer
 
 // encodeBatch validates msgs and encodes them into one batch request.
 func (p *Producer) encodeBatch(ctx context.Context, msgs []*Message, sc sendConfig) (*outgoing, error) {
@@ -82,13 +110,21 @@ func (p *Producer) encodeBatch(ctx context.Context, msgs []*Message, sc sendConf
 		}
 		ids.WriteString(uniq)
 	}
-	body := make([]byte, 0, size)
+	var pooled *pooledBody
+	var body []byte
+	if buf := remoting.GetBuffer(size); buf != nil {
+		pooled = &pooledBody{buf: buf}
+		pooled.refs.Store(1)
+		body = (*buf)[:0]
+	} else {
+		body = make([]byte, 0, size)
+	}
 	for i, m := range msgs {
 		body = message.AppendBatchElement(body, m.Flag, m.Body, props[i])
 	}
 	o := &outgoing{
 		msg: msgs[0], topic: topic, code: remoting.SendBatchMessage, body: body, batch: true,
-		msgIDs: ids.String(), selector: sc.selector,
+		msgIDs: ids.String(), selector: sc.selector, pooled: pooled,
 	}
 	if o.selector == nil && msgs[0].ShardingKey != "" {
 		o.selector = QueueSelectorFunc(selectBySharding)

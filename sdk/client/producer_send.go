@@ -50,7 +50,8 @@ type outgoing struct {
 	msgIDs   string        // UNIQ_KEY, or the batch's joined by ","
 	selector QueueSelector // ordered send: no retry on another queue
 	oneway   bool
-	half     bool // a transaction's half message
+	half     bool        // a transaction's half message
+	pooled   *pooledBody // body's buffer, if it comes from the remoting pool
 }
 
 // check validates a message before it is encoded.
@@ -217,6 +218,10 @@ func (p *Producer) attempt(ctx context.Context, o *outgoing, q MessageQueue) (*S
 	}
 	req := remoting.NewRequest(o.code, nil, o.body)
 	req.Fields = h.Fields(true)
+	if o.pooled != nil {
+		o.pooled.hold()
+		req.Release = o.pooled.done
+	}
 	if o.oneway {
 		err := p.in.invokeOneway(ctx, addr, req)
 		p.recordLatency(q.BrokerName, start, err)
