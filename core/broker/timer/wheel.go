@@ -40,14 +40,16 @@ func openWheel(root string, slots int64, segSize int64) (*wheel, error) {
 	if segSize%entrySize != 0 {
 		return nil, fmt.Errorf("timer: log segment size %d is not a multiple of %d", segSize, entrySize)
 	}
-	q, err := segment.Open(filepath.Join(root, "timerlog"), segSize, false)
+	// Both files are written through their mappings: their blocks are reserved as they are
+	// created, so that a full filesystem fails the creation instead of raising SIGBUS on a store.
+	q, err := segment.Open(filepath.Join(root, "timerlog"), segSize, true)
 	if err != nil {
 		return nil, fmt.Errorf("timer: %w", err)
 	}
 	path := filepath.Join(root, "timerwheel")
 	f, err := mmap.Open(path, slots*slotSize)
 	if errors.Is(err, os.ErrNotExist) {
-		f, err = mmap.Create(path, slots*slotSize, false)
+		f, err = mmap.Create(path, slots*slotSize, true)
 	}
 	if err != nil {
 		q.Close()

@@ -145,10 +145,13 @@ type file struct {
 }
 
 // createFile makes a new file for the record at phyOffset stored at ts, with endPhyOffset end,
-// and syncs its header so that the file is never found without one.
+// and syncs its header so that the file is never found without one. The file's blocks are
+// reserved (fallocate) as it is created: slots and entries are stored through the mapping, and
+// a store into a hole that a full filesystem cannot back is a SIGBUS, which kills the broker.
+// Reserved, a full disk fails the creation instead, with an error.
 func createFile(dir string, opts Options, phyOffset, ts, end int64) (*file, error) {
 	path := filepath.Join(dir, Name(phyOffset))
-	m, err := mmap.Create(path, opts.FileSize(), false)
+	m, err := mmap.Create(path, opts.FileSize(), true)
 	if err != nil {
 		return nil, fmt.Errorf("index: create file: %w", err)
 	}

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestIdempotentReput(t *testing.T) {
@@ -263,5 +266,36 @@ func TestReopen(t *testing.T) {
 	put(t, x, "T", "k0", 70_000, t0+700_000)
 	if got := query(t, x, "T", "k0", 1, 0, t0+1_000_000); !slices.Equal(got, []int64{70_000}) {
 		t.Errorf("after reopen: got %v", got)
+	}
+}
+
+// TestFilesAreReserved: a new index file's blocks are all reserved when it is created, so a
+// store into its mapping cannot meet a full filesystem (a SIGBUS), only its creation can (an
+// error). Filesystems without fallocate(2) skip it.
+func TestFilesAreReserved(t *testing.T) {
+	dir := t.TempDir()
+	probe := filepath.Join(dir, "probe")
+	fd, err := unix.Open(probe, unix.O_RDWR|unix.O_CREAT, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Fallocate(fd, 0, 0, 1<<16)
+	unix.Close(fd)
+	os.Remove(probe)
+	if err != nil {
+		t.Skipf("no fallocate here: %v", err)
+	}
+	x := open(t, dir, Options{MaxHashSlots: 4096, MaxIndexEntries: 16384})
+	put(t, x, "T", "k", 0, 1)
+	files, err := filepath.Glob(filepath.Join(dir, "[0-9]*"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("index files %v, %v", files, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(files[0], &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks*512 < st.Size {
+		t.Fatalf("%s: %d of %d bytes reserved", files[0], st.Blocks*512, st.Size)
 	}
 }
