@@ -212,7 +212,7 @@ var ErrStopped = errors.New("remoting: invoke stopped")
 // context per call.
 func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Command) (*Command, error) {
 	req.Flag &^= FlagResponse | FlagOneway
-	ch := make(chan *Command, 1)
+	ch := respChans.Get().(chan *Command)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -233,6 +233,7 @@ func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Comman
 	}
 	select {
 	case resp := <-ch:
+		respChans.Put(ch)
 		return resp, nil
 	case <-ctx.Done():
 		c.forget(op)
@@ -244,12 +245,19 @@ func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Comman
 		c.forget(op)
 		select {
 		case resp := <-ch:
+			respChans.Put(ch)
 			return resp, nil
 		default:
 			return nil, c.closedErr()
 		}
 	}
 }
+
+// respChans recycles the channels Invoke waits on. A channel goes back only once its response
+// has been received: deliver removed it from pending before sending, so nothing can send on it
+// again. One whose call gave up first is left to the collector, since deliver may still hold
+// it.
+var respChans = sync.Pool{New: func() any { return make(chan *Command, 1) }}
 
 // InvokeOneway sends req with the oneway flag and its own opaque; no response is expected. It
 // returns once req is queued for writing.

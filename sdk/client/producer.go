@@ -338,6 +338,17 @@ func (p *Producer) prepare(ctx context.Context, msg *Message, opts []SendOption)
 // sendConfig applies the options of one send over the producer's.
 func (p *Producer) sendConfig(opts []SendOption) sendConfig {
 	sc := sendConfig{selector: p.cfg.selector}
+	if len(opts) == 0 {
+		return sc // the usual send: no options, and no sendConfig moved to the heap
+	}
+	return applySendOptions(sc, opts)
+}
+
+// applySendOptions applies opts to sc. Its sc escapes (the options are interfaces), so it is
+// kept apart from sendConfig's path without options, and not inlined into it.
+//
+//go:noinline
+func applySendOptions(sc sendConfig, opts []SendOption) sendConfig {
 	for _, o := range opts {
 		if o != nil {
 			o.applySend(&sc)
