@@ -150,7 +150,7 @@ func (fr *FrameReader) read() (*Command, error) {
 	}
 	var buf []byte
 	var err error
-	fb := getFrame(rest) // nil beyond eagerAlloc: then readN grows the buffer as bytes arrive
+	fb := GetBuffer(rest) // nil beyond eagerAlloc: then readN grows the buffer as bytes arrive
 	if fb != nil {
 		buf = *fb
 		_, err = io.ReadFull(fr.r, buf)
@@ -159,7 +159,7 @@ func (fr *FrameReader) read() (*Command, error) {
 	}
 	if err != nil {
 		if fb != nil {
-			putFrame(fb)
+			PutBuffer(fb)
 		}
 		return nil, tornErr("frame", err)
 	}
@@ -172,13 +172,13 @@ func (fr *FrameReader) read() (*Command, error) {
 	switch {
 	case err != nil:
 		if fb != nil {
-			putFrame(fb)
+			PutBuffer(fb)
 		}
 		return nil, fmt.Errorf("%w: %s header: %w", ErrBadFrame, serializeName(st), err)
 	case hlen < rest:
 		c.Body, c.frame = buf[hlen:rest:rest], fb
 	case fb != nil:
-		putFrame(fb) // no body: the decoded header holds copies only
+		PutBuffer(fb) // no body: the decoded header holds copies only
 	}
 	return c, nil
 }

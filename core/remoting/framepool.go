@@ -35,9 +35,11 @@ func frameClass(n int) (class, size int) {
 	return (e-minFrameShift)*frameSteps + sub, 1<<e + sub*step
 }
 
-// getFrame returns a buffer of length n (its bytes are left over from an earlier frame) from
-// its pool, or nil if n is beyond the pooled sizes.
-func getFrame(n int) *[]byte {
+// GetBuffer returns a buffer of length n from the pools frames are read into (its bytes are
+// left over from earlier use), or nil if n is beyond eagerAlloc (256 KiB). Besides the frame
+// reader, a writer that builds a large body (a client's batch) takes one here and gives it
+// back with PutBuffer once the body is written: the pools serve both ends of a connection.
+func GetBuffer(n int) *[]byte {
 	c, size := frameClass(n)
 	if c < 0 {
 		return nil
@@ -50,20 +52,13 @@ func getFrame(n int) *[]byte {
 	return &b
 }
 
-// putFrame gives a buffer from getFrame back: its capacity is its class's size.
-func putFrame(p *[]byte) {
-	c, _ := frameClass(cap(*p))
-	framePools[c].Put(p)
+// PutBuffer gives back a buffer from GetBuffer; nothing may use it afterwards. A buffer whose
+// capacity is not a class's size (not from GetBuffer) is left to the collector.
+func PutBuffer(p *[]byte) {
+	if c, size := frameClass(cap(*p)); c >= 0 && size == cap(*p) {
+		framePools[c].Put(p)
+	}
 }
-
-// GetBuffer returns a buffer of length n from the pool frames are read into, or nil if n is
-// beyond eagerAlloc (256 KiB). Its bytes are left over from earlier use. A writer that builds a
-// large body (a client's batch) takes it here and gives it back with PutBuffer once the body is
-// written: the pools serve both ends of a connection.
-func GetBuffer(n int) *[]byte { return getFrame(n) }
-
-// PutBuffer gives back a buffer from GetBuffer. Nothing may use it afterwards.
-func PutBuffer(p *[]byte) { putFrame(p) }
 
 // Recycle gives back the buffer a received command was read into, for a later frame, and sets
 // Body to nil. Call it only once nothing refers to Body any more (its bytes were copied where
@@ -75,6 +70,6 @@ func (c *Command) Recycle() {
 	if c.frame != nil {
 		p := c.frame
 		c.frame, c.Body = nil, nil
-		putFrame(p)
+		PutBuffer(p)
 	}
 }

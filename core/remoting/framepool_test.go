@@ -16,16 +16,25 @@ func TestFrameClass(t *testing.T) {
 			t.Errorf("frameClass(%d) = %d, %d; want %d, %d", c.n, class, size, c.class, c.size)
 		}
 		if c.class < 0 {
-			if getFrame(c.n) != nil {
-				t.Errorf("getFrame(%d) pooled a buffer beyond eagerAlloc", c.n)
+			if GetBuffer(c.n) != nil {
+				t.Errorf("GetBuffer(%d) pooled a buffer beyond eagerAlloc", c.n)
 			}
 			continue
 		}
-		p := getFrame(c.n)
+		p := GetBuffer(c.n)
 		if len(*p) != c.n || cap(*p) != c.size {
-			t.Errorf("getFrame(%d): len %d cap %d", c.n, len(*p), cap(*p))
+			t.Errorf("GetBuffer(%d): len %d cap %d", c.n, len(*p), cap(*p))
 		}
-		putFrame(p)
+		PutBuffer(p)
+	}
+	// A buffer not from GetBuffer is not pooled: one of 3000 bytes, in the 3072-byte class
+	// (which nothing above used), would be handed out for 3072.
+	for range 4 {
+		foreign := make([]byte, 3000)
+		PutBuffer(&foreign)
+	}
+	if p := GetBuffer(3072); cap(*p) < 3072 {
+		t.Fatalf("GetBuffer(3072) has capacity %d", cap(*p))
 	}
 	// Every size up to the largest class maps to a class that holds it, at most a quarter
 	// larger, and a class's size maps back to it.
