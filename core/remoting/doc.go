@@ -17,7 +17,10 @@
 // (DefaultMaxFrameSize, RocketMQ's frameMaxLength). A length outside it, a headerLen beyond
 // length-4, an unknown serializeType or an undecodable header is an error (ErrFrameTooLarge,
 // ErrBadFrame) and closes the connection; nothing is allocated for a length before it is
-// checked, and a frame above 256 KiB gets its memory as its bytes arrive.
+// checked, and a frame above 256 KiB gets its memory as its bytes arrive. Smaller frames are
+// read into pooled buffers (GetBuffer): a frame without a body gives its buffer back once its
+// header is decoded, and a handler done with a request's Body gives it back with
+// Command.Recycle (the broker does for sends); a buffer nobody gives back is collected.
 //
 // # JSON header (serializeType 0)
 //
