@@ -70,13 +70,15 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 	}
 	var recs []*message.Record
 	if h.Batch || req.Code == remoting.SendBatchMessage {
+		var joined []byte // reused: each record keeps a string copy of its properties
 		err = message.ParseBatch(req.Body, 0, func(_ int, e message.BatchElement) error {
 			p := e.Properties
 			if len(props) > 0 {
 				var err error
-				if p, err = appendProps(p, props); err != nil {
+				if joined, err = appendProps(joined[:0], p, props); err != nil {
 					return err
 				}
+				p = joined
 			}
 			recs = append(recs, b.newRecord(&h, tc.TopicName, qid, born, e.Flag, e.Body, string(p)))
 			return nil
@@ -237,9 +239,10 @@ func bornHost(conn *remoting.Conn) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
-// appendProps appends an encoded properties string to another, with a separator if needed.
-func appendProps(dst, more []byte) ([]byte, error) {
-	out := append([]byte(nil), dst...)
+// appendProps appends two encoded properties strings to dst, own then more, with a separator
+// between them if own lacks one; the result may be at most MaxPropertiesLen bytes.
+func appendProps(dst, own, more []byte) ([]byte, error) {
+	out := append(dst, own...)
 	if len(out) > 0 && out[len(out)-1] != message.PropertySeparator {
 		out = append(out, message.PropertySeparator)
 	}
