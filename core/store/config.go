@@ -84,7 +84,9 @@ type Config struct {
 	MessageIndexEnable bool `yaml:"messageIndexEnable"`
 	// MaxHashSlotNum is the number of hash slots per index file (default 5,000,000).
 	MaxHashSlotNum int `yaml:"maxHashSlotNum"`
-	// MaxIndexNum is the number of entries per index file (default 20,000,000).
+	// MaxIndexNum is the number of entries per index file (default 20,000,000). An index file
+	// holds 40 bytes plus 4 per slot and 20 per entry (about 420 MB by default), and reserves
+	// all of it on the disk when it is created.
 	MaxIndexNum int `yaml:"maxIndexNum"`
 
 	// MaxTransferCountOnMessageInMemory caps the messages of one GetMessages (default 32).
