@@ -67,8 +67,8 @@ func registrationFromWire(h *protocol.RegisterBrokerHeader, body *protocol.Regis
 
 // optionalField reads a header field holding a non-negative integer (Tern's own fields:
 // heartbeatTimeoutMillis, haEpoch): 0 when absent.
-func optionalField(fields map[string]string, name string) (int64, error) {
-	s, ok := fields[name]
+func optionalField(fields protocol.FieldSource, name string) (int64, error) {
+	s, ok := fields.Lookup(name)
 	if !ok || s == "" {
 		return 0, nil
 	}

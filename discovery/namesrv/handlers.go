@@ -90,11 +90,11 @@ func (s *Server) handleRegisterBroker(ctx context.Context, conn *remoting.Conn, 
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
-	timeoutMs, err := optionalField(req.Header(), HeartbeatTimeoutField)
+	timeoutMs, err := optionalField(req, HeartbeatTimeoutField)
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
-	epoch, err := optionalField(req.Header(), EpochField)
+	epoch, err := optionalField(req, EpochField)
 	if err != nil {
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
