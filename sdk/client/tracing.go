@@ -48,14 +48,15 @@ func defaultPropagator(global propagation.TextMapPropagator, explicitProvider bo
 	return global
 }
 
-// unsetGlobalProvider is the type of the global tracer provider before an application installs
-// one (otel.SetTracerProvider), or nil if one was installed before this package started.
-var unsetGlobalProvider = func() reflect.Type {
-	t := reflect.TypeOf(otel.GetTracerProvider())
-	if t.String() != "*global.tracerProvider" {
+// unsetGlobalProvider is the global tracer provider before an application installs one
+// (otel.GetTracerProvider returns this same value until otel.SetTracerProvider), or nil if its
+// type is not OTel's placeholder (one was installed before this package started).
+var unsetGlobalProvider = func() trace.TracerProvider {
+	tp := otel.GetTracerProvider()
+	if reflect.TypeOf(tp).String() != "*global.tracerProvider" {
 		return nil
 	}
-	return t
+	return tp
 }()
 
 // startSpan starts a span named prefix+name, unless the client uses the global provider and
@@ -63,7 +64,7 @@ var unsetGlobalProvider = func() reflect.Type {
 // so ctx and a no-op span stand for it, without the span's allocations on every send and
 // handler call.
 func (c *commonConfig) startSpan(ctx context.Context, prefix, name string, kind trace.SpanKind) (context.Context, trace.Span) {
-	if c.globalTracer && unsetGlobalProvider != nil && reflect.TypeOf(otel.GetTracerProvider()) == unsetGlobalProvider {
+	if c.globalTracer && unsetGlobalProvider != nil && otel.GetTracerProvider() == unsetGlobalProvider {
 		return ctx, noop.Span{}
 	}
 	return c.tracer.Start(ctx, prefix+name, trace.WithSpanKind(kind))
