@@ -158,9 +158,7 @@ func (fr *FrameReader) read() (*Command, error) {
 		buf, err = readN(fr.r, rest)
 	}
 	if err != nil {
-		if fb != nil {
-			PutBuffer(fb)
-		}
+		PutBuffer(fb)
 		return nil, tornErr("frame", err)
 	}
 	c := &Command{Serialize: st}
@@ -171,13 +169,11 @@ func (fr *FrameReader) read() (*Command, error) {
 	}
 	switch {
 	case err != nil:
-		if fb != nil {
-			PutBuffer(fb)
-		}
+		PutBuffer(fb)
 		return nil, fmt.Errorf("%w: %s header: %w", ErrBadFrame, serializeName(st), err)
 	case hlen < rest:
 		c.Body, c.frame = buf[hlen:rest:rest], fb
-	case fb != nil:
+	default:
 		PutBuffer(fb) // no body: the decoded header holds copies only
 	}
 	return c, nil

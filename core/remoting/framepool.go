@@ -53,8 +53,12 @@ func GetBuffer(n int) *[]byte {
 }
 
 // PutBuffer gives back a buffer from GetBuffer; nothing may use it afterwards. A buffer whose
-// capacity is not a class's size (not from GetBuffer) is left to the collector.
+// capacity is not a class's size (not from GetBuffer) is left to the collector; nil (what
+// GetBuffer returns beyond the pooled sizes) is ignored.
 func PutBuffer(p *[]byte) {
+	if p == nil {
+		return
+	}
 	if c, size := frameClass(cap(*p)); c >= 0 && size == cap(*p) {
 		framePools[c].Put(p)
 	}
