@@ -53,7 +53,11 @@ type Config struct {
 	FlushConsumeQueueThoroughInterval config.Millis `yaml:"flushConsumeQueueThoroughInterval"`
 	// SyncFlushTimeout bounds the wait for a synchronous flush (default 5 s).
 	SyncFlushTimeout config.Millis `yaml:"syncFlushTimeout"`
-	// PreallocateCommitLog reserves a CommitLog segment's blocks when it is created (default true).
+	// PreallocateCommitLog reserves a CommitLog segment's blocks when it is created (default
+	// true), so that a full disk fails the segment's creation with an error. Turned off, the
+	// segments are sparse: with ASYNC_FLUSH records are copied into the mapping, and a store
+	// into a hole that a full filesystem cannot back kills the broker with SIGBUS. (SYNC_FLUSH
+	// writes with pwrite, which fails with ENOSPC instead.)
 	PreallocateCommitLog bool `yaml:"preallocateCommitLog"`
 	// ZeroAheadCommitLog (bytes, default 16 MiB; 0 turns it off): with SYNC_FLUSH, how far past
 	// the end of the CommitLog its blocks are kept written with zeros and synced, in the
