@@ -145,6 +145,31 @@ func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 	}
 }
 
+// Open returns the open connection to addr, or nil when there is none: never dialled, being
+// dialled, failed or closing (Conn dials it then). It never waits.
+func (cl *Client) Open(addr string) *Conn {
+	cl.mu.Lock()
+	d := cl.conns[addr]
+	cl.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	select {
+	case <-d.ready:
+	default:
+		return nil
+	}
+	if d.err != nil {
+		return nil
+	}
+	select {
+	case <-d.conn.closing:
+		return nil
+	default:
+		return d.conn
+	}
+}
+
 // dial connects d to addr and closes d.ready. A failed dial is forgotten, so the next call
 // dials again.
 func (cl *Client) dial(ctx context.Context, addr string, d *dialing) {

@@ -211,7 +211,27 @@ var ErrStopped = errors.New("remoting: invoke stopped")
 // error wrapping ErrStopped: a client that closes ends its calls in flight this way without a
 // context per call.
 func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Command) (*Command, error) {
+	return c.InvokeUntil(ctx, stop, time.Time{}, req)
+}
+
+// InvokeUntil is InvokeStop that also gives up at deadline (the zero time never does), with an
+// error wrapping context.DeadlineExceeded, while the request waits for room in the write queue
+// or for its response; a request whose deadline has passed is not sent. It bounds a call by a timeout without a context of its own (and the
+// context's timer and allocations) per call; it waits on a recycled timer.
+func (c *Conn) InvokeUntil(ctx context.Context, stop <-chan struct{}, deadline time.Time, req *Command) (*Command, error) {
 	req.Flag &^= FlagResponse | FlagOneway
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			releaseCmd(req)
+			return nil, fmt.Errorf("remoting: invoke code %d on %s: deadline passed before sending: %w", req.Code, c.remote, context.DeadlineExceeded)
+		}
+		t := deadlines.Get().(*time.Timer)
+		t.Reset(left)
+		defer stopDeadline(t)
+		expired = t.C
+	}
 	ch := respChans.Get().(chan *Command)
 	c.mu.Lock()
 	if c.closed {
@@ -227,7 +247,7 @@ func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Comman
 	c.pending[op] = ch
 	c.mu.Unlock()
 
-	if err := c.enqueue(ctx, req); err != nil {
+	if err := c.push(ctx, expired, req, true); err != nil {
 		c.forget(op)
 		return nil, err
 	}
@@ -238,6 +258,9 @@ func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Comman
 	case <-ctx.Done():
 		c.forget(op)
 		return nil, fmt.Errorf("remoting: invoke code %d on %s: %w", req.Code, c.remote, context.Cause(ctx))
+	case <-expired:
+		c.forget(op)
+		return nil, fmt.Errorf("remoting: invoke code %d on %s: no response in time: %w", req.Code, c.remote, context.DeadlineExceeded)
 	case <-stop:
 		c.forget(op)
 		return nil, fmt.Errorf("%w: code %d on %s", ErrStopped, req.Code, c.remote)
@@ -251,6 +274,19 @@ func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Comman
 			return nil, c.closedErr()
 		}
 	}
+}
+
+// deadlines recycles the timers InvokeUntil waits on. Stop guarantees that a stopped timer's
+// channel delivers nothing stale (Go 1.23's timers), so a recycled timer is as good as new.
+var deadlines = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+func stopDeadline(t *time.Timer) {
+	t.Stop()
+	deadlines.Put(t)
 }
 
 // respChans recycles the channels Invoke waits on. A channel goes back only once its response

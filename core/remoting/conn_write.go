@@ -42,12 +42,13 @@ func releaseCmd(cmd *Command) {
 // enqueue encodes cmd's prefix and queues it for the writer. The encoding happens here, in the
 // caller's goroutine, so that an unencodable command fails its caller. When the queue is full it
 // blocks until there is room, ctx ends or the connection closes. On failure cmd is released.
-func (c *Conn) enqueue(ctx context.Context, cmd *Command) error { return c.push(ctx, cmd, true) }
+func (c *Conn) enqueue(ctx context.Context, cmd *Command) error { return c.push(ctx, nil, cmd, true) }
 
 // tryEnqueue is enqueue that fails at once when the queue is full.
-func (c *Conn) tryEnqueue(cmd *Command) error { return c.push(context.Background(), cmd, false) }
+func (c *Conn) tryEnqueue(cmd *Command) error { return c.push(context.Background(), nil, cmd, false) }
 
-func (c *Conn) push(ctx context.Context, cmd *Command, wait bool) error {
+// push is enqueue (wait) or tryEnqueue; a wait also ends when expired delivers (nil: never).
+func (c *Conn) push(ctx context.Context, expired <-chan time.Time, cmd *Command, wait bool) error {
 	bp := prefixPool.Get().(*[]byte)
 	prefix, err := appendPrefix(*bp, cmd)
 	*bp = prefix
@@ -85,6 +86,8 @@ func (c *Conn) push(ctx context.Context, cmd *Command, wait bool) error {
 		err = c.closedErr()
 	case <-ctx.Done():
 		err = fmt.Errorf("remoting: send code %d to %s: write queue full: %w", cmd.Code, c.remote, context.Cause(ctx))
+	case <-expired:
+		err = fmt.Errorf("remoting: send code %d to %s: write queue full: %w", cmd.Code, c.remote, context.DeadlineExceeded)
 	}
 	putPrefix(bp)
 	releaseCmd(cmd)

@@ -769,3 +769,66 @@ func TestWorkersReused(t *testing.T) {
 		t.Fatalf("20 sequential requests ran on %d goroutines, want 1 (at most 3): %v", len(seen), seen)
 	}
 }
+
+// TestInvokeUntil checks the deadline of InvokeUntil: a call without a response fails with a
+// deadline error and leaves nothing pending, and the recycled timer it waited on neither ends
+// the next calls early nor keeps a stale expiry (each call below would fail if it did).
+func TestInvokeUntil(t *testing.T) {
+	b := newBlocker()
+	_, addr := startServer(t, ServerOptions{}, testMux(b))
+	cl := newClient(t, ClientOptions{})
+	c, err := cl.Conn(testCtx(t), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = c.InvokeUntil(testCtx(t), nil, start.Add(50*time.Millisecond), NewRequest(codeBlock, nil, nil))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline error", err)
+	}
+	if waited := time.Since(start); waited < 50*time.Millisecond {
+		t.Fatalf("gave up after %v, before its deadline", waited)
+	}
+	c.mu.Lock()
+	pending := len(c.pending)
+	c.mu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d pending entries after the deadline", pending)
+	}
+	close(b.release) // the late response is dropped
+	for i := range 100 {
+		// Answered calls with a deadline: their timers are stopped and recycled, and the
+		// expired one above is among them.
+		resp, err := c.InvokeUntil(testCtx(t), nil, time.Now().Add(time.Minute), NewRequest(codeEcho, nil, []byte{byte(i)}))
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if len(resp.Body) != 1 || resp.Body[0] != byte(i) {
+			t.Fatalf("call %d: body %v", i, resp.Body)
+		}
+	}
+	if _, err := c.InvokeUntil(testCtx(t), nil, time.Now().Add(-time.Second), NewRequest(codeEcho, nil, nil)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a call past its deadline: got %v, want a deadline error", err)
+	}
+}
+
+// TestClientOpen checks that Open returns only an open connection and never dials.
+func TestClientOpen(t *testing.T) {
+	_, addr := startServer(t, ServerOptions{}, testMux(newBlocker()))
+	cl := newClient(t, ClientOptions{})
+	if c := cl.Open(addr); c != nil {
+		t.Fatal("Open returned a connection before any dial")
+	}
+	c, err := cl.Conn(testCtx(t), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cl.Open(addr); got != c {
+		t.Fatalf("Open returned %p, want the open connection %p", got, c)
+	}
+	c.Close()
+	waitClosed(t, c.Done(), "connection")
+	if got := cl.Open(addr); got != nil {
+		t.Fatal("Open returned a closed connection")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ternmq/tern/core/remoting"
 )
@@ -46,7 +47,7 @@ func (p *Producer) CancelScheduled(ctx context.Context, topic, msgID string) err
 			continue
 		}
 		tried = append(tried, q.BrokerName)
-		_, err := p.attempt(ctx, o, q)
+		_, err := p.attempt(ctx, o, q, time.Time{})
 		switch {
 		case err == nil:
 			return nil
