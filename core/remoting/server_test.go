@@ -204,12 +204,7 @@ func TestOneway(t *testing.T) {
 		t.Fatalf("got %+v, want the response to opaque %d", resp, m2.Opaque)
 	}
 	c, _ := cl.Conn(ctx, addr)
-	c.mu.Lock()
-	pending := len(c.pending)
-	c.mu.Unlock()
-	if pending != 0 {
-		t.Fatalf("%d pending entries left", pending)
-	}
+	noPending(t, c, "left")
 }
 
 // TestSendLater checks a handler that keeps a request and answers it later with conn.Send, as a
@@ -533,12 +528,7 @@ func TestInvokeContext(t *testing.T) {
 		t.Fatalf("got %v, want a deadline error", err)
 	}
 	c, _ := cl.Conn(testCtx(t), addr)
-	c.mu.Lock()
-	pending := len(c.pending)
-	c.mu.Unlock()
-	if pending != 0 {
-		t.Fatalf("%d pending entries after the timeout", pending)
-	}
+	noPending(t, c, "after the timeout")
 	close(b.release) // the late response is dropped
 	if _, err := c.Invoke(testCtx(t), NewRequest(codeEcho, nil, nil)); err != nil {
 		t.Fatal(err)
@@ -732,12 +722,7 @@ func TestInvokeStop(t *testing.T) {
 	if err := <-errc; !errors.Is(err, ErrStopped) {
 		t.Fatalf("InvokeStop after stop: %v, want ErrStopped", err)
 	}
-	c.mu.Lock()
-	pending := len(c.pending)
-	c.mu.Unlock()
-	if pending != 0 {
-		t.Fatalf("%d pending entries after the stop", pending)
-	}
+	noPending(t, c, "after the stop")
 	close(b.release)
 	if _, err := c.InvokeStop(testCtx(t), nil, NewRequest(codeEcho, nil, nil)); err != nil {
 		t.Fatal(err)
@@ -789,12 +774,7 @@ func TestInvokeUntil(t *testing.T) {
 	if waited := time.Since(start); waited < 50*time.Millisecond {
 		t.Fatalf("gave up after %v, before its deadline", waited)
 	}
-	c.mu.Lock()
-	pending := len(c.pending)
-	c.mu.Unlock()
-	if pending != 0 {
-		t.Fatalf("%d pending entries after the deadline", pending)
-	}
+	noPending(t, c, "after the deadline")
 	close(b.release) // the late response is dropped
 	for i := range 100 {
 		// Answered calls with a deadline: their timers are stopped and recycled, and the
@@ -830,5 +810,16 @@ func TestClientOpen(t *testing.T) {
 	waitClosed(t, c.Done(), "connection")
 	if got := cl.Open(addr); got != nil {
 		t.Fatal("Open returned a closed connection")
+	}
+}
+
+// noPending fails t if c still has calls waiting for a response; when says when.
+func noPending(t *testing.T, c *Conn, when string) {
+	t.Helper()
+	c.mu.Lock()
+	pending := len(c.pending)
+	c.mu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d pending entries %s", pending, when)
 	}
 }
