@@ -4,8 +4,19 @@
 # SYSTEM.default.consume.{msgs,mbps} (SYSTEM tern, js or redis; MODE default or fsync),
 # SYSTEM.default.pipe4096.{msgs,mbps} (tern, js), tern.scale.{q8,q10k}.{msgs,mbps}, tern.big.{start,tail}.{msgs,mbps},
 # disk.mbps and disk.fdsync. A missing key prints as n/a.
+# A key recorded more than once (bench/run.sh --rounds) stands for the median of its values.
 # Usage: awk -v lat_rate=10000 -v backlog=N -v big=N -f table.awk results
-{ r[$1] = $2 }
+{ cnt[$1]++; vals[$1, cnt[$1]] = $2; r[$1] = $2 }
+
+# median(k): the median of the values recorded for k (the mean of the middle two for an even
+# count); non-numbers (n/a) are left out.
+function median(k,    a, m, i, j, x) {
+	m = 0
+	for (i = 1; i <= cnt[k]; i++) if (vals[k, i] ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) a[++m] = vals[k, i] + 0
+	if (m == 0) return r[k]
+	for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}
 
 function has(k) { return (k in r) && r[k] != "" }
 function commas(x,    s, neg) {
@@ -30,6 +41,7 @@ function section(label) { row("**" label "**", "", "", "", "", "", "", "") }
 function sizename(s) { return s >= 1024 ? (s / 1024) " KiB" : s " B" }
 
 END {
+	for (k in cnt) if (cnt[k] > 1) r[k] = median(k)
 	row("measure", "Tern", "JetStream", "Redis", "Tern/JetStream", "Tern/Redis", "target (issue 9)", "met")
 	print "|---|---:|---:|---:|---:|---:|---|---|"
 	split("128 1024 4096", sizes, " ")
