@@ -14,9 +14,10 @@ usage: bench/run.sh [--quick] [--duration 10s] [--rounds 1] [--backlog N] [--big
 
   --quick         2 s runs, a 50,000-message backlog, smaller fio runs: about 3-4 minutes
   --duration D    length of each produce run and of each latency measurement (default 10s; 2s with --quick)
-  --rounds N      run each produce workload N times, the systems taking turns in a rotating
-                  order, and report each system's median (default 1); on a shared machine the
-                  medians of 3 rounds of 5s move less between runs than one round of 10s
+  --rounds N      run each produce workload (and the two scale runs) N times, the systems
+                  taking turns in a rotating order, and report each one's median (default 1);
+                  on a shared machine the medians of 3 rounds of 5s move less between runs
+                  than one round of 10s
   --backlog N     messages (1 KiB) stored and then consumed (default 1000000; 50000 with --quick)
   --big-backlog N Tern alone: a backlog of N messages (1 KiB), whose first and last tenth are
                   each consumed, to compare reading from its start and from its tail (default
@@ -400,16 +401,18 @@ tern_scale() {
   log "tern ($mode): scale, 8 queues against 2,500 topics x 4 queues (creating the topics takes about a minute)"
   if run 600 "$tern" bench produce --namesrv "$ns" --topic Scale --topics 2500 --queues 4 --size 1024 --producers 16 \
     --duration 1s -o json >/dev/null; then
-    local q
-    for q in q8 q10k; do
-      local args=(--topic Scale8)
-      [[ $q == q10k ]] && args=(--topic Scale --topics 2500 --queues 4)
-      if run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" "${args[@]}" --size 1024 --producers 16 \
-        --duration "$duration" -o json >"$work/out.json"; then
-        record_json "tern.scale.$q" "$work/out.json"
-      else
-        note "tern scale run $q failed"
-      fi
+    local q r
+    for ((r = 0; r < rounds; r++)); do # the two alternate; each round records one sample of each
+      for q in q8 q10k; do
+        local args=(--topic Scale8)
+        [[ $q == q10k ]] && args=(--topic Scale --topics 2500 --queues 4)
+        if run $((dur_s + 120)) "$tern" bench produce --namesrv "$ns" "${args[@]}" --size 1024 --producers 16 \
+          --duration "$duration" -o json >"$work/out.json"; then
+          record_json "tern.scale.$q" "$work/out.json"
+        else
+          note "tern scale run $q failed"
+        fi
+      done
     done
   else
     note "tern scale: creating 2,500 topics failed"
@@ -533,7 +536,8 @@ how_to_read() {
   reading much into a ratio near its target. With `--rounds N` each produce row (and the 4 KiB
   row with messages in flight) is run N times, the systems taking turns in a rotating order,
   and shows each system's median: a busy spell then costs every system some of its rounds
-  instead of one system its only run. The latency, consume and scale rows run once.
+  instead of one system its only run. The 8-queue and 10,000-queue runs alternate N times
+  too. The latency, consume and big-backlog rows run once.
 EOF
 }
 
