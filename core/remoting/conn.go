@@ -276,8 +276,9 @@ func (c *Conn) InvokeUntil(ctx context.Context, stop <-chan struct{}, deadline t
 	}
 }
 
-// deadlines recycles the timers InvokeUntil waits on. Stop guarantees that a stopped timer's
-// channel delivers nothing stale (Go 1.23's timers), so a recycled timer is as good as new.
+// deadlines recycles the timers InvokeUntil waits on. Since Go 1.23 a stopped timer's channel
+// delivers nothing stale, so a recycled timer is as good as new; stopDeadline also drains the
+// channel, for a program run with GODEBUG=asynctimerchan=1 (the old timers).
 var deadlines = sync.Pool{New: func() any {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -285,7 +286,12 @@ var deadlines = sync.Pool{New: func() any {
 }}
 
 func stopDeadline(t *time.Timer) {
-	t.Stop()
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
 	deadlines.Put(t)
 }
 
