@@ -216,8 +216,9 @@ func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Comman
 
 // InvokeUntil is InvokeStop that also gives up at deadline (the zero time never does), with an
 // error wrapping context.DeadlineExceeded, while the request waits for room in the write queue
-// or for its response; a request whose deadline has passed is not sent. It bounds a call by a timeout without a context of its own (and the
-// context's timer and allocations) per call; it waits on a recycled timer.
+// or for its response; a request whose deadline has passed is not sent. It bounds a call by a
+// timeout without a context of its own per call (and that context's timer and allocations):
+// it waits on a recycled timer.
 func (c *Conn) InvokeUntil(ctx context.Context, stop <-chan struct{}, deadline time.Time, req *Command) (*Command, error) {
 	req.Flag &^= FlagResponse | FlagOneway
 	var expired <-chan time.Time
