@@ -14,8 +14,8 @@ usage: bench/run.sh [--quick] [--duration 10s] [--rounds 1] [--backlog N] [--big
 
   --quick         2 s runs, a 50,000-message backlog, smaller fio runs: about 3-4 minutes
   --duration D    length of each produce run and of each latency measurement (default 10s; 2s with --quick)
-  --rounds N      run each produce workload (and the two scale runs) N times, the systems
-                  taking turns in a rotating order, and report each one's median (default 1);
+  --rounds N      run each produce and latency workload (and the two scale runs) N times, the
+                  systems taking turns in a rotating order, and report each one's median (default 1);
                   on a shared machine the medians of 3 rounds of 5s move less between runs
                   than one round of 10s
   --backlog N     messages (1 KiB) stored and then consumed (default 1000000; 50000 with --quick)
@@ -473,7 +473,7 @@ for mode in default fsync; do
     done
   done
   if [[ $mode == default ]]; then rounds "tern js" pipe; fi
-  each "tern js" latency
+  rounds "tern js" latency
   if [[ $mode == default ]]; then
     each "js tern" consume # JetStream first: its backlog is gone (stream deleted) before Tern's scale runs
     [[ -z $tern_pid ]] || tern_scale
@@ -536,8 +536,9 @@ how_to_read() {
   reading much into a ratio near its target. With `--rounds N` each produce row (and the 4 KiB
   row with messages in flight) is run N times, the systems taking turns in a rotating order,
   and shows each system's median: a busy spell then costs every system some of its rounds
-  instead of one system its only run. The 8-queue and 10,000-queue runs alternate N times
-  too. The latency, consume and big-backlog rows run once.
+  instead of one system its only run. The latency runs and the 8-queue and 10,000-queue runs
+  alternate N times too (the latency rows show the median p50, the median p99 and the median
+  rate). The consume and big-backlog rows run once.
 EOF
 }
 
