@@ -31,7 +31,7 @@ func (p *Producer) CancelScheduled(ctx context.Context, topic, msgID string) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.sendTimeout)
 	defer cancel()
-	r, err := p.route(ctx, topic)
+	r, err := p.route(ctx, topic, time.Time{})
 	if err != nil {
 		return err
 	}

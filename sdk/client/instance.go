@@ -206,6 +206,14 @@ func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, c
 	return context.WithTimeout(ctx, timeout)
 }
 
+// withDeadline is context.WithDeadline, without a new context for the zero deadline (none).
+func withDeadline(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
+}
+
 // invoke sends req to addr and waits for its response, within the call timeout. A transport
 // failure is an error; a non-success response is returned as is for the caller to judge.
 func (in *instance) invoke(ctx context.Context, addr string, req *remoting.Command) (*remoting.Command, error) {
@@ -245,12 +253,8 @@ func (in *instance) invokeUntil(ctx context.Context, addr string, req *remoting.
 func (in *instance) connFor(ctx context.Context, addr string, code int16, deadline time.Time, call func(*remoting.Conn) (*remoting.Command, error)) (*remoting.Command, error) {
 	c := in.rc.Open(addr)
 	if c == nil {
-		dctx := ctx
-		if !deadline.IsZero() {
-			var cancel context.CancelFunc
-			dctx, cancel = context.WithDeadline(ctx, deadline)
-			defer cancel()
-		}
+		dctx, cancel := withDeadline(ctx, deadline)
+		defer cancel()
 		var err error
 		if c, err = in.rc.Conn(dctx, addr); err != nil {
 			return nil, err

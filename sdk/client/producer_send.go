@@ -153,7 +153,7 @@ func (p *Producer) deliver(ctx context.Context, o *outgoing) (*SendResult, error
 	// its allocations and timer were about 5 % of the client's CPU per send. Only a route
 	// lookup or a dial, which wait on the network outside an invoke, get a context bounded by it.
 	deadline := time.Now().Add(p.cfg.sendTimeout)
-	r, err := p.sendRoute(ctx, o.topic, deadline)
+	r, err := p.route(ctx, o.topic, deadline)
 	if err != nil {
 		return nil, fmt.Errorf("send to %s: %w", o.topic, err)
 	}
@@ -225,16 +225,16 @@ func (p *Producer) attempt(ctx context.Context, o *outgoing, q MessageQueue, dea
 		o.pooled.hold()
 		req.Release = o.pooled.done
 	}
-	callEnd := time.Now().Add(p.in.cfg.callTimeout)
-	if !deadline.IsZero() && deadline.Before(callEnd) {
-		callEnd = deadline
-	}
-	if o.oneway {
-		octx, cancel := context.WithDeadline(ctx, callEnd)
+	if o.oneway { // invokeOneway bounds the call by the call timeout; the send's deadline too
+		octx, cancel := withDeadline(ctx, deadline)
 		err := p.in.invokeOneway(octx, addr, req)
 		cancel()
 		p.recordLatency(q.BrokerName, start, err)
 		return nil, err
+	}
+	callEnd := time.Now().Add(p.in.cfg.callTimeout)
+	if !deadline.IsZero() && deadline.Before(callEnd) {
+		callEnd = deadline
 	}
 	resp, err := p.in.invokeUntil(ctx, addr, req, callEnd)
 	var res *SendResult
@@ -318,14 +318,23 @@ func (p *Producer) roundRobin(topic string) *atomic.Uint32 {
 	return v.(*atomic.Uint32)
 }
 
-// route returns the route a send to topic uses.
-func (p *Producer) route(ctx context.Context, topic string) (*topicRoute, error) {
+// route returns the route a send to topic uses. A route known already is returned at once; a
+// lookup (from the NameServers, or TBW102's for a derived route) also ends at deadline (the
+// zero time: ctx alone bounds it), with the only context a send builds on this path.
+func (p *Producer) route(ctx context.Context, topic string, deadline time.Time) (*topicRoute, error) {
 	if p.cfg.autoCreateTopic {
 		if r := p.derivedRoute(topic); r != nil {
 			return r, nil
 		}
 	}
-	r, err := p.in.route(ctx, topic)
+	r := p.in.cachedRoute(topic)
+	var err error
+	if r == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = withDeadline(ctx, deadline)
+		defer cancel()
+		r, err = p.in.fetchRoute(ctx, topic)
+	}
 	switch {
 	case err == nil && len(r.publish) > 0:
 		return r, nil
@@ -337,46 +346,17 @@ func (p *Producer) route(ctx context.Context, topic string) (*topicRoute, error)
 	return nil, err
 }
 
-// sendRoute is route for a send that ends at deadline: a route known already is returned at
-// once, and a lookup gets a context bounded by the deadline.
-func (p *Producer) sendRoute(ctx context.Context, topic string, deadline time.Time) (*topicRoute, error) {
-	if r := p.knownRoute(topic); r != nil {
-		return r, nil
-	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	return p.route(ctx, topic)
-}
-
-// knownRoute is the route that route returns without a lookup, or nil.
-func (p *Producer) knownRoute(topic string) *topicRoute {
-	if p.cfg.autoCreateTopic {
-		if r := p.derivedRoute(topic); r != nil {
-			return r
-		}
-	}
-	p.in.mu.RLock()
-	r := p.in.routes[topic]
-	p.in.mu.RUnlock()
-	if r == nil || len(r.publish) == 0 {
-		return nil
-	}
-	return r
-}
-
 // routeAfterFailure returns the route for the next attempt after a failed one: fetched again
 // from the NameServers (by deadline) unless the cached one is fresh, and old if that fails.
 func (p *Producer) routeAfterFailure(ctx context.Context, topic string, old *topicRoute, deadline time.Time) *topicRoute {
-	p.in.mu.RLock()
-	cur := p.in.routes[topic]
-	p.in.mu.RUnlock()
+	cur := p.in.cachedRoute(topic)
 	if cur != nil && p.now().Sub(cur.fetched) < minRouteRefetch {
 		if len(cur.publish) > 0 {
 			return cur
 		}
 		return old
 	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
+	ctx, cancel := withDeadline(ctx, deadline)
 	defer cancel()
 	r, err := p.in.fetchRoute(ctx, topic)
 	if err != nil || len(r.publish) == 0 {

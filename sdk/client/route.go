@@ -49,13 +49,17 @@ func newTopicRoute(topic string, data protocol.TopicRouteData) *topicRoute {
 
 // route returns topic's route from the cache, fetching it on a miss.
 func (in *instance) route(ctx context.Context, topic string) (*topicRoute, error) {
-	in.mu.RLock()
-	r := in.routes[topic]
-	in.mu.RUnlock()
-	if r != nil {
+	if r := in.cachedRoute(topic); r != nil {
 		return r, nil
 	}
 	return in.fetchRoute(ctx, topic)
+}
+
+// cachedRoute returns topic's cached route, or nil.
+func (in *instance) cachedRoute(topic string) *topicRoute {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	return in.routes[topic]
 }
 
 // fetchRoute asks the NameServers for topic's route and caches it. A topic the NameServers
