@@ -130,18 +130,17 @@ func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("remoting: connect %s: %w", addr, context.Cause(ctx))
 		}
-		if d.err != nil {
-			if d.callerGone && ctx.Err() == nil {
-				continue // the dialling caller's ctx ended, not ours: dial again
-			}
-			return nil, d.err
+		if c := d.open(); c != nil {
+			return c, nil
 		}
-		select {
-		case <-d.conn.closing:
+		if d.err == nil {
 			cl.forget(addr, d) // closed, not yet removed: dial again
-		default:
-			return d.conn, nil
+			continue
 		}
+		if d.callerGone && ctx.Err() == nil {
+			continue // the dialling caller's ctx ended, not ours: dial again
+		}
+		return nil, d.err
 	}
 }
 
@@ -156,9 +155,15 @@ func (cl *Client) Open(addr string) *Conn {
 	}
 	select {
 	case <-d.ready:
+		return d.open()
 	default:
 		return nil
 	}
+}
+
+// open returns the connection of a finished dial if it succeeded and the connection is not
+// closing, else nil.
+func (d *dialing) open() *Conn {
 	if d.err != nil {
 		return nil
 	}

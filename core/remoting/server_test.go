@@ -704,13 +704,7 @@ func TestConnValues(t *testing.T) {
 // TestInvokeStop: InvokeStop gives up when its stop channel closes, with ErrStopped, forgets
 // the request, and the connection goes on serving.
 func TestInvokeStop(t *testing.T) {
-	b := newBlocker()
-	_, addr := startServer(t, ServerOptions{}, testMux(b))
-	cl := newClient(t, ClientOptions{})
-	c, err := cl.Conn(testCtx(t), addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, c := blockingConn(t)
 	stop := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
@@ -756,18 +750,12 @@ func TestWorkersReused(t *testing.T) {
 }
 
 // TestInvokeUntil checks the deadline of InvokeUntil: a call without a response fails with a
-// deadline error and leaves nothing pending, and the recycled timer it waited on neither ends
-// the next calls early nor keeps a stale expiry (each call below would fail if it did).
+// deadline error, not before its deadline, and leaves nothing pending; calls answered in time,
+// on recycled timers, get their own responses; a call already past its deadline is not sent.
 func TestInvokeUntil(t *testing.T) {
-	b := newBlocker()
-	_, addr := startServer(t, ServerOptions{}, testMux(b))
-	cl := newClient(t, ClientOptions{})
-	c, err := cl.Conn(testCtx(t), addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, c := blockingConn(t)
 	start := time.Now()
-	_, err = c.InvokeUntil(testCtx(t), nil, start.Add(50*time.Millisecond), NewRequest(codeBlock, nil, nil))
+	_, err := c.InvokeUntil(testCtx(t), nil, start.Add(50*time.Millisecond), NewRequest(codeBlock, nil, nil))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a deadline error", err)
 	}
@@ -776,9 +764,8 @@ func TestInvokeUntil(t *testing.T) {
 	}
 	noPending(t, c, "after the deadline")
 	close(b.release) // the late response is dropped
+	// Calls answered in time: their timers are recycled, the expired one above among them.
 	for i := range 100 {
-		// Answered calls with a deadline: their timers are stopped and recycled, and the
-		// expired one above is among them.
 		resp, err := c.InvokeUntil(testCtx(t), nil, time.Now().Add(time.Minute), NewRequest(codeEcho, nil, []byte{byte(i)}))
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
@@ -792,7 +779,9 @@ func TestInvokeUntil(t *testing.T) {
 	}
 }
 
-// TestClientOpen checks that Open returns only an open connection and never dials.
+// TestClientOpen checks that Open returns only an open connection and never dials, also in
+// the window where a closed connection is still in the client's map, which Conn then dials
+// again.
 func TestClientOpen(t *testing.T) {
 	_, addr := startServer(t, ServerOptions{}, testMux(newBlocker()))
 	cl := newClient(t, ClientOptions{})
@@ -806,11 +795,39 @@ func TestClientOpen(t *testing.T) {
 	if got := cl.Open(addr); got != c {
 		t.Fatalf("Open returned %p, want the open connection %p", got, c)
 	}
-	c.Close()
-	waitClosed(t, c.Done(), "connection")
+	cl.mu.Lock()
+	d := cl.conns[addr]
+	cl.mu.Unlock()
+	c.Close() // returns once c is done; the client may have removed it by then
 	if got := cl.Open(addr); got != nil {
 		t.Fatal("Open returned a closed connection")
 	}
+	cl.mu.Lock()
+	cl.conns[addr] = d // closed, not yet removed
+	cl.mu.Unlock()
+	if got := cl.Open(addr); got != nil {
+		t.Fatal("Open returned a closed connection still in the client's map")
+	}
+	again, err := cl.Conn(testCtx(t), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again == c || cl.Open(addr) != again {
+		t.Fatal("Conn did not dial again past the closed connection")
+	}
+}
+
+// blockingConn returns a connection to a new server whose codeBlock requests wait until
+// b.release closes.
+func blockingConn(t *testing.T) (*blocker, *Conn) {
+	t.Helper()
+	b := newBlocker()
+	_, addr := startServer(t, ServerOptions{}, testMux(b))
+	c, err := newClient(t, ClientOptions{}).Conn(testCtx(t), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, c
 }
 
 // noPending fails t if c still has calls waiting for a response; when says when.
