@@ -151,7 +151,8 @@ func dropKeys(props map[string]string, kv []string) map[string]string {
 func (p *Producer) deliver(ctx context.Context, o *outgoing) (*SendResult, error) {
 	// The send timeout is a deadline that each step checks, not a context of the send's own:
 	// its allocations and timer were about 5 % of the client's CPU per send. Only a route
-	// lookup or a dial, which wait on the network outside an invoke, get a context bounded by it.
+	// lookup, a dial and a oneway send, which wait outside InvokeUntil, get a context bounded
+	// by it.
 	deadline := time.Now().Add(p.cfg.sendTimeout)
 	r, err := p.route(ctx, o.topic, deadline)
 	if err != nil {
