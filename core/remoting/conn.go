@@ -84,8 +84,8 @@ type Conn struct {
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
-	cause    error                   // why the connection closed; nil if closed by Close
-	pending  map[int32]chan *Command // Invokes waiting for their response, by opaque
+	cause    error           // why the connection closed; nil if closed by Close
+	pending  map[int32]*call // Invokes waiting for their response, by opaque
 	values   map[any]any
 	enqueues sync.WaitGroup // enqueue calls in progress; Add only under mu while !closed
 }
@@ -102,7 +102,7 @@ func newConn(ctx context.Context, nc net.Conn, cfg *connConfig) *Conn {
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		done:       make(chan struct{}),
-		pending:    make(map[int32]chan *Command),
+		pending:    make(map[int32]*call),
 	}
 	c.log = cfg.logger.With("remote", c.remote)
 	c.ctx, c.cancel = context.WithCancel(ctx)
@@ -179,6 +179,10 @@ func (c *Conn) shutdown(cause error) {
 	}
 	c.closed = true
 	c.cause = cause
+	for op, k := range c.pending {
+		delete(c.pending, op)
+		k.done <- closedResp
+	}
 	c.mu.Unlock()
 	close(c.closing)
 	c.cancel()
@@ -218,25 +222,21 @@ func (c *Conn) InvokeStop(ctx context.Context, stop <-chan struct{}, req *Comman
 // error wrapping context.DeadlineExceeded, while the request waits for room in the write queue
 // or for its response; a request whose deadline has passed is not sent. It bounds a call by a
 // timeout without a context of its own per call (and that context's timer and allocations):
-// it waits on a recycled timer.
+// a recycled timer hands the call its timeout as the reader would its response (see call).
 func (c *Conn) InvokeUntil(ctx context.Context, stop <-chan struct{}, deadline time.Time, req *Command) (*Command, error) {
 	req.Flag &^= FlagResponse | FlagOneway
-	var expired <-chan time.Time
+	var left time.Duration
 	if !deadline.IsZero() {
-		left := time.Until(deadline)
-		if left <= 0 {
+		if left = time.Until(deadline); left <= 0 {
 			releaseCmd(req)
 			return nil, fmt.Errorf("remoting: invoke code %d on %s: deadline passed before sending: %w", req.Code, c.remote, context.DeadlineExceeded)
 		}
-		t := deadlines.Get().(*time.Timer)
-		t.Reset(left)
-		defer stopDeadline(t)
-		expired = t.C
 	}
-	ch := respChans.Get().(chan *Command)
+	k := calls.Get().(*call)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		calls.Put(k)
 		releaseCmd(req)
 		return nil, c.closedErr()
 	}
@@ -245,62 +245,95 @@ func (c *Conn) InvokeUntil(ctx context.Context, stop <-chan struct{}, deadline t
 		op = c.opaque.Add(1)
 	}
 	req.Opaque = op
-	c.pending[op] = ch
+	k.c, k.op = c, op
+	c.pending[op] = k
 	c.mu.Unlock()
+	if left > 0 {
+		k.armed = true
+		k.timer.Reset(left) // before the request is queued, so before any response
+	}
 
-	if err := c.push(ctx, expired, req, true); err != nil {
-		c.forget(op)
+	if err := c.push(ctx, deadline, req, true); err != nil {
+		k.abandon()
 		return nil, err
 	}
-	select {
-	case resp := <-ch:
-		respChans.Put(ch)
-		return resp, nil
-	case <-ctx.Done():
-		c.forget(op)
-		return nil, fmt.Errorf("remoting: invoke code %d on %s: %w", req.Code, c.remote, context.Cause(ctx))
-	case <-expired:
-		c.forget(op)
-		return nil, fmt.Errorf("remoting: invoke code %d on %s: no response in time: %w", req.Code, c.remote, context.DeadlineExceeded)
-	case <-stop:
-		c.forget(op)
-		return nil, fmt.Errorf("%w: code %d on %s", ErrStopped, req.Code, c.remote)
-	case <-c.closing:
-		c.forget(op)
+	var resp *Command
+	if done := ctx.Done(); done == nil && stop == nil {
+		resp = <-k.done
+	} else {
 		select {
-		case resp := <-ch:
-			respChans.Put(ch)
-			return resp, nil
-		default:
-			return nil, c.closedErr()
+		case resp = <-k.done:
+		case <-done:
+			k.abandon()
+			return nil, fmt.Errorf("remoting: invoke code %d on %s: %w", req.Code, c.remote, context.Cause(ctx))
+		case <-stop:
+			k.abandon()
+			return nil, fmt.Errorf("%w: code %d on %s", ErrStopped, req.Code, c.remote)
 		}
 	}
+	switch resp {
+	case expiredResp: // k's timer has run: k is left to the collector
+		return nil, fmt.Errorf("remoting: invoke code %d on %s: no response in time: %w", req.Code, c.remote, context.DeadlineExceeded)
+	case closedResp:
+		k.stop()
+		return nil, c.closedErr()
+	}
+	k.stop()
+	return resp, nil
 }
 
-// deadlines recycles the timers InvokeUntil waits on. Since Go 1.23 a stopped timer's channel
-// delivers nothing stale, so a recycled timer is as good as new; stopDeadline also drains the
-// channel, for a program run with GODEBUG=asynctimerchan=1 (the old timers).
-var deadlines = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
+// call is one Invoke waiting for its response. Whoever removes it from its connection's
+// pending map first hands it its one outcome on done: the reader the response, the deadline's
+// timer expiredResp, the connection's shutdown closedResp. The caller so waits on one channel,
+// without a select over a timer's channel and the connection's: that select was about a tenth
+// of a producer's CPU.
+type call struct {
+	c     *Conn
+	op    int32
+	done  chan *Command // buffered for the one outcome
+	timer *time.Timer   // runs expire at the deadline
+	armed bool          // the timer was set for this call
+}
+
+// expiredResp and closedResp are the outcomes of a call that timed out and of one whose
+// connection closed; neither is ever sent on the wire.
+var expiredResp, closedResp = new(Command), new(Command)
+
+// calls recycles calls with their channel and timer. A call goes back only through stop, once
+// it is out of pending with its outcome taken (or none to come) and its timer can no longer
+// run: nothing can send on it or read it again. Any other call is left to the collector, since
+// the reader, the shutdown or the timer may still hold it.
+var calls = sync.Pool{New: func() any {
+	k := &call{done: make(chan *Command, 1)}
+	k.timer = time.AfterFunc(time.Hour, k.expire)
+	k.timer.Stop()
+	return k
 }}
 
-func stopDeadline(t *time.Timer) {
-	if !t.Stop() {
-		select {
-		case <-t.C:
-		default:
-		}
+// expire hands k expiredResp if it still waits for its response.
+func (k *call) expire() {
+	if k.c.forget(k) {
+		k.done <- expiredResp
 	}
-	deadlines.Put(t)
 }
 
-// respChans recycles the channels Invoke waits on. A channel goes back only once its response
-// has been received: deliver removed it from pending before sending, so nothing can send on it
-// again. One whose call gave up first is left to the collector, since deliver may still hold
-// it.
-var respChans = sync.Pool{New: func() any { return make(chan *Command, 1) }}
+// abandon takes k, given up by its caller, out of pending, and recycles it unless someone
+// else took it out first (and may still hand it an outcome).
+func (k *call) abandon() {
+	if k.c.forget(k) {
+		k.stop()
+	}
+}
+
+// stop recycles k, which is out of pending with no outcome left in done, unless its timer has
+// run or is running: expire may still read k.
+func (k *call) stop() {
+	if k.armed && !k.timer.Stop() {
+		return
+	}
+	k.c, k.armed = nil, false
+	calls.Put(k)
+}
 
 // InvokeOneway sends req with the oneway flag and its own opaque; no response is expected. It
 // returns once req is queued for writing.
@@ -319,10 +352,16 @@ func (c *Conn) Send(resp *Command) error {
 	return c.enqueue(context.Background(), resp)
 }
 
-func (c *Conn) forget(op int32) {
+// forget removes k from the pending calls and reports whether it was there: only then may the
+// caller hand k its outcome.
+func (c *Conn) forget(k *call) bool {
 	c.mu.Lock()
-	delete(c.pending, op)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if c.pending[k.op] != k {
+		return false
+	}
+	delete(c.pending, k.op)
+	return true
 }
 
 // readLoop reads frames until the connection fails or closes, hands responses to their Invoke
@@ -375,14 +414,14 @@ func (c *Conn) logReadErr(err error) {
 // deliver hands a response to the Invoke waiting for its opaque, or drops it.
 func (c *Conn) deliver(resp *Command) {
 	c.mu.Lock()
-	ch := c.pending[resp.Opaque]
+	k := c.pending[resp.Opaque]
 	delete(c.pending, resp.Opaque)
 	c.mu.Unlock()
-	if ch == nil {
+	if k == nil {
 		c.log.Debug("remoting: dropping response with unknown opaque", "opaque", resp.Opaque, "code", resp.Code)
 		return
 	}
-	ch <- resp // buffered for this one response
+	k.done <- resp // buffered for this one outcome
 }
 
 // dispatch runs the handler for req on a worker goroutine if an in-flight slot of the connection

@@ -42,13 +42,17 @@ func releaseCmd(cmd *Command) {
 // enqueue encodes cmd's prefix and queues it for the writer. The encoding happens here, in the
 // caller's goroutine, so that an unencodable command fails its caller. When the queue is full it
 // blocks until there is room, ctx ends or the connection closes. On failure cmd is released.
-func (c *Conn) enqueue(ctx context.Context, cmd *Command) error { return c.push(ctx, nil, cmd, true) }
+func (c *Conn) enqueue(ctx context.Context, cmd *Command) error {
+	return c.push(ctx, time.Time{}, cmd, true)
+}
 
 // tryEnqueue is enqueue that fails at once when the queue is full.
-func (c *Conn) tryEnqueue(cmd *Command) error { return c.push(context.Background(), nil, cmd, false) }
+func (c *Conn) tryEnqueue(cmd *Command) error {
+	return c.push(context.Background(), time.Time{}, cmd, false)
+}
 
-// push is enqueue (wait) or tryEnqueue; a wait also ends when expired delivers (nil: never).
-func (c *Conn) push(ctx context.Context, expired <-chan time.Time, cmd *Command, wait bool) error {
+// push is enqueue (wait) or tryEnqueue; a wait also ends at deadline (the zero time: never).
+func (c *Conn) push(ctx context.Context, deadline time.Time, cmd *Command, wait bool) error {
 	bp := prefixPool.Get().(*[]byte)
 	prefix, err := appendPrefix(*bp, cmd)
 	*bp = prefix
@@ -78,6 +82,12 @@ func (c *Conn) push(ctx context.Context, expired <-chan time.Time, cmd *Command,
 		putPrefix(bp)
 		releaseCmd(cmd)
 		return fmt.Errorf("remoting: send code %d to %s: write queue full", cmd.Code, c.remote)
+	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
 	}
 	select {
 	case c.queue <- f:

@@ -78,9 +78,10 @@
 //
 //   - The reader decodes frames. A response goes to the Invoke waiting for its opaque (a map
 //     under the Conn's mutex; opaques come from a per-connection counter); a response nobody
-//     waits for is dropped. A request runs the Handler on a worker goroutine (an idle one of
-//     the owner's, kept for 10 s after its last request so that its grown stack serves the
-//     next, or a new one) when both an
+//     waits for is dropped. An Invoke waits on one channel, where the reader, its deadline's
+//     timer or the connection's closing hands it its one outcome. A request runs the Handler
+//     on a worker goroutine (an idle one of the owner's, kept for 10 to 20 s after its last
+//     request so that its grown stack serves the next, or a new one) when both an
 //     in-flight slot of the connection (MaxInflightPerConn) and one shared by all the owner's
 //     connections (MaxInflight) are free; otherwise it is answered at once with SYSTEM_BUSY
 //     (2, remark "[OVERLOAD] ...") without running the handler (a oneway request is dropped).

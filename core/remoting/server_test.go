@@ -1,10 +1,12 @@
 package remoting
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"runtime"
@@ -295,6 +297,39 @@ func TestServerInvokesClient(t *testing.T) {
 				t.Fatalf("fields %v", resp.Header())
 			}
 		})
+	}
+}
+
+// TestDefaultInflight: with the default limits one connection may have 1,000 requests in its
+// handlers at once, as an asynchronous producer has while the broker waits on a slow disk.
+func TestDefaultInflight(t *testing.T) {
+	const n = 1000
+	b := &blocker{entered: make(chan *Command, n), release: make(chan struct{})}
+	_, addr := startServer(t, ServerOptions{}, testMux(b))
+	cl := newClient(t, ClientOptions{})
+	ctx := testCtx(t)
+	done := make(chan error, n)
+	for range n {
+		go func() {
+			resp, err := cl.Invoke(ctx, addr, NewRequest(codeBlock, nil, nil))
+			if err == nil {
+				err = ResponseErr(resp)
+			}
+			done <- err
+		}()
+	}
+	for i := range n {
+		select {
+		case <-b.entered:
+		case err := <-done:
+			t.Fatalf("with %d requests in the handlers, one ended before the release: %v", i, err)
+		}
+	}
+	close(b.release)
+	for range n {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -729,9 +764,7 @@ func TestWorkersReused(t *testing.T) {
 	ids := make(chan string, 1)
 	m := NewMux()
 	m.HandleFunc(codeEcho, func(ctx context.Context, conn *Conn, req *Command) *Command {
-		var buf [64]byte
-		n := runtime.Stack(buf[:], false) // "goroutine 123 [running]:..."
-		ids <- strings.Fields(string(buf[:n]))[1]
+		ids <- goroutineID()
 		return NewResponse(req, int16(Success), "")
 	})
 	_, addr := startServer(t, ServerOptions{}, m)
@@ -747,6 +780,71 @@ func TestWorkersReused(t *testing.T) {
 	if len(seen) > 3 {
 		t.Fatalf("20 sequential requests ran on %d goroutines, want 1 (at most 3): %v", len(seen), seen)
 	}
+}
+
+// TestWorkersRetire: a worker survives the end of an idle period in which it served, and
+// exits at the end of one in which it did not. The test ends the periods itself.
+func TestWorkersRetire(t *testing.T) {
+	ids := make(chan string, 1)
+	cfg := connConfig{handler: HandlerFunc(func(ctx context.Context, conn *Conn, req *Command) *Command {
+		ids <- goroutineID()
+		return nil
+	})}.withDefaults(DefaultMaxInflightPerConn)
+	stop := make(chan struct{})
+	defer close(stop)
+	var track sync.WaitGroup
+	w := newWorkersIdle(stop, &track, time.Hour) // no period ends but the test's
+	nc, peer := net.Pipe()
+	defer peer.Close()
+	c := newConn(context.Background(), nc, &cfg)
+	defer c.shutdown(nil)
+	serve := func() string {
+		c.inflight <- struct{}{} // the slot dispatch would take; serve gives it back
+		w.run(task{c, NewRequest(codeEcho, nil, nil)})
+		return <-ids
+	}
+
+	id := serve()
+	waitParked(t, id)
+	w.endPeriod() // it served in this period: it stays
+	waitParked(t, id)
+	if again := serve(); again != id {
+		t.Fatalf("the request after a period in which the worker served ran on goroutine %s, want the worker %s", again, id)
+	}
+	waitParked(t, id)
+	w.endPeriod() // it served: it stays
+	waitParked(t, id)
+	w.endPeriod() // it did not: it exits
+	exited := make(chan struct{})
+	go func() {
+		track.Wait()
+		close(exited)
+	}()
+	waitClosed(t, exited, "the idle worker to exit")
+}
+
+// goroutineID returns the calling goroutine's id.
+func goroutineID() string {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false) // "goroutine 123 [running]:..."
+	return strings.Fields(string(buf[:n]))[1]
+}
+
+// waitParked waits until goroutine id waits in a select; it fails t if the goroutine is gone.
+func waitParked(t *testing.T, id string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for limit := time.Now().Add(waitLimit); time.Now().Before(limit); runtime.Gosched() {
+		all := string(buf[:runtime.Stack(buf, true)])
+		i := strings.Index(all, "goroutine "+id+" [")
+		if i < 0 {
+			t.Fatalf("goroutine %s has exited", id)
+		}
+		if strings.HasPrefix(all[i+len("goroutine "+id+" ["):], "select") {
+			return
+		}
+	}
+	t.Fatalf("goroutine %s did not wait in a select within %v", id, waitLimit)
 }
 
 // TestInvokeUntil checks the deadline of InvokeUntil: a call without a response fails with a
@@ -777,6 +875,67 @@ func TestInvokeUntil(t *testing.T) {
 	if _, err := c.InvokeUntil(testCtx(t), nil, time.Now().Add(-time.Second), NewRequest(codeEcho, nil, nil)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a call past its deadline: got %v, want a deadline error", err)
 	}
+}
+
+// TestInvokeUntilRaces runs calls whose deadlines fall around their round trip, so that the
+// response, the timer and the recycling of calls race: each call must end with its own
+// response or a deadline error no earlier than its deadline: a recycled call must never see
+// an outcome meant for the call that used it before.
+func TestInvokeUntilRaces(t *testing.T) {
+	_, c := blockingConn(t)
+	const workers, each = 8, 300
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := range each {
+				body := []byte{byte(w), byte(i), byte(i >> 8)}
+				deadline := time.Now().Add(time.Duration(rng.IntN(400)) * time.Microsecond)
+				resp, err := c.InvokeUntil(testCtx(t), nil, deadline, NewRequest(codeEcho, nil, body))
+				switch {
+				case errors.Is(err, context.DeadlineExceeded):
+					if early := time.Until(deadline); early > 0 {
+						errc <- fmt.Errorf("call %d/%d timed out %v before its deadline", w, i, early)
+						return
+					}
+				case err != nil:
+					errc <- fmt.Errorf("call %d/%d: %v", w, i, err)
+					return
+				case !bytes.Equal(resp.Body, body):
+					errc <- fmt.Errorf("call %d/%d got body %v, want %v", w, i, resp.Body, body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	noPending(t, c, "after the calls")
+}
+
+// TestInvokeClosed: a call waiting for its response when the connection closes fails with
+// ErrConnClosed, and one made after fails the same way without being sent.
+func TestInvokeClosed(t *testing.T) {
+	b, c := blockingConn(t)
+	defer close(b.release)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.InvokeUntil(testCtx(t), nil, time.Now().Add(time.Minute), NewRequest(codeBlock, nil, nil))
+		errc <- err
+	}()
+	<-b.entered
+	c.Close()
+	if err := <-errc; !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("call in flight at close: %v, want ErrConnClosed", err)
+	}
+	if _, err := c.InvokeUntil(testCtx(t), nil, time.Now().Add(time.Minute), NewRequest(codeEcho, nil, nil)); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("call after close: %v, want ErrConnClosed", err)
+	}
+	noPending(t, c, "after the close")
 }
 
 // TestClientOpen checks that Open returns only an open connection and never dials, also in

@@ -17,12 +17,13 @@ import (
 	"github.com/ternmq/tern/sdk/client"
 )
 
-// TestOverload points fast producers (asynchronous sends, 1024 in flight each, far above the
-// broker's 256 running requests per connection) and many slow consumers (20 ms a message) at
-// one SYNC_FLUSH `tern dev` for TERN_OVERLOAD_DURATION (default 20s). The broker must answer
-// the excess with SYSTEM_BUSY "[OVERLOAD] ..." (core/remoting's in-flight limits) instead of
-// queueing it, its peak RSS (VmHWM) must stay under 1 GiB, and once the load drops a plain
-// synchronous send must succeed. It prints one "overload:" line with the figures.
+// TestOverload points fast producers (asynchronous sends, 1024 in flight each: 8,192 in all,
+// twice the broker's 4,096 running requests across its connections) and many slow consumers
+// (20 ms a message) at one SYNC_FLUSH `tern dev` for TERN_OVERLOAD_DURATION (default 20s). The
+// broker must answer the excess with SYSTEM_BUSY "[OVERLOAD] ..." (core/remoting's in-flight
+// limits) instead of queueing it, its peak RSS (VmHWM) must stay under 1 GiB, and once the
+// load drops a plain synchronous send must succeed. It prints one "overload:" line with the
+// figures.
 func TestOverload(t *testing.T) {
 	phase := 20 * time.Second
 	if v := os.Getenv("TERN_OVERLOAD_DURATION"); v != "" {
