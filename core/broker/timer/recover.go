@@ -89,16 +89,19 @@ func (s *Service) firedCopy(v message.View, phy int64) bool {
 // returns ErrNotFound when there is none, and ErrDelivered when it has fired. Once Cancel has
 // returned nil the message is never delivered, whatever happens to the broker.
 func (s *Service) Cancel(ctx context.Context, topic, msgID string) error {
+	s.fireMu.Lock()
+	defer s.fireMu.Unlock()
+	// Everything stored so far is indexed before the look-up: the message itself, which a
+	// client may cancel as soon as its send returns (acknowledged once in the CommitLog, indexed
+	// just after), and any copy fired before this cancel (firedCopy).
+	if err := s.st.WaitDispatched(ctx, s.st.CommitLogMaxOffset()); err != nil {
+		return fmt.Errorf("timer: cancel: %w", err)
+	}
 	res, err := s.st.QueryMessage(Topic, msgID, 32, 0, math.MaxInt64)
 	if err != nil {
 		return fmt.Errorf("timer: cancel: %w", err)
 	}
 	defer res.Release()
-	s.fireMu.Lock()
-	defer s.fireMu.Unlock()
-	if err := s.st.WaitDispatched(ctx, s.st.CommitLogMaxOffset()); err != nil {
-		return fmt.Errorf("timer: cancel: %w", err)
-	}
 	found := false
 	for _, v := range res.Messages {
 		props := v.Properties()

@@ -71,6 +71,13 @@ func (f *fixture) open() *Service {
 // park puts a message into the inbox asking for delivery at at (TIMER_DELIVER_MS).
 func (f *fixture) park(id string, at int64) {
 	f.t.Helper()
+	f.store(id, at)
+	f.waitDispatched()
+}
+
+// store is park without waiting for the message to be dispatched (indexed).
+func (f *fixture) store(id string, at int64) {
+	f.t.Helper()
 	p, _ := message.AppendProperties(nil, map[string]string{
 		message.PropertyRealTopic: realTopic, message.PropertyRealQueueID: "1", message.PropertyUniqKey: id,
 		message.PropertyTimerDeliverMS: strconv.FormatInt(at, 10),
@@ -79,7 +86,6 @@ func (f *fixture) park(id string, at int64) {
 	if _, err := f.st.PutMessage(context.Background(), r); err != nil {
 		f.t.Fatal(err)
 	}
-	f.waitDispatched()
 }
 
 func (f *fixture) waitDispatched() {
@@ -269,6 +275,22 @@ func TestCancel(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCancelJustStored: a cancel that comes right after its message was stored finds it, though
+// the message may not be indexed yet (a client cancelling as soon as its send returns).
+func TestCancelJustStored(t *testing.T) {
+	f := newFixture(t)
+	s := f.open()
+	defer s.Close()
+	at := f.clk.now().Add(time.Hour).UnixMilli()
+	for i := range 50 {
+		id := fmt.Sprint("m", i)
+		f.store(id, at)
+		if err := s.Cancel(context.Background(), realTopic, id); err != nil {
+			t.Fatalf("cancel %s right after storing it: %v", id, err)
+		}
 	}
 }
 
