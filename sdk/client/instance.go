@@ -226,8 +226,9 @@ func (in *instance) invokeFor(ctx context.Context, addr string, req *remoting.Co
 }
 
 // invokeUntil is invoke ending at deadline instead of after the call timeout. The deadline is
-// not a context: the call waits on a recycled timer (remoting.Conn.InvokeUntil), as a send's
-// attempts do, for whom a context with a timeout per call cost about 5 % of the client's CPU.
+// not a context: the call's recycled timer ends it (remoting.Conn.InvokeUntil), as it does a
+// send's attempts, for whom a context with a timeout per call cost about 5 % of the client's
+// CPU.
 func (in *instance) invokeUntil(ctx context.Context, addr string, req *remoting.Command, deadline time.Time) (*remoting.Command, error) {
 	if in.isClosed() {
 		return nil, ErrClosed

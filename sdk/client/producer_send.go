@@ -319,30 +319,23 @@ func (p *Producer) roundRobin(topic string) *atomic.Uint32 {
 	return v.(*atomic.Uint32)
 }
 
-// route returns the route a send to topic uses. A route known already is returned at once; a
-// lookup (from the NameServers, or TBW102's for a derived route) also ends at deadline (the
-// zero time: ctx alone bounds it), with the only context a send builds on this path.
+// route returns the route a send to topic uses. A route known already is returned at once,
+// without a context; a lookup (from the NameServers, or TBW102's for a derived route) also ends
+// at deadline (the zero time: ctx alone bounds it).
 func (p *Producer) route(ctx context.Context, topic string, deadline time.Time) (*topicRoute, error) {
 	if p.cfg.autoCreateTopic {
 		if r := p.derivedRoute(topic); r != nil {
 			return r, nil
 		}
 	}
-	r := p.in.cachedRoute(topic)
-	var err error
-	if r == nil {
-		var cancel context.CancelFunc
-		ctx, cancel = withDeadline(ctx, deadline)
-		defer cancel()
-		r, err = p.in.fetchRoute(ctx, topic)
-	}
+	r, err := p.in.route(ctx, topic, deadline)
 	switch {
 	case err == nil && len(r.publish) > 0:
 		return r, nil
 	case err == nil:
 		return nil, fmt.Errorf("%w: topic %s has no writable queue on a broker with a master", ErrNoRoute, topic)
 	case p.cfg.autoCreateTopic && errors.Is(err, ErrTopicNotExist):
-		return p.deriveRoute(ctx, topic)
+		return p.deriveRoute(ctx, topic, deadline)
 	}
 	return nil, err
 }
@@ -381,9 +374,10 @@ func (p *Producer) derivedRoute(topic string) *topicRoute {
 }
 
 // deriveRoute builds the route of a topic the NameServers don't know from the template topic
-// TBW102's, with at most defaultTopicQueueNums queues per broker, as RocketMQ clients do.
-func (p *Producer) deriveRoute(ctx context.Context, topic string) (*topicRoute, error) {
-	tbw, err := p.in.route(ctx, protocol.AutoCreateTopic)
+// TBW102's, with at most defaultTopicQueueNums queues per broker, as RocketMQ clients do. A
+// lookup of TBW102's route also ends at deadline.
+func (p *Producer) deriveRoute(ctx context.Context, topic string, deadline time.Time) (*topicRoute, error) {
+	tbw, err := p.in.route(ctx, protocol.AutoCreateTopic, deadline)
 	if err != nil {
 		return nil, fmt.Errorf("route of %s through %s: %w", topic, protocol.AutoCreateTopic, err)
 	}

@@ -110,7 +110,7 @@ func (pc *PushConsumer) rebalance(ctx context.Context) bool {
 
 // allocate returns the consumer's share of topic's queues.
 func (pc *PushConsumer) allocate(ctx context.Context, topic string, lists map[string][]string) ([]MessageQueue, error) {
-	r, err := pc.in.route(ctx, topic)
+	r, err := pc.in.route(ctx, topic, time.Time{})
 	if err != nil {
 		return nil, err
 	}

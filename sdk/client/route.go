@@ -47,11 +47,14 @@ func newTopicRoute(topic string, data protocol.TopicRouteData) *topicRoute {
 	return r
 }
 
-// route returns topic's route from the cache, fetching it on a miss.
-func (in *instance) route(ctx context.Context, topic string) (*topicRoute, error) {
+// route returns topic's route from the cache, fetching it on a miss. The fetch also ends at
+// deadline (the zero time: ctx alone bounds it); a cached route costs no context.
+func (in *instance) route(ctx context.Context, topic string, deadline time.Time) (*topicRoute, error) {
 	if r := in.cachedRoute(topic); r != nil {
 		return r, nil
 	}
+	ctx, cancel := withDeadline(ctx, deadline)
+	defer cancel()
 	return in.fetchRoute(ctx, topic)
 }
 
