@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ternmq/tern/core/broker/brokertest"
 	"github.com/ternmq/tern/sdk/client"
 )
 
@@ -125,6 +126,9 @@ func (d *devProc) start() {
 				d.t.Fatalf("tern %s does not listen on %s after %v\n%s", args[0], addr, startLimit, d.logTail())
 			}
 		}
+	}
+	if d.kind == "" { // tern dev: tests go on with `tern admin`, which needs the broker in the routes
+		brokertest.WaitRegistered(d.t, time.Until(deadline), d.ns, d.br)
 	}
 }
 

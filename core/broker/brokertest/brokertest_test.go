@@ -3,6 +3,8 @@ package brokertest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +137,34 @@ func TestPullCodes(t *testing.T) {
 	if resp.Code != 0 || rh.NextBeginOffset != 3 {
 		t.Fatalf("offset 1: %v next %d", remoting.Code(resp.Code), rh.NextBeginOffset)
 	}
+}
+
+// TestWaitRegistered: the broker is found at its NameServer; an address no broker has is not.
+func TestWaitRegistered(t *testing.T) {
+	c := Start(t, nil)
+	WaitRegistered(t, 10*time.Second, c.NamesrvAddr, c.BrokerAddr)
+
+	ft := &fatalT{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		WaitRegistered(ft, 200*time.Millisecond, c.NamesrvAddr, "127.0.0.1:1")
+	}()
+	<-done
+	if !strings.Contains(ft.msg, "not registered") {
+		t.Fatalf("an unknown broker: %q, want a failure saying it is not registered", ft.msg)
+	}
+}
+
+// fatalT records a Fatalf and ends its goroutine, as testing.T does, without failing the test.
+type fatalT struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalT) Helper() {}
+
+func (f *fatalT) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ternmq/tern/core/broker/brokertest"
 	"github.com/ternmq/tern/sdk/client"
 )
 
@@ -47,6 +48,7 @@ func TestSoakTimersAcrossACrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitListening(t, br)
+		brokertest.WaitRegistered(t, 60*time.Second, ns, br) // `tern admin` needs the broker in the routes
 		return cmd
 	}
 	proc := start()
