@@ -115,6 +115,9 @@ func openReplica(cfg *Config) (*replica, error) {
 		r.ln = ln
 	}
 	r.memoryCap = int64(float64(totalMemory()) * float64(cfg.AccessMessageInMemoryMaxRatio) / 100)
+	if w := cfg.Store.CommitLogCacheWindow; w > 0 && w < r.memoryCap {
+		r.memoryCap = w // older log is evicted from the page cache
+	}
 	if cfg.Election == nil && cfg.BrokerRole != RoleSlave {
 		// A static master is one from the start (Start adds its HA port and services).
 		r.master.Store(true)
@@ -492,8 +495,8 @@ func storedCode(err error) (remoting.Code, bool) {
 
 // suggestBroker is a pull response's suggestWhichBrokerId (RocketMQ's rule). A master
 // suggests a slave (whichBrokerWhenConsumeSlowly, 1) when the consumer is further behind than
-// accessMessageInMemoryMaxRatio of the machine's memory, so that the master's page cache keeps
-// serving the consumers that keep up. A slave suggests the master unless the consumer is that
+// accessMessageInMemoryMaxRatio of the machine's memory (or than commitLogCacheWindow, if less),
+// so that the master's page cache keeps serving the consumers that keep up. A slave suggests the master unless the consumer is that
 // far behind, or its master is gone (it then keeps serving the consumer itself).
 func (b *Broker) suggestBroker(lastPhy int64) int64 {
 	if !b.cfg.SlaveReadEnable {

@@ -64,6 +64,12 @@ type Config struct {
 	// background, so that a flush before the ack writes over allocated blocks instead of also
 	// committing their allocation (see commitlog.Options.ZeroAhead).
 	ZeroAheadCommitLog int64 `yaml:"zeroAheadCommitLog"`
+	// CommitLogCacheWindow (bytes, default 1 GiB; 0 turns it off) is how much of the CommitLog
+	// below its flushed end stays in the page cache: older pages are evicted after each flush,
+	// so that new appends reuse their memory (see commitlog.Options.CacheWindow). Consumers
+	// further behind read the disk, and a master suggests its slave to them sooner
+	// (accessMessageInMemoryMaxRatio counts only this much as in memory).
+	CommitLogCacheWindow int64 `yaml:"commitLogCacheWindow"`
 	// MaxMessageSize bounds a message body, and a batch (default 4 MiB).
 	MaxMessageSize int `yaml:"maxMessageSize"`
 
@@ -151,6 +157,7 @@ func DefaultConfig(dir string) Config {
 		SyncFlushTimeout:                  config.Millis(5 * time.Second),
 		PreallocateCommitLog:              true,
 		ZeroAheadCommitLog:                16 << 20,
+		CommitLogCacheWindow:              1 << 30,
 		MaxMessageSize:                    4 << 20,
 		FileReservedTime:                  72,
 		DeleteWhen:                        "04",
@@ -195,6 +202,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ZeroAheadCommitLog < 0 {
 		bad("zeroAheadCommitLog %d is negative", c.ZeroAheadCommitLog)
+	}
+	if c.CommitLogCacheWindow < 0 {
+		bad("commitLogCacheWindow %d is negative", c.CommitLogCacheWindow)
 	}
 	if c.FlushConsumeQueueLeastPages < 0 {
 		bad("flushConsumeQueueLeastPages %d is negative", c.FlushConsumeQueueLeastPages)

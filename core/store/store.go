@@ -137,6 +137,7 @@ func Open(cfg Config) (*Store, error) {
 		Logger:           s.log,
 		Published:        s.wakeDispatcher,
 		Flushed:          cfg.OnFlush,
+		CacheWindow:      cfg.CommitLogCacheWindow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)

@@ -61,6 +61,17 @@ type Options struct {
 	// Flushed, if set, is called after each flush that wrote data back, with how long the
 	// write-back took (the flush-latency metric). It must not block.
 	Flushed func(time.Duration)
+	// CacheWindow, when positive, is how much of the log below its flushed end stays in the
+	// page cache: after a flush, the log more than CacheWindow below the new flushed end is
+	// evicted (in steps of at least evictStep), and its memory goes back to the kernel's free
+	// lists, where the pages of the next appends come from. Every page the log takes from memory
+	// that has not been used lately costs a fault in the hypervisor on a VM that hands free
+	// memory back to its host (virtio-balloon free page reporting): about 8 µs a page here,
+	// against 1.3 µs for a page freed a moment before, so that a log that kept every page it had
+	// written spent a quarter of a broker's CPU at 4 KiB messages faulting memory in. Reading the
+	// log below the window reads the disk again. 0 keeps everything cached, as RocketMQ does
+	// (the kernel then reclaims the oldest pages once memory runs short).
+	CacheWindow int64
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -88,6 +99,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("commitlog: sync flush timeout %v must be positive", o.SyncFlushTimeout)
 	case o.ZeroAhead < 0:
 		return fmt.Errorf("commitlog: zero-ahead %d must not be negative", o.ZeroAhead)
+	case o.CacheWindow < 0:
+		return fmt.Errorf("commitlog: cache window %d must not be negative", o.CacheWindow)
 	}
 	return nil
 }
@@ -133,6 +146,8 @@ type CommitLog struct {
 	zeroed  atomic.Int64
 	zeroReq chan struct{}
 	bg      sync.WaitGroup // the zeroer
+
+	evicted int64 // the log below it is out of the page cache (CacheWindow), guarded by fmu
 }
 
 // Open opens the log in dir. Recover must tell it where the data ends before the first Append;
@@ -391,7 +406,38 @@ func (c *CommitLog) flushLocked() (int64, error) {
 	if c.zeroReq != nil && c.zeroed.Load() < to+c.opts.ZeroAhead/2 {
 		c.askZero()
 	}
+	if c.opts.CacheWindow > 0 {
+		c.evictBelow(to - c.opts.CacheWindow)
+	}
 	return to, nil
+}
+
+// evictStep is the least a flush evicts at once (or CacheWindow, if less): fewer, larger
+// system calls.
+const evictStep = 4 << 20
+
+// evictBelow evicts the log below end, all of it flushed, from the page cache (CacheWindow).
+// The caller holds fmu. A failure is logged and the range skipped: the pages then stay cached
+// until the kernel reclaims them, which costs nothing but memory.
+func (c *CommitLog) evictBelow(end int64) {
+	from := max(c.evicted, c.q.MinOffset())
+	if end-from < min(evictStep, c.opts.CacheWindow) {
+		return
+	}
+	for pos := from; pos < end; {
+		seg := c.q.Acquire(pos)
+		if seg == nil { // deleted meanwhile, or a gap: go on at the next segment
+			pos = (pos/c.opts.SegmentSize + 1) * c.opts.SegmentSize
+			continue
+		}
+		n := min(end, seg.End()) - pos
+		if err := seg.File.Evict(pos-seg.Start, pos-seg.Start+n); err != nil {
+			c.log.Warn("commitlog: evicting flushed pages from the page cache failed", "err", err)
+		}
+		seg.Release()
+		pos += n
+	}
+	c.evicted = end
 }
 
 // askZero wakes the zeroer.

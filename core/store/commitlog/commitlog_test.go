@@ -12,6 +12,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store/segment"
@@ -29,6 +32,7 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "zero flush interval", edit: func(o *Options) { o.FlushInterval = 0 }, wantErr: "flush interval"},
 		{name: "zero sync flush timeout", edit: func(o *Options) { o.SyncFlushTimeout = 0 }, wantErr: "sync flush timeout"},
 		{name: "negative sync flush timeout", edit: func(o *Options) { o.SyncFlushTimeout = -time.Second }, wantErr: "sync flush timeout"},
+		{name: "negative cache window", edit: func(o *Options) { o.CacheWindow = -1 }, wantErr: "cache window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -655,4 +659,68 @@ func TestReadableEndNeverGoesBack(t *testing.T) {
 		}
 		appendSized(t, c, 200, i)
 	}
+}
+
+// TestCacheWindow: after a flush, the log more than CacheWindow below the flushed end is out of
+// the page cache, the window itself is not, and every record still reads back intact (from the
+// disk), with the mapping written directly and with the buffered (pwrite) path alike.
+func TestCacheWindow(t *testing.T) {
+	for _, buffered := range []bool{false, true} {
+		t.Run(map[bool]string{false: "mapped", true: "buffered"}[buffered], func(t *testing.T) {
+			const seg, window = 64 << 10, 64 << 10
+			opts := testOptions()
+			opts.SegmentSize, opts.CacheWindow, opts.Buffered = seg, window, buffered
+			c, dir := newLog(t, opts)
+			defer c.Close()
+			var st unix.Statfs_t
+			if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
+				t.Skip("tmpfs keeps its pages: they are the file")
+			}
+			var offs []int64
+			var end int64
+			for i := 0; end < 8*seg; i++ {
+				var off int64
+				off, end = appendSized(t, c, 1000, i)
+				offs = append(offs, off)
+			}
+			if _, err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range c.Segments().Segments() {
+				b := s.Bytes()[:min(s.Size(), end-s.Start)]
+				n, pages := resident(t, b), (len(b)+int(pageSize)-1)/int(pageSize)
+				switch {
+				case s.End() <= end-window && n != 0:
+					t.Errorf("segment at %d, below the window: %d of %d pages still cached", s.Start, n, pages)
+				case s.Start >= end-window+pageSize && n != pages:
+					t.Errorf("segment at %d, inside the window: %d of %d pages cached", s.Start, n, pages)
+				}
+			}
+			for i, off := range offs {
+				v, s, err := c.ReadRecord(off)
+				if err != nil {
+					t.Fatalf("record %d at %d: %v", i, off, err)
+				}
+				if !bytes.Equal(v.Body(), newRecord(1000, i).Body) {
+					t.Fatalf("record %d at %d: body differs after eviction", i, off)
+				}
+				s.Release()
+			}
+		})
+	}
+}
+
+// resident counts the pages of b that are in the page cache (mincore(2)).
+func resident(t *testing.T, b []byte) int {
+	t.Helper()
+	vec := make([]byte, (len(b)+int(pageSize)-1)/int(pageSize))
+	// x/sys/unix has no wrapper for mincore(2).
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
+		t.Fatalf("mincore: %v", errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
 }

@@ -146,6 +146,7 @@ func (c *CommitLog) Truncate(offset int64) error {
 	}
 	c.reserved, c.pstart, c.pbuf = offset, offset, c.pbuf[:0]
 	c.zeroed.Store(0) // TruncateFrom may hand the cut blocks back as unwritten
+	c.evicted = min(c.evicted, offset)
 	err := c.q.TruncateFrom(offset)
 	c.cur = c.q.Last()
 	if err != nil {

@@ -351,3 +351,28 @@ func (f *File) Advise(from, to int64, advice int) error {
 	}
 	return nil
 }
+
+// Evict drops the pages of [from, to) from this mapping and from the page cache, so that their
+// memory is free for new pages at once. The range must have been written back (Sync): dirty
+// pages stay cached. Reading the range later reads it from the file again. The caller must hold
+// a reference.
+func (f *File) Evict(from, to int64) error {
+	from, to = f.clamp(from, to)
+	start := (from + pageSize - 1) &^ (pageSize - 1)
+	end := to &^ (pageSize - 1)
+	if end <= start {
+		return nil
+	}
+	if err := unix.Madvise(f.data[start:end], unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("mmap: evict %s: %w", f.path, err)
+	}
+	fd, err := unix.Open(f.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("mmap: evict %s: %w", f.path, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fadvise(fd, start, end-start, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("mmap: evict %s: %w", f.path, err)
+	}
+	return nil
+}
