@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ternmq/tern/core/internal/periodic"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store/segment"
@@ -69,8 +71,9 @@ type Options struct {
 	// memory back to its host (virtio-balloon free page reporting): about 8 µs a page here,
 	// against 1.3 µs for a page freed a moment before, so that a log that kept every page it had
 	// written spent a quarter of a broker's CPU at 4 KiB messages faulting memory in. Reading the
-	// log below the window reads the disk again. 0 keeps everything cached, as RocketMQ does
-	// (the kernel then reclaims the oldest pages once memory runs short).
+	// log below the window reads the disk again; such reads are read ahead and evicted again
+	// behind the furthest reader (readEvicted). 0 keeps everything cached, as RocketMQ does (the
+	// kernel then reclaims the oldest pages once memory runs short).
 	CacheWindow int64
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
@@ -147,7 +150,8 @@ type CommitLog struct {
 	zeroReq chan struct{}
 	bg      sync.WaitGroup // the zeroer
 
-	evicted int64 // the log below it is out of the page cache (CacheWindow), guarded by fmu
+	evicted   atomic.Int64 // the log below it was evicted (CacheWindow); stored with fmu held
+	readChunk atomic.Int64 // the furthest evictStep chunk a read below evicted has reached, plus 1
 }
 
 // Open opens the log in dir. Recover must tell it where the data ends before the first Append;
@@ -420,7 +424,7 @@ const evictStep = 4 << 20
 // The caller holds fmu. A failure is logged and the range skipped: the pages then stay cached
 // until the kernel reclaims them, which costs nothing but memory.
 func (c *CommitLog) evictBelow(end int64) {
-	from := max(c.evicted, c.q.MinOffset())
+	from := max(c.evicted.Load(), c.q.MinOffset())
 	if end-from < min(evictStep, c.opts.CacheWindow) {
 		return
 	}
@@ -437,7 +441,49 @@ func (c *CommitLog) evictBelow(end int64) {
 		seg.Release()
 		pos += n
 	}
-	c.evicted = end
+	c.evicted.Store(end)
+}
+
+// readEvicted is called by a read of the log below evicted, ending at end. The first read in
+// each evictStep chunk asks the kernel to read the next two chunks (MADV_WILLNEED, without
+// waiting) and evicts the chunk readBehind chunks back, so that a consumer catching up from
+// beyond the window reads ahead of its pulls and recycles the memory of what it has read, as
+// the appends do. A reader behind the furthest one gets neither: the kernel's own read-around.
+func (c *CommitLog) readEvicted(end int64) {
+	chunk := end/evictStep + 1
+	last := c.readChunk.Load()
+	if chunk <= last || !c.readChunk.CompareAndSwap(last, chunk) {
+		return
+	}
+	step := int64(evictStep)
+	limit := c.evicted.Load()
+	c.adviseRange(chunk*step, min((chunk+2)*step, limit), unix.MADV_WILLNEED)
+	if back := chunk - readBehind; back >= 0 {
+		c.adviseRange(back*step, min((back+1)*step, limit), unix.MADV_DONTNEED)
+	}
+}
+
+// readBehind is how many evictStep chunks behind the furthest read of evicted log its pages are
+// evicted again.
+const readBehind = 16
+
+// adviseRange applies advice to the log's [from, to): MADV_WILLNEED reads it ahead, MADV_DONTNEED
+// evicts it (mmap.File.Evict). Failures only cost the hint.
+func (c *CommitLog) adviseRange(from, to int64, advice int) {
+	for pos := from; pos < to; {
+		seg := c.q.Acquire(pos)
+		if seg == nil {
+			return
+		}
+		n := min(to, seg.End()) - pos
+		if advice == unix.MADV_DONTNEED {
+			seg.File.Evict(pos-seg.Start, pos-seg.Start+n)
+		} else {
+			seg.File.Advise(pos-seg.Start, pos-seg.Start+n, advice)
+		}
+		seg.Release()
+		pos += n
+	}
 }
 
 // askZero wakes the zeroer.

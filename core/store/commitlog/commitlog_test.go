@@ -724,3 +724,49 @@ func resident(t *testing.T, b []byte) int {
 	}
 	return n
 }
+
+// TestReadBelowWindow: a reader of the evicted log evicts what it read once it is readBehind
+// chunks further on, so catching up from beyond the window does not fill the page cache again.
+func TestReadBelowWindow(t *testing.T) {
+	const seg, window = 8 << 20, 4 << 20
+	opts := testOptions()
+	opts.SegmentSize, opts.CacheWindow = seg, window
+	c, dir := newLog(t, opts)
+	defer c.Close()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
+		t.Skip("tmpfs keeps its pages: they are the file")
+	}
+	var offs []int64
+	var end int64
+	for i := 0; end < (readBehind+6)*evictStep; i++ {
+		var off int64
+		off, end = appendSized(t, c, 4000, i)
+		offs = append(offs, off)
+	}
+	if _, err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	first := c.Segments().First()
+	if n := resident(t, first.Bytes()[:evictStep]); n != 0 {
+		t.Fatalf("the first chunk is still cached after the flush (%d pages)", n)
+	}
+	// Read the log up to readBehind+2 chunks: the first chunk, read at the start, is evicted
+	// again once the reader is readBehind chunks past it.
+	for i, off := range offs {
+		if off >= (readBehind+2)*evictStep {
+			break
+		}
+		v, s, err := c.ReadRecord(off)
+		if err != nil {
+			t.Fatalf("record %d at %d: %v", i, off, err)
+		}
+		if !bytes.Equal(v.Body(), newRecord(4000, i).Body) {
+			t.Fatalf("record %d at %d: body differs", i, off)
+		}
+		s.Release()
+	}
+	if n := resident(t, first.Bytes()[:evictStep]); n != 0 {
+		t.Fatalf("the first chunk, read and left readBehind chunks behind, has %d pages cached", n)
+	}
+}

@@ -23,6 +23,9 @@ func (c *CommitLog) Read(phyOffset int64, size int) (b []byte, seg *segment.Segm
 		seg.Release()
 		return nil, nil, fmt.Errorf("%w: [%d,+%d) crosses the end of segment %d", ErrOutOfRange, phyOffset, size, seg.Start)
 	}
+	if phyOffset < c.evicted.Load() {
+		c.readEvicted(phyOffset + int64(size))
+	}
 	return seg.Bytes()[rel : rel+int64(size)], seg, nil
 }
 
@@ -39,6 +42,9 @@ func (c *CommitLog) ReadRecord(phyOffset int64) (message.View, *segment.Segment,
 	}
 	rel := phyOffset - seg.Start
 	end := min(seg.Size(), max-seg.Start)
+	if phyOffset < c.evicted.Load() {
+		c.readEvicted(phyOffset + 1)
+	}
 	v, err := message.Parse(seg.Bytes()[rel:end])
 	if err != nil {
 		seg.Release()

@@ -146,7 +146,8 @@ func (c *CommitLog) Truncate(offset int64) error {
 	}
 	c.reserved, c.pstart, c.pbuf = offset, offset, c.pbuf[:0]
 	c.zeroed.Store(0) // TruncateFrom may hand the cut blocks back as unwritten
-	c.evicted = min(c.evicted, offset)
+	c.evicted.Store(min(c.evicted.Load(), offset))
+	c.readChunk.Store(0)
 	err := c.q.TruncateFrom(offset)
 	c.cur = c.q.Last()
 	if err != nil {
