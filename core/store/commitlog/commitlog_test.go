@@ -672,10 +672,7 @@ func TestCacheWindow(t *testing.T) {
 			opts.SegmentSize, opts.CacheWindow, opts.Buffered = seg, window, buffered
 			c, dir := newLog(t, opts)
 			defer c.Close()
-			var st unix.Statfs_t
-			if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
-				t.Skip("tmpfs keeps its pages: they are the file")
-			}
+			skipTmpfs(t, dir)
 			var offs []int64
 			var end int64
 			for i := 0; end < 8*seg; i++ {
@@ -710,6 +707,15 @@ func TestCacheWindow(t *testing.T) {
 	}
 }
 
+// skipTmpfs skips a test of page cache eviction where dir is on tmpfs, whose pages are the file.
+func skipTmpfs(t *testing.T, dir string) {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
+		t.Skip("tmpfs keeps its pages: they are the file")
+	}
+}
+
 // resident counts the pages of b that are in the page cache (mincore(2)).
 func resident(t *testing.T, b []byte) int {
 	t.Helper()
@@ -733,10 +739,7 @@ func TestReadBelowWindow(t *testing.T) {
 	opts.SegmentSize, opts.CacheWindow = seg, window
 	c, dir := newLog(t, opts)
 	defer c.Close()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
-		t.Skip("tmpfs keeps its pages: they are the file")
-	}
+	skipTmpfs(t, dir)
 	var offs []int64
 	var end int64
 	for i := 0; end < (readBehind+6)*evictStep; i++ {
