@@ -2,13 +2,10 @@ package brokertest
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/ternmq/tern/core/protocol"
-	"github.com/ternmq/tern/core/remoting"
+	"github.com/ternmq/tern/discovery/namesrv"
 )
 
 // WaitRegistered waits until the NameServer at namesrvAddr lists a broker at brokerAddr, as
@@ -18,20 +15,24 @@ import (
 // `tern admin topic create` does, failed on a loaded host with "no master broker registered".
 func WaitRegistered(t testing.TB, limit time.Duration, namesrvAddr, brokerAddr string) {
 	t.Helper()
-	cl := remoting.NewClient(remoting.ClientOptions{})
-	defer cl.Close()
+	ns := namesrv.NewClient(namesrv.ClientOptions{Addrs: []string{namesrvAddr}})
+	defer ns.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond) // polling another process: nothing to wait on
 	defer tick.Stop()
 	var last error
 	for {
-		ok, err := registered(ctx, cl, namesrvAddr, brokerAddr)
-		if ok {
-			return
-		}
+		ci, err := ns.Brokers(ctx)
 		if err != nil {
 			last = err
+		}
+		for _, bd := range ci.Brokers {
+			for _, addr := range bd.Addresses {
+				if addr == brokerAddr {
+					return
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -39,29 +40,4 @@ func WaitRegistered(t testing.TB, limit time.Duration, namesrvAddr, brokerAddr s
 		case <-tick.C:
 		}
 	}
-}
-
-// registered tells whether the NameServer's cluster info lists brokerAddr.
-func registered(ctx context.Context, cl *remoting.Client, namesrvAddr, brokerAddr string) (bool, error) {
-	rctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	resp, err := cl.Invoke(rctx, namesrvAddr, remoting.NewRequest(remoting.GetBrokerClusterInfo, nil, nil))
-	if err != nil {
-		return false, err
-	}
-	if remoting.Code(resp.Code) != remoting.Success {
-		return false, fmt.Errorf("cluster info: code %d: %s", resp.Code, resp.Remark)
-	}
-	var ci protocol.ClusterInfo
-	if err := json.Unmarshal(resp.Body, &ci); err != nil {
-		return false, fmt.Errorf("cluster info: %w", err)
-	}
-	for _, bd := range ci.BrokerAddrTable {
-		for _, addr := range bd.BrokerAddrs {
-			if addr == brokerAddr {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
 }
