@@ -496,8 +496,9 @@ func storedCode(err error) (remoting.Code, bool) {
 // suggestBroker is a pull response's suggestWhichBrokerId (RocketMQ's rule). A master
 // suggests a slave (whichBrokerWhenConsumeSlowly, 1) when the consumer is further behind than
 // accessMessageInMemoryMaxRatio of the machine's memory (or than commitLogCacheWindow, if less),
-// so that the master's page cache keeps serving the consumers that keep up. A slave suggests the master unless the consumer is that
-// far behind, or its master is gone (it then keeps serving the consumer itself).
+// so that the master's page cache keeps serving the consumers that keep up. A slave suggests
+// the master unless the consumer is that far behind, or its master is gone (it then keeps
+// serving the consumer itself).
 func (b *Broker) suggestBroker(lastPhy int64) int64 {
 	if !b.cfg.SlaveReadEnable {
 		return 0

@@ -151,7 +151,7 @@ type CommitLog struct {
 	bg      sync.WaitGroup // the zeroer
 
 	evicted   atomic.Int64 // the log below it was evicted (CacheWindow); stored with fmu held
-	readChunk atomic.Int64 // the furthest evictStep chunk a read below evicted has reached, plus 1
+	readChunk atomic.Int64 // 1 + the furthest evictStep chunk a read below evicted has reached
 }
 
 // Open opens the log in dir. Recover must tell it where the data ends before the first Append;
@@ -417,30 +417,22 @@ func (c *CommitLog) flushLocked() (int64, error) {
 }
 
 // evictStep is the least a flush evicts at once (or CacheWindow, if less): fewer, larger
-// system calls.
+// system calls. Reads of evicted log advise the kernel a chunk of this size at a time.
 const evictStep = 4 << 20
 
 // evictBelow evicts the log below end, all of it flushed, from the page cache (CacheWindow).
 // The caller holds fmu. A failure is logged and the range skipped: the pages then stay cached
 // until the kernel reclaims them, which costs nothing but memory.
 func (c *CommitLog) evictBelow(end int64) {
-	from := max(c.evicted.Load(), c.q.MinOffset())
-	if end-from < min(evictStep, c.opts.CacheWindow) {
+	if end-c.evicted.Load() < min(evictStep, c.opts.CacheWindow) {
 		return
 	}
-	for pos := from; pos < end; {
-		seg := c.q.Acquire(pos)
-		if seg == nil { // deleted meanwhile, or a gap: go on at the next segment
-			pos = (pos/c.opts.SegmentSize + 1) * c.opts.SegmentSize
-			continue
-		}
-		n := min(end, seg.End()) - pos
-		if err := seg.File.Evict(pos-seg.Start, pos-seg.Start+n); err != nil {
+	c.q.Range(max(c.evicted.Load(), c.q.MinOffset()), end, func(s *segment.Segment, from, to int64) error {
+		if err := s.File.Evict(from, to); err != nil {
 			c.log.Warn("commitlog: evicting flushed pages from the page cache failed", "err", err)
 		}
-		seg.Release()
-		pos += n
-	}
+		return nil
+	})
 	c.evicted.Store(end)
 }
 
@@ -449,42 +441,27 @@ func (c *CommitLog) evictBelow(end int64) {
 // waiting) and evicts the chunk readBehind chunks back, so that a consumer catching up from
 // beyond the window reads ahead of its pulls and recycles the memory of what it has read, as
 // the appends do. A reader behind the furthest one gets neither: the kernel's own read-around.
+// Failures only cost the hint.
 func (c *CommitLog) readEvicted(end int64) {
-	chunk := end/evictStep + 1
+	cur := end / evictStep
 	last := c.readChunk.Load()
-	if chunk <= last || !c.readChunk.CompareAndSwap(last, chunk) {
+	if cur+1 <= last || !c.readChunk.CompareAndSwap(last, cur+1) {
 		return
 	}
-	step := int64(evictStep)
 	limit := c.evicted.Load()
-	c.adviseRange(chunk*step, min((chunk+2)*step, limit), unix.MADV_WILLNEED)
-	if back := chunk - readBehind; back >= 0 {
-		c.adviseRange(back*step, min((back+1)*step, limit), unix.MADV_DONTNEED)
+	c.q.Range((cur+1)*evictStep, min((cur+3)*evictStep, limit), func(s *segment.Segment, from, to int64) error {
+		return s.File.Advise(from, to, unix.MADV_WILLNEED)
+	})
+	if back := cur - readBehind; back >= 0 {
+		c.q.Range(back*evictStep, min((back+1)*evictStep, limit), func(s *segment.Segment, from, to int64) error {
+			return s.File.Evict(from, to)
+		})
 	}
 }
 
 // readBehind is how many evictStep chunks behind the furthest read of evicted log its pages are
 // evicted again.
 const readBehind = 16
-
-// adviseRange applies advice to the log's [from, to): MADV_WILLNEED reads it ahead, MADV_DONTNEED
-// evicts it (mmap.File.Evict). Failures only cost the hint.
-func (c *CommitLog) adviseRange(from, to int64, advice int) {
-	for pos := from; pos < to; {
-		seg := c.q.Acquire(pos)
-		if seg == nil {
-			return
-		}
-		n := min(to, seg.End()) - pos
-		if advice == unix.MADV_DONTNEED {
-			seg.File.Evict(pos-seg.Start, pos-seg.Start+n)
-		} else {
-			seg.File.Advise(pos-seg.Start, pos-seg.Start+n, advice)
-		}
-		seg.Release()
-		pos += n
-	}
-}
 
 // askZero wakes the zeroer.
 func (c *CommitLog) askZero() {

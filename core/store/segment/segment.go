@@ -293,6 +293,13 @@ func (q *Queue) RemoveAll() error {
 
 // Sync flushes [from, to) of the stream to disk, across segment boundaries.
 func (q *Queue) Sync(from, to int64) error {
+	return q.Range(from, to, (*Segment).Sync)
+}
+
+// Range calls fn, oldest first, for each segment holding part of the stream's [from, to), with
+// that part as offsets from the segment's start and a reference held; segments already closed
+// are skipped. It stops at fn's first error and returns it.
+func (q *Queue) Range(from, to int64, fn func(s *Segment, from, to int64) error) error {
 	for _, s := range q.Segments() {
 		if s.End() <= from || s.Start >= to {
 			continue
@@ -300,7 +307,7 @@ func (q *Queue) Sync(from, to int64) error {
 		if !s.File.Acquire() {
 			continue
 		}
-		err := s.Sync(max(from, s.Start)-s.Start, min(to, s.End())-s.Start)
+		err := fn(s, max(from, s.Start)-s.Start, min(to, s.End())-s.Start)
 		s.Release()
 		if err != nil {
 			return err
