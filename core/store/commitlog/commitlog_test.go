@@ -693,17 +693,23 @@ func TestCacheWindow(t *testing.T) {
 					t.Errorf("segment at %d, inside the window: %d of %d pages cached", s.Start, n, pages)
 				}
 			}
-			for i, off := range offs {
-				v, s, err := c.ReadRecord(off)
-				if err != nil {
-					t.Fatalf("record %d at %d: %v", i, off, err)
-				}
-				if !bytes.Equal(v.Body(), newRecord(1000, i).Body) {
-					t.Fatalf("record %d at %d: body differs after eviction", i, off)
-				}
-				s.Release()
-			}
+			readBack(t, c, offs, 1000)
 		})
+	}
+}
+
+// readBack reads the records appendSized(size, i) wrote at offs[i] and checks their bodies.
+func readBack(t *testing.T, c *CommitLog, offs []int64, size int) {
+	t.Helper()
+	for i, off := range offs {
+		v, s, err := c.ReadRecord(off)
+		if err != nil {
+			t.Fatalf("record %d at %d: %v", i, off, err)
+		}
+		if !bytes.Equal(v.Body(), newRecord(size, i).Body) {
+			t.Fatalf("record %d at %d: body differs", i, off)
+		}
+		s.Release()
 	}
 }
 
@@ -756,19 +762,8 @@ func TestReadBelowWindow(t *testing.T) {
 	}
 	// Read the log up to readBehind+2 chunks: the first chunk, read at the start, is evicted
 	// again once the reader is readBehind chunks past it.
-	for i, off := range offs {
-		if off >= (readBehind+2)*evictStep {
-			break
-		}
-		v, s, err := c.ReadRecord(off)
-		if err != nil {
-			t.Fatalf("record %d at %d: %v", i, off, err)
-		}
-		if !bytes.Equal(v.Body(), newRecord(4000, i).Body) {
-			t.Fatalf("record %d at %d: body differs", i, off)
-		}
-		s.Release()
-	}
+	n := slices.IndexFunc(offs, func(off int64) bool { return off >= (readBehind+2)*evictStep })
+	readBack(t, c, offs[:n], 4000)
 	if n := resident(t, first.Bytes()[:evictStep]); n != 0 {
 		t.Fatalf("the first chunk, read and left readBehind chunks behind, has %d pages cached", n)
 	}
