@@ -179,11 +179,16 @@ stop() {
   forget "$1"
 }
 picked=" "
+# Ports come from below the kernel's ephemeral range, so that no outgoing connection takes one
+# between the pick and the listen.
+read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range
+port_lo=10000 port_span=$((eph_lo - 10000))
+if ((port_span < 2000)); then port_lo=$((eph_lo > 40000 ? 20000 : 61000)) port_span=2000; fi
 # free_port VAR: a loopback port nothing listens on and not picked before, into VAR.
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((port_lo + RANDOM % port_span))
     [[ $picked == *" $p "* ]] && continue
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
     picked+="$p "
