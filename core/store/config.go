@@ -59,10 +59,12 @@ type Config struct {
 	// into a hole that a full filesystem cannot back kills the broker with SIGBUS. (SYNC_FLUSH
 	// writes with pwrite, which fails with ENOSPC instead.)
 	PreallocateCommitLog bool `yaml:"preallocateCommitLog"`
-	// ZeroAheadCommitLog (bytes, default 16 MiB; 0 turns it off): with SYNC_FLUSH, how far past
-	// the end of the CommitLog its blocks are kept written with zeros and synced, in the
-	// background, so that a flush before the ack writes over allocated blocks instead of also
-	// committing their allocation (see commitlog.Options.ZeroAhead).
+	// ZeroAheadCommitLog (bytes, default 16 MiB; 0 turns it off) is how far past the end of the
+	// CommitLog a background goroutine prepares it (see commitlog.Options.ZeroAhead). With
+	// SYNC_FLUSH its blocks are kept written with zeros and synced, so that a flush before the
+	// ack writes over allocated blocks instead of also committing their allocation; with
+	// ASYNC_FLUSH its pages are read into the page cache, so that no append stalls on the
+	// kernel's read-around of a fresh page (milliseconds for the device's read-ahead size).
 	ZeroAheadCommitLog int64 `yaml:"zeroAheadCommitLog"`
 	// CommitLogCacheWindow (bytes, default 1 GiB; 0 turns it off) is how much of the CommitLog
 	// below its flushed end stays in the page cache: older pages are evicted after each flush,

@@ -49,13 +49,19 @@ type Options struct {
 	// and 810 µs after 128 MiB written through the mapping; a flat 150-190 µs with pwrite).
 	// Open turns it on for Sync (RocketMQ's transientStorePoolEnable plays the same part).
 	Buffered bool
-	// ZeroAhead, in Buffered mode, is how far past the end of the log a background goroutine
-	// keeps the current segment's blocks written with zeros and synced, so that the flushes
+	// ZeroAhead is how far past the end of the log a background goroutine prepares the current
+	// segment. 0 turns it off.
+	//
+	// In Buffered mode it keeps the blocks written with zeros and synced, so that the flushes
 	// write over blocks the filesystem has already allocated. A flush that covers blocks written
 	// for the first time (a preallocated file's blocks are reserved but unwritten) also commits
 	// their conversion to the filesystem's journal: on ext4 here, 16 KiB written and synced took
 	// 180-200 µs per flush over fresh blocks against 105 µs over zeroed ones. It costs one more
-	// write of every byte of the log, in the background. 0 turns it off.
+	// write of every byte of the log, in the background.
+	//
+	// In mapped mode it reads the pages into the page cache (warmAhead), so that no append stalls
+	// on the kernel's read-around of the pages it stores into: at 10,000 msgs/s of 1 KiB the
+	// end-to-end p99 was 12-15 ms with it off and 1.3-2.5 ms with it on.
 	ZeroAhead int64
 	// Published, if set, is called by the flusher each time a flush makes buffered data
 	// readable (MaxOffset moved). It must not block.
@@ -80,7 +86,7 @@ type Options struct {
 }
 
 // DefaultOptions returns RocketMQ's defaults: 1 GiB segments, asynchronous flush every 500 ms,
-// a 5 s synchronous flush timeout, preallocated segments; 16 MiB zeroed ahead in Buffered mode.
+// a 5 s synchronous flush timeout, preallocated segments; 16 MiB prepared ahead of the end.
 func DefaultOptions() Options {
 	return Options{
 		SegmentSize:      1 << 30,
@@ -144,11 +150,14 @@ type CommitLog struct {
 	spare    []byte       // the flusher hands its written buffer back for reuse
 	flushes  atomic.Int64 // flushes that wrote data back (tests check group commit with it)
 
-	// Zeroing ahead (Buffered mode with ZeroAhead > 0): the zeroer writes zeros up to zeroed
-	// (stored with fmu held) when the flusher asks through zeroReq (capacity 1).
-	zeroed  atomic.Int64
-	zeroReq chan struct{}
-	bg      sync.WaitGroup // the zeroer
+	// Preparing ahead (ZeroAhead > 0): a goroutine prepares the log past its end up to ahead
+	// when asked through aheadReq (capacity 1): in Buffered mode the flusher asks, and the
+	// goroutine writes zeros (stored with fmu held); in mapped mode Append asks once the end
+	// passes warmAt (guarded by mu), and the goroutine reads the pages into the page cache.
+	ahead    atomic.Int64
+	aheadReq chan struct{}
+	warmAt   int64
+	bg       sync.WaitGroup // the preparer
 
 	evicted   atomic.Int64 // the log below it was evicted (CacheWindow); stored with fmu held
 	readChunk atomic.Int64 // 1 + the furthest evictStep chunk a read below evicted has reached
@@ -180,8 +189,8 @@ func Open(dir string, opts Options) (*CommitLog, error) {
 		stop:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
-	if opts.Buffered && opts.ZeroAhead > 0 {
-		c.zeroReq = make(chan struct{}, 1)
+	if opts.ZeroAhead > 0 {
+		c.aheadReq = make(chan struct{}, 1)
 	}
 	c.setEnd(q.MinOffset())
 	return c, nil
@@ -196,10 +205,10 @@ func (c *CommitLog) Start() {
 	}
 	c.running = true
 	go c.flushLoop()
-	if c.zeroReq != nil {
+	if c.aheadReq != nil {
 		c.bg.Add(1)
-		go c.zeroLoop()
-		c.askZero()
+		go c.aheadLoop()
+		c.askAhead()
 	}
 }
 
@@ -284,6 +293,10 @@ func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []
 		c.pbuf = c.pbuf[:len(c.pbuf)+size]
 	} else {
 		c.writeOff.Store(end)
+		if c.aheadReq != nil && end >= c.warmAt {
+			c.warmAt = end + c.opts.ZeroAhead/4
+			c.askAhead()
+		}
 	}
 	return off, end, nil
 }
@@ -293,6 +306,7 @@ func (c *CommitLog) setEnd(offset int64) {
 	c.mu.Lock()
 	c.reserved, c.pstart, c.pbuf = offset, offset, c.pbuf[:0]
 	c.cur = c.q.Last()
+	c.warmAt = 0
 	c.mu.Unlock()
 	c.writeOff.Store(offset)
 	c.flushedOff.Store(offset)
@@ -381,6 +395,8 @@ func (c *CommitLog) flushLocked() (int64, error) {
 	var err error
 	if c.opts.Buffered {
 		err = c.writeBuffered(buf, from, to)
+	} else {
+		c.unmapWritten(from, to)
 	}
 	if err == nil {
 		err = c.q.Sync(from, to)
@@ -407,13 +423,28 @@ func (c *CommitLog) flushLocked() (int64, error) {
 		c.opts.Published()
 	}
 	c.wakeWaiters()
-	if c.zeroReq != nil && c.zeroed.Load() < to+c.opts.ZeroAhead/2 {
-		c.askZero()
+	if c.opts.Buffered && c.aheadReq != nil && c.ahead.Load() < to+c.opts.ZeroAhead/2 {
+		c.askAhead()
 	}
 	if c.opts.CacheWindow > 0 {
 		c.evictBelow(to - c.opts.CacheWindow)
 	}
 	return to, nil
+}
+
+// unmapWritten takes the whole pages of [from, to), stored through the mapping and about to be
+// written back, out of this process's page tables (MADV_DONTNEED; on a shared file mapping their
+// contents, dirty or not, stay in the page cache, and a later access maps them again). Write-back
+// write-protects every page it cleans in each mapping of it, one TLB flush per page, and a TLB
+// flush is an inter-processor interrupt whenever a broker thread runs on another CPU: with the
+// log warmed ahead (warmAhead) that was the usual case, and the flushes' interrupts took 23 % of
+// the broker's CPU at 4 KiB × 16 pipelined. Unmapped in one call, the range costs one flush. The
+// page holding to stays mapped: the writer may still be filling it. A failure only costs the
+// saving.
+func (c *CommitLog) unmapWritten(from, to int64) {
+	c.q.Range(from, to&^(pageSize-1), func(s *segment.Segment, from, to int64) error {
+		return s.File.Advise(from, to, unix.MADV_DONTNEED)
+	})
 }
 
 // evictStep is the least a flush evicts at once (or CacheWindow, if less): fewer, larger
@@ -463,26 +494,59 @@ func (c *CommitLog) readEvicted(end int64) {
 // evicted again.
 const readBehind = 16
 
-// askZero wakes the zeroer.
-func (c *CommitLog) askZero() {
+// askAhead wakes the goroutine that prepares the log ahead of its end.
+func (c *CommitLog) askAhead() {
 	select {
-	case c.zeroReq <- struct{}{}:
+	case c.aheadReq <- struct{}{}:
 	default:
 	}
 }
 
-// zeroLoop runs zeroAhead each time the flusher asks, until the log stops.
-func (c *CommitLog) zeroLoop() {
+// aheadLoop prepares the log ahead of its end each time it is asked, until the log stops:
+// zeroAhead in Buffered mode, warmAhead in mapped mode.
+func (c *CommitLog) aheadLoop() {
 	defer c.bg.Done()
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-c.zeroReq:
+		case <-c.aheadReq:
 		}
-		if err := c.zeroAhead(); err != nil {
+		if !c.opts.Buffered {
+			c.warmAhead()
+		} else if err := c.zeroAhead(); err != nil {
 			c.log.Warn("commitlog: zeroing ahead of the log failed", "err", err)
 		}
+	}
+}
+
+// warmPiece is how much one MADV_WILLNEED of warmAhead asks for: the kernel reads at most the
+// device's read-ahead size per call (128 KiB by default), so larger requests would be cut short.
+const warmPiece = 128 << 10
+
+// warmAhead reads the current segment from the end of the log to ZeroAhead past it into the page
+// cache (MADV_WILLNEED; the segment's unwritten blocks read as zeros without any I/O), so that
+// the appends' stores into the mapping fault on pages already cached. Without it, the store that
+// first touches a page the cache lacks reads the pages around it in that one fault: up to the
+// device's read-ahead size (8 MiB here), allocated and zeroed inside an append, under the
+// writer's lock, which stalled every producer for 10-20 ms each 8 MiB of log. The same work
+// done here happens beside the appends instead of in front of them. A page the writer reaches
+// first is faulted in by the writer as before; failures only cost the hint.
+func (c *CommitLog) warmAhead() {
+	c.mu.Lock()
+	seg, end, closed := c.cur, c.reserved, c.closed
+	c.mu.Unlock()
+	if closed || seg == nil || !seg.File.Acquire() {
+		return
+	}
+	defer seg.Release()
+	pos := max(c.ahead.Load(), end) - seg.Start
+	limit := min(end+c.opts.ZeroAhead, seg.End()) - seg.Start
+	for ; pos < limit; pos += warmPiece {
+		if err := seg.Advise(pos, min(pos+warmPiece, limit), unix.MADV_WILLNEED); err != nil {
+			return
+		}
+		c.ahead.Store(seg.Start + min(pos+warmPiece, limit))
 	}
 }
 
@@ -518,7 +582,7 @@ func (c *CommitLog) zeroAhead() error {
 			seg = cur
 			defer seg.Release()
 		}
-		pos := max(c.zeroed.Load()-seg.Start, end-seg.Start, 0)
+		pos := max(c.ahead.Load()-seg.Start, end-seg.Start, 0)
 		pos = (pos + pageSize - 1) &^ (pageSize - 1)
 		limit := min(end+c.opts.ZeroAhead, seg.End()) - seg.Start
 		if pos >= limit {
@@ -528,7 +592,7 @@ func (c *CommitLog) zeroAhead() error {
 		n := min(limit-pos, zeroChunk)
 		err := seg.WriteAt(zeros[:n], pos)
 		if err == nil {
-			c.zeroed.Store(seg.Start + pos + n)
+			c.ahead.Store(seg.Start + pos + n)
 		}
 		c.fmu.Unlock()
 		if err != nil {

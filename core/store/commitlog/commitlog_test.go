@@ -12,7 +12,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -684,8 +683,8 @@ func TestCacheWindow(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range c.Segments().Segments() {
-				b := s.Bytes()[:min(s.Size(), end-s.Start)]
-				n, pages := resident(t, b), (len(b)+int(pageSize)-1)/int(pageSize)
+				size := min(s.Size(), end-s.Start)
+				n, pages := resident(t, s, 0, size), int((size+pageSize-1)/pageSize)
 				switch {
 				case s.End() <= end-window && n != 0:
 					t.Errorf("segment at %d, below the window: %d of %d pages still cached", s.Start, n, pages)
@@ -722,17 +721,12 @@ func skipTmpfs(t *testing.T, dir string) {
 	}
 }
 
-// resident counts the pages of b that are in the page cache (mincore(2)).
-func resident(t *testing.T, b []byte) int {
+// resident counts the pages of s's [from, to) in the page cache.
+func resident(t *testing.T, s *segment.Segment, from, to int64) int {
 	t.Helper()
-	vec := make([]byte, (len(b)+int(pageSize)-1)/int(pageSize))
-	// x/sys/unix has no wrapper for mincore(2).
-	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
-		t.Fatalf("mincore: %v", errno)
-	}
-	n := 0
-	for _, v := range vec {
-		n += int(v & 1)
+	n, err := s.Resident(from, to)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
@@ -757,14 +751,14 @@ func TestReadBelowWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := c.Segments().First()
-	if n := resident(t, first.Bytes()[:evictStep]); n != 0 {
+	if n := resident(t, first, 0, evictStep); n != 0 {
 		t.Fatalf("the first chunk is still cached after the flush (%d pages)", n)
 	}
 	// Read the log up to readBehind+2 chunks: the first chunk, read at the start, is evicted
 	// again once the reader is readBehind chunks past it.
 	n := slices.IndexFunc(offs, func(off int64) bool { return off >= (readBehind+2)*evictStep })
 	readBack(t, c, offs[:n], 4000)
-	if n := resident(t, first.Bytes()[:evictStep]); n != 0 {
+	if n := resident(t, first, 0, evictStep); n != 0 {
 		t.Fatalf("the first chunk, read and left readBehind chunks behind, has %d pages cached", n)
 	}
 }

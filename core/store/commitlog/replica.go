@@ -145,7 +145,8 @@ func (c *CommitLog) Truncate(offset int64) error {
 		c.flushedOff.Store(offset)
 	}
 	c.reserved, c.pstart, c.pbuf = offset, offset, c.pbuf[:0]
-	c.zeroed.Store(0) // TruncateFrom may hand the cut blocks back as unwritten
+	c.ahead.Store(0) // TruncateFrom may hand the cut blocks back as unwritten
+	c.warmAt = 0
 	c.evicted.Store(min(c.evicted.Load(), offset))
 	c.readChunk.Store(0)
 	err := c.q.TruncateFrom(offset)

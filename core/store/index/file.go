@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/ternmq/tern/core/store/mmap"
+	"golang.org/x/sys/unix"
 )
 
 // Layout constants (wire format, never change).
@@ -155,6 +156,7 @@ func createFile(dir string, opts Options, phyOffset, ts, end int64) (*file, erro
 	if err != nil {
 		return nil, fmt.Errorf("index: create file: %w", err)
 	}
+	adviseRandom(m)
 	f := &file{
 		m:       m,
 		b:       m.Bytes(),
@@ -176,6 +178,12 @@ func createFile(dir string, opts Options, phyOffset, ts, end int64) (*file, erro
 	return f, nil
 }
 
+// adviseRandom tells the kernel not to read around a page fault in the file (MADV_RANDOM): slots
+// are hashed and chains jump back, so the neighbours of a page are no likelier to be used next
+// than any other page, and a new file's read-around would allocate and zero megabytes of it
+// inside one put. A failure only costs the hint.
+func adviseRandom(m *mmap.File) { _ = m.Advise(0, m.Size(), unix.MADV_RANDOM) }
+
 // openFile maps the existing file named by begin. A file whose header is all zero is returned
 // with f.h.isZero() true and not checked; any other header out of range is an error.
 func openFile(dir string, opts Options, begin int64) (*file, error) {
@@ -194,6 +202,7 @@ func openFile(dir string, opts Options, begin int64) (*file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
+	adviseRandom(m)
 	f := &file{
 		m:       m,
 		b:       m.Bytes(),

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -375,4 +376,28 @@ func (f *File) Evict(from, to int64) error {
 		return fmt.Errorf("mmap: evict %s: %w", f.path, err)
 	}
 	return nil
+}
+
+// Resident counts the pages of [from, to) that are in memory (mincore(2)): the page cache's
+// share of the range, for tests and tools that check what the store keeps cached. The caller
+// must hold a reference.
+func (f *File) Resident(from, to int64) (int, error) {
+	from, to = f.clamp(from, to)
+	start := from &^ (pageSize - 1)
+	if to <= start {
+		return 0, nil
+	}
+	b := f.data[start:to]
+	vec := make([]byte, (int64(len(b))+pageSize-1)/pageSize)
+	// x/sys/unix has no wrapper for mincore(2).
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		uintptr(unsafe.Pointer(unsafe.SliceData(vec))))
+	if errno != 0 {
+		return 0, fmt.Errorf("mmap: mincore %s: %w", f.path, errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n, nil
 }

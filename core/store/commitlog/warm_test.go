@@ -1,0 +1,103 @@
+package commitlog
+
+import (
+	"encoding/binary"
+	"os"
+	"testing"
+	"unsafe"
+)
+
+// TestWarmAhead: in mapped mode an append past warmAt asks the preparer, which reads the
+// segment from the end of the log to ZeroAhead past it into the page cache, so that the appends'
+// stores fault on cached pages instead of reading around inside the writer's lock.
+func TestWarmAhead(t *testing.T) {
+	const seg, ahead = 32 << 20, 16 << 20
+	opts := testOptions()
+	opts.SegmentSize, opts.ZeroAhead, opts.Prealloc = seg, ahead, true
+	c, dir := newLog(t, opts)
+	defer c.Close()
+	skipTmpfs(t, dir) // a preallocated tmpfs file has all its pages already
+	var offs []int64
+	var end int64
+	for i := 0; end < 64<<10; i++ {
+		var off int64
+		off, end = appendSized(t, c, 1000, i)
+		offs = append(offs, off)
+	}
+	if len(c.aheadReq) != 1 {
+		t.Fatal("the appends did not ask the preparer")
+	}
+	s := c.Segments().Last()
+	// The first store's fault read around it: as far as the device's read-ahead (8 MiB here).
+	// From the middle of the warm range on, only warmAhead can have brought pages in.
+	from, to := int64(ahead/2), end+ahead
+	if n := resident(t, s, from, to); n == int((to-from)/pageSize) {
+		t.Skipf("[%d,%d) was cached before warmAhead ran (read-ahead of the device above %d)", from, to, ahead/2)
+	}
+	c.warmAhead()
+	if got := c.ahead.Load(); got != end+ahead {
+		t.Fatalf("warmed up to %d, want %d", got, end+ahead)
+	}
+	if n, want := resident(t, s, from, to), int((to-from+pageSize-1)/pageSize); n != want {
+		t.Fatalf("after warmAhead, %d of the %d pages in [%d,%d) are cached", n, want, from, to)
+	}
+	if n := resident(t, s, to+pageSize, seg); n != 0 {
+		t.Fatalf("warmAhead read %d pages beyond ZeroAhead", n)
+	}
+	readBack(t, c, offs, 1000)
+}
+
+// TestFlushUnmapsWritten: a flush in mapped mode unmaps the whole pages it writes back from the
+// process (their contents stay in the page cache), so that write-back does not write-protect
+// them one TLB flush at a time; the partial page at the end stays mapped for the writer, and
+// every record reads back.
+func TestFlushUnmapsWritten(t *testing.T) {
+	opts := testOptions()
+	opts.SegmentSize = 1 << 20
+	c, _ := newLog(t, opts)
+	defer c.Close()
+	var offs []int64
+	var end int64
+	for i := 0; end < 256<<10+100; i++ {
+		var off int64
+		off, end = appendSized(t, c, 1000, i)
+		offs = append(offs, off)
+	}
+	b := c.Segments().Last().Bytes()
+	last := end &^ (pageSize - 1)
+	if !mapped(t, b[0:]) || !mapped(t, b[last:]) {
+		t.Fatal("the written pages are not mapped before the flush")
+	}
+	if _, err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for p := int64(0); p < last; p += pageSize {
+		if mapped(t, b[p:]) {
+			t.Fatalf("page at %d is still mapped after the flush", p)
+		}
+	}
+	if !mapped(t, b[last:]) {
+		t.Fatal("the partial last page was unmapped")
+	}
+	if n := resident(t, c.Segments().Last(), 0, last); n != int(last/pageSize) {
+		t.Fatalf("%d of %d flushed pages left the page cache", int(last/pageSize)-n, last/pageSize)
+	}
+	readBack(t, c, offs, 1000)
+}
+
+// mapped reports whether the page holding b[0] is present in this process's page tables
+// (/proc/self/pagemap, bit 63).
+func mapped(t *testing.T, b []byte) bool {
+	t.Helper()
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		t.Skipf("no pagemap: %v", err)
+	}
+	defer f.Close()
+	var e [8]byte
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if _, err := f.ReadAt(e[:], int64(addr/uintptr(pageSize))*8); err != nil {
+		t.Fatal(err)
+	}
+	return binary.LittleEndian.Uint64(e[:])>>63 == 1
+}
