@@ -63,8 +63,9 @@ type Config struct {
 	// CommitLog a background goroutine prepares it (see commitlog.Options.ZeroAhead). With
 	// SYNC_FLUSH its blocks are kept written with zeros and synced, so that a flush before the
 	// ack writes over allocated blocks instead of also committing their allocation; with
-	// ASYNC_FLUSH its pages are read into the page cache, so that no append stalls on the
-	// kernel's read-around of a fresh page (milliseconds for the device's read-ahead size).
+	// ASYNC_FLUSH the appends read its pages into the page cache and map them, a piece each, so
+	// that no append stalls on the kernel's read-around of a fresh page (milliseconds for the
+	// device's read-ahead size).
 	ZeroAheadCommitLog int64 `yaml:"zeroAheadCommitLog"`
 	// CommitLogCacheWindow (bytes, default 1 GiB; 0 turns it off) is how much of the CommitLog
 	// below its flushed end stays in the page cache: older pages are evicted after each flush,

@@ -36,10 +36,10 @@
 // the end of the log written with zeros and synced (Options.ZeroAhead), so that a flush does
 // not also have to commit the allocation of the blocks it writes. With FlushAsync the flusher writes back
 // every FlushInterval and Append returns once the record is in the mapping: a process crash
-// loses nothing, a power loss loses at most the last interval. In this mode the second
-// goroutine reads the pages past the end of the log into the page cache instead, so that no
-// append's page fault reads around itself (warmAhead), and a flush unmaps the pages it writes
-// back first (unmapWritten).
+// loses nothing, a power loss loses at most the last interval. In this mode the appends
+// prepare the pages past the end of the log instead, a piece each, so that no append's page
+// fault reads around itself (warmNext), and a flush unmaps the pages it writes back first
+// (unmapWritten).
 //
 // # Recovery
 //
