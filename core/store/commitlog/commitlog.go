@@ -49,8 +49,9 @@ type Options struct {
 	// and 810 µs after 128 MiB written through the mapping; a flat 150-190 µs with pwrite).
 	// Open turns it on for Sync (RocketMQ's transientStorePoolEnable plays the same part).
 	Buffered bool
-	// ZeroAhead is how far past the end of the log a background goroutine prepares the current
-	// segment. 0 turns it off.
+	// ZeroAhead is how far past the end of the log the current segment is prepared: by a
+	// background goroutine in Buffered mode, by the appends themselves in mapped mode. 0 turns
+	// it off.
 	//
 	// In Buffered mode it keeps the blocks written with zeros and synced, so that the flushes
 	// write over blocks the filesystem has already allocated. A flush that covers blocks written
@@ -156,8 +157,8 @@ type CommitLog struct {
 	// (stored with fmu held) when the flusher asks through aheadReq (capacity 1).
 	ahead    atomic.Int64
 	aheadReq chan struct{}
-	// warmed: in mapped mode with ZeroAhead > 0, the appends have read the current segment into
-	// the page cache up to here (warmNext; guarded by mu).
+	// warmed: in mapped mode with ZeroAhead > 0, the appends have prepared (or claimed for
+	// preparing) the current segment up to here (warmNext; guarded by mu).
 	warmed int64
 	bg     sync.WaitGroup // the zeroer
 
