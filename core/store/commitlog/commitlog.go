@@ -153,10 +153,10 @@ type CommitLog struct {
 	spare    []byte       // the flusher hands its written buffer back for reuse
 	flushes  atomic.Int64 // flushes that wrote data back (tests check group commit with it)
 
-	// Zeroing ahead (Buffered mode with ZeroAhead > 0): the zeroer writes zeros up to ahead
-	// (stored with fmu held) when the flusher asks through aheadReq (capacity 1).
-	ahead    atomic.Int64
-	aheadReq chan struct{}
+	// Zeroing ahead (Buffered mode with ZeroAhead > 0): the zeroer writes zeros up to zeroed
+	// (stored with fmu held) when the flusher asks through zeroReq (capacity 1).
+	zeroed  atomic.Int64
+	zeroReq chan struct{}
 	// warmed: in mapped mode with ZeroAhead > 0, the appends have prepared (or claimed for
 	// preparing) the current segment up to here (warmNext; guarded by mu).
 	warmed int64
@@ -193,7 +193,7 @@ func Open(dir string, opts Options) (*CommitLog, error) {
 		stopped:   make(chan struct{}),
 	}
 	if opts.Buffered && opts.ZeroAhead > 0 {
-		c.aheadReq = make(chan struct{}, 1)
+		c.zeroReq = make(chan struct{}, 1)
 	}
 	c.setEnd(q.MinOffset())
 	return c, nil
@@ -208,10 +208,10 @@ func (c *CommitLog) Start() {
 	}
 	c.running = true
 	go c.flushLoop()
-	if c.aheadReq != nil {
+	if c.zeroReq != nil {
 		c.bg.Add(1)
-		go c.aheadLoop()
-		c.askAhead()
+		go c.zeroLoop()
+		c.askZero()
 	}
 }
 
@@ -462,8 +462,8 @@ func (c *CommitLog) flushLocked() (int64, error) {
 		c.opts.Published()
 	}
 	c.wakeWaiters()
-	if c.aheadReq != nil && c.ahead.Load() < to+c.opts.ZeroAhead/2 {
-		c.askAhead()
+	if c.zeroReq != nil && c.zeroed.Load() < to+c.opts.ZeroAhead/2 {
+		c.askZero()
 	}
 	if c.opts.CacheWindow > 0 {
 		c.evictBelow(to - c.opts.CacheWindow)
@@ -532,22 +532,22 @@ func (c *CommitLog) readEvicted(end int64) {
 // evicted again.
 const readBehind = 16
 
-// askAhead wakes the zeroer.
-func (c *CommitLog) askAhead() {
+// askZero wakes the zeroer.
+func (c *CommitLog) askZero() {
 	select {
-	case c.aheadReq <- struct{}{}:
+	case c.zeroReq <- struct{}{}:
 	default:
 	}
 }
 
-// aheadLoop runs zeroAhead each time the flusher asks, until the log stops.
-func (c *CommitLog) aheadLoop() {
+// zeroLoop runs zeroAhead each time the flusher asks, until the log stops.
+func (c *CommitLog) zeroLoop() {
 	defer c.bg.Done()
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-c.aheadReq:
+		case <-c.zeroReq:
 		}
 		if err := c.zeroAhead(); err != nil {
 			c.log.Warn("commitlog: zeroing ahead of the log failed", "err", err)
@@ -574,7 +574,7 @@ func (c *CommitLog) warmNext(seg *segment.Segment, end int64) warmRange {
 	}
 	from := max(c.warmed, end)
 	to := min(end+c.opts.ZeroAhead, seg.End())
-	if to-from < warmPiece && (to != seg.End() || to <= from) {
+	if to <= from || (to-from < warmPiece && to < seg.End()) {
 		return warmRange{}
 	}
 	to = min(to, from+warmPiece)
@@ -617,7 +617,7 @@ func (c *CommitLog) zeroAhead() error {
 			seg = cur
 			defer seg.Release()
 		}
-		pos := max(c.ahead.Load()-seg.Start, end-seg.Start, 0)
+		pos := max(c.zeroed.Load()-seg.Start, end-seg.Start, 0)
 		pos = (pos + pageSize - 1) &^ (pageSize - 1)
 		limit := min(end+c.opts.ZeroAhead, seg.End()) - seg.Start
 		if pos >= limit {
@@ -627,7 +627,7 @@ func (c *CommitLog) zeroAhead() error {
 		n := min(limit-pos, zeroChunk)
 		err := seg.WriteAt(zeros[:n], pos)
 		if err == nil {
-			c.ahead.Store(seg.Start + pos + n)
+			c.zeroed.Store(seg.Start + pos + n)
 		}
 		c.fmu.Unlock()
 		if err != nil {

@@ -145,7 +145,7 @@ func (c *CommitLog) Truncate(offset int64) error {
 		c.flushedOff.Store(offset)
 	}
 	c.reserved, c.pstart, c.pbuf = offset, offset, c.pbuf[:0]
-	c.ahead.Store(0) // TruncateFrom may hand the cut blocks back as unwritten
+	c.zeroed.Store(0) // TruncateFrom may hand the cut blocks back as unwritten
 	c.warmed = 0
 	c.evicted.Store(min(c.evicted.Load(), offset))
 	c.readChunk.Store(0)

@@ -64,7 +64,7 @@ func TestZeroAhead(t *testing.T) {
 		t.Fatalf("test set-up: the log ends at %d, too near the end of segment [%d,%d) to zero anything", end, seg.Start, seg.End())
 	}
 	wantZeroed := seg.Start + min(end-seg.Start+opts.ZeroAhead, seg.Size())
-	if got := c.ahead.Load(); got != wantZeroed {
+	if got := c.zeroed.Load(); got != wantZeroed {
 		t.Fatalf("zeroed to %d, want %d (end %d, segment [%d,%d))", got, wantZeroed, end, seg.Start, seg.End())
 	}
 	// The test log is sparse: the zeroed range must have become data.
