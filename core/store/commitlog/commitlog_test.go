@@ -715,10 +715,15 @@ func readBack(t *testing.T, c *CommitLog, offs []int64, size int) {
 // skipTmpfs skips a test of page cache eviction where dir is on tmpfs, whose pages are the file.
 func skipTmpfs(t *testing.T, dir string) {
 	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
+	if isTmpfs(dir) {
 		t.Skip("tmpfs keeps its pages: they are the file")
 	}
+}
+
+// isTmpfs reports whether dir is on tmpfs.
+func isTmpfs(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.TMPFS_MAGIC
 }
 
 // resident counts the pages of s's [from, to) in the page cache.
