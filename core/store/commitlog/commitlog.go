@@ -162,6 +162,7 @@ type CommitLog struct {
 	warmed int64
 	bg     sync.WaitGroup // the zeroer
 
+	unmapped  int64        // Buffered mode: the log below it was unmapped (unmapRead); guarded by fmu
 	evicted   atomic.Int64 // the log below it was evicted (CacheWindow); stored with fmu held
 	readChunk atomic.Int64 // 1 + the furthest evictStep chunk a read below evicted has reached
 }
@@ -461,6 +462,9 @@ func (c *CommitLog) flushLocked() (int64, error) {
 	if c.opts.Buffered && c.opts.Published != nil {
 		c.opts.Published()
 	}
+	if c.opts.Buffered {
+		c.unmapRead(to)
+	}
 	c.wakeWaiters()
 	if c.zeroReq != nil && c.zeroed.Load() < to+c.opts.ZeroAhead/2 {
 		c.askZero()
@@ -484,6 +488,30 @@ func (c *CommitLog) unmapWritten(from, to int64) {
 		return s.File.Advise(from, to, unix.MADV_DONTNEED)
 	})
 }
+
+// unmapRead, in Buffered mode, unmaps the whole pages of the log from where it last did to
+// unmapLag below to, the new flushed end, once that is at least unmapStep. There the records
+// become readable only at their flush, so the dispatcher (and any reader near the end) maps
+// their pages after it: nothing else would unmap them, and the process's resident set would
+// grow with the log up to the cache window (1 GiB) although the pages are page cache the kernel
+// may reclaim at will. unmapLag leaves the pages the dispatcher may still be reading. Their
+// contents stay cached; a later read maps them again. The caller holds fmu.
+func (c *CommitLog) unmapRead(to int64) {
+	end := (to - unmapLag) &^ (pageSize - 1)
+	from := max(c.unmapped, c.q.MinOffset())
+	if end-from < unmapStep {
+		return
+	}
+	c.q.Range(from, end, func(s *segment.Segment, from, to int64) error {
+		return s.File.Advise(from, to, unix.MADV_DONTNEED)
+	})
+	c.unmapped = end
+}
+
+const (
+	unmapLag  = 4 << 20 // how far behind the flushed end unmapRead stops
+	unmapStep = 1 << 20 // the least unmapRead unmaps at once
+)
 
 // evictStep is the least a flush evicts at once (or CacheWindow, if less): fewer, larger
 // system calls. Reads of evicted log evict behind them a chunk of this size at a time.

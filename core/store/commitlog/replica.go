@@ -148,6 +148,7 @@ func (c *CommitLog) Truncate(offset int64) error {
 	c.zeroed.Store(0) // TruncateFrom may hand the cut blocks back as unwritten
 	c.warmed = 0
 	c.evicted.Store(min(c.evicted.Load(), offset))
+	c.unmapped = min(c.unmapped, offset)
 	c.readChunk.Store(0)
 	err := c.q.TruncateFrom(offset)
 	c.cur = c.q.Last()

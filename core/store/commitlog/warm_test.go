@@ -95,3 +95,55 @@ func mapped(t *testing.T, b []byte) bool {
 	}
 	return binary.LittleEndian.Uint64(e[:])>>63 == 1
 }
+
+// TestFlushUnmapsRead: in Buffered mode records become readable at their flush, so their readers
+// (the dispatcher) map the pages after it; later flushes unmap them once the flushed end is
+// unmapLag past them, so the resident set does not grow with the log. The pages stay cached and
+// every record reads back.
+func TestFlushUnmapsRead(t *testing.T) {
+	opts := testOptions()
+	opts.Buffered, opts.SegmentSize = true, 64<<20
+	c, _ := newLog(t, opts)
+	defer c.Close()
+	var offs []int64
+	var end int64
+	read := 0
+	for i := 0; end < unmapLag+2*unmapStep; i++ {
+		var off int64
+		off, end = appendSized(t, c, 1000, i)
+		offs = append(offs, off)
+		if len(offs)%64 == 0 { // flush, then read what it made readable, as the dispatcher does
+			if _, err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			for _, off := range offs[read:] {
+				_, s, err := c.ReadRecord(off)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Release()
+			}
+			read = len(offs)
+		}
+	}
+	if _, err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if c.unmapped < end-unmapLag-unmapStep {
+		t.Fatalf("unmapped up to %d, want at least %d", c.unmapped, end-unmapLag-unmapStep)
+	}
+	b := c.Segments().Last().Bytes()
+	below := c.unmapped
+	for p := int64(0); p < below; p += pageSize {
+		if mapped(t, b[p:]) {
+			t.Fatalf("page at %d, read and below the unmapped mark %d (flushed end %d), is still mapped", p, below, end)
+		}
+	}
+	if !mapped(t, b[(end-unmapLag/2)&^(pageSize-1):]) {
+		t.Fatal("a page read within unmapLag of the flushed end was unmapped")
+	}
+	if n := resident(t, c.Segments().Last(), 0, below); n != int(below/pageSize) {
+		t.Fatalf("%d of %d unmapped pages left the page cache", int(below/pageSize)-n, below/pageSize)
+	}
+	readBack(t, c, offs, 1000)
+}
