@@ -366,6 +366,12 @@ func TestOfficialClientAutoCreatesTopic(t *testing.T) {
 	if err != nil || res.Status != primitive.SendOK {
 		t.Fatalf("send to a new topic: %v %v", res, err)
 	}
+	// The broker registers the new topic right after creating it, but not before the send's
+	// reply: a consumer that starts before the NameServer has the route fails to start.
+	brokertest.WaitFor(t, 10*time.Second, "AutoCreated's route in the NameServer", func() bool {
+		_, ok := c.NS.Routes().Route("AutoCreated")
+		return ok
+	})
 	col := newCollector()
 	startConsumer(t, newPushConsumer(t, c, "cg-"+instance(t)), "AutoCreated", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
 		col.add(msgs...)
