@@ -11,6 +11,7 @@ import (
 // past its end, into the page cache and maps it (warmNext), so that the stores of later appends
 // neither fault nor read around inside the writer lock.
 func TestWarmAhead(t *testing.T) {
+	pm := openPagemap(t)
 	const seg, ahead = 32 << 20, 16 << 20
 	opts := testOptions()
 	opts.SegmentSize, opts.ZeroAhead, opts.Prealloc = seg, ahead, true
@@ -31,7 +32,7 @@ func TestWarmAhead(t *testing.T) {
 	s := c.Segments().Last()
 	b := s.Bytes()
 	for p := int64(0); p < c.warmed; p += pageSize {
-		if !mapped(t, b[p:]) {
+		if !pm.mapped(b[p:]) {
 			t.Fatalf("page at %d, below the warmed end %d, is not mapped", p, c.warmed)
 		}
 	}
@@ -46,6 +47,7 @@ func TestWarmAhead(t *testing.T) {
 // them one TLB flush at a time; the partial page at the end stays mapped for the writer, and
 // every record reads back.
 func TestFlushUnmapsWritten(t *testing.T) {
+	pm := openPagemap(t)
 	opts := testOptions()
 	opts.SegmentSize = 1 << 20
 	c, _ := newLog(t, opts)
@@ -59,18 +61,18 @@ func TestFlushUnmapsWritten(t *testing.T) {
 	}
 	b := c.Segments().Last().Bytes()
 	last := end &^ (pageSize - 1)
-	if !mapped(t, b[0:]) || !mapped(t, b[last:]) {
+	if !pm.mapped(b[0:]) || !pm.mapped(b[last:]) {
 		t.Fatal("the written pages are not mapped before the flush")
 	}
 	if _, err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	for p := int64(0); p < last; p += pageSize {
-		if mapped(t, b[p:]) {
+		if pm.mapped(b[p:]) {
 			t.Fatalf("page at %d is still mapped after the flush", p)
 		}
 	}
-	if !mapped(t, b[last:]) {
+	if !pm.mapped(b[last:]) {
 		t.Fatal("the partial last page was unmapped")
 	}
 	if n := resident(t, c.Segments().Last(), 0, last); n != int(last/pageSize) {
@@ -79,19 +81,31 @@ func TestFlushUnmapsWritten(t *testing.T) {
 	readBack(t, c, offs, 1000)
 }
 
-// mapped reports whether the page holding b[0] is present in this process's page tables
-// (/proc/self/pagemap, bit 63).
-func mapped(t *testing.T, b []byte) bool {
+// pagemap reads this process's page table entries (/proc/self/pagemap).
+type pagemap struct {
+	t *testing.T
+	f *os.File
+}
+
+// openPagemap opens /proc/self/pagemap for the test, or skips it where there is none.
+func openPagemap(t *testing.T) *pagemap {
 	t.Helper()
 	f, err := os.Open("/proc/self/pagemap")
 	if err != nil {
 		t.Skipf("no pagemap: %v", err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return &pagemap{t: t, f: f}
+}
+
+// mapped reports whether the page holding b[0] is present in this process's page tables
+// (bit 63 of its entry).
+func (m *pagemap) mapped(b []byte) bool {
+	m.t.Helper()
 	var e [8]byte
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	if _, err := f.ReadAt(e[:], int64(addr/uintptr(pageSize))*8); err != nil {
-		t.Fatal(err)
+	if _, err := m.f.ReadAt(e[:], int64(addr/uintptr(pageSize))*8); err != nil {
+		m.t.Fatal(err)
 	}
 	return binary.LittleEndian.Uint64(e[:])>>63 == 1
 }
@@ -101,6 +115,7 @@ func mapped(t *testing.T, b []byte) bool {
 // unmapLag past them, so the resident set does not grow with the log. The pages stay cached and
 // every record reads back.
 func TestFlushUnmapsRead(t *testing.T) {
+	pm := openPagemap(t)
 	opts := testOptions()
 	opts.Buffered, opts.SegmentSize = true, 64<<20
 	c, _ := newLog(t, opts)
@@ -135,11 +150,11 @@ func TestFlushUnmapsRead(t *testing.T) {
 	b := c.Segments().Last().Bytes()
 	below := c.unmapped
 	for p := int64(0); p < below; p += pageSize {
-		if mapped(t, b[p:]) {
+		if pm.mapped(b[p:]) {
 			t.Fatalf("page at %d, read and below the unmapped mark %d (flushed end %d), is still mapped", p, below, end)
 		}
 	}
-	if !mapped(t, b[(end-unmapLag/2)&^(pageSize-1):]) {
+	if !pm.mapped(b[(end-unmapLag/2)&^(pageSize-1):]) {
 		t.Fatal("a page read within unmapLag of the flushed end was unmapped")
 	}
 	if n := resident(t, c.Segments().Last(), 0, below); n != int(below/pageSize) {
