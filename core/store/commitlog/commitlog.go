@@ -160,7 +160,9 @@ type CommitLog struct {
 	// warmed: in mapped mode with ZeroAhead > 0, the appends have prepared (or claimed for
 	// preparing) the current segment up to here (warmNext; guarded by mu).
 	warmed int64
-	bg     sync.WaitGroup // the zeroer
+	// scratch is where a large append is encoded before writeDirect writes it (guarded by mu).
+	scratch []byte
+	bg      sync.WaitGroup // the zeroer
 
 	unmapped  int64        // Buffered mode: the log below it was unmapped (unmapRead); guarded by fmu
 	evicted   atomic.Int64 // the log below it was evicted (CacheWindow); stored with fmu held
@@ -237,8 +239,8 @@ func (c *CommitLog) MaxRecordSize() int { return int(c.opts.SegmentSize) - messa
 // Append writes size bytes at the end of the log. Under the writer lock it finds room for them
 // in one segment (ending the current segment with a blank marker and starting the next one when
 // they do not fit), then calls encode with an empty slice whose capacity is exactly size and the
-// physical offset of its first byte; the slice is the mapping itself, or in Buffered mode the
-// pending buffer. encode must append exactly size bytes and must not block. Append returns the
+// physical offset of its first byte; the slice is the mapping itself, a buffer written to the
+// file right after (a large append: writeDirect), or in Buffered mode the pending buffer. encode must append exactly size bytes and must not block. Append returns the
 // offset of the first byte and the end of the log after it (the offset to pass to WaitFlushed).
 func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []byte) (phyOffset, end int64, err error) {
 	if size <= 0 || size > c.MaxRecordSize() {
@@ -309,12 +311,17 @@ func (c *CommitLog) append(size int, encode func(dst []byte, phyOffset int64) []
 		c.cur = seg
 	}
 	var dst []byte
-	if c.opts.Buffered {
+	pos := off - seg.Start
+	direct := !c.opts.Buffered && size >= directMin && off+int64(size) > c.warmed
+	switch {
+	case c.opts.Buffered:
 		n := len(c.pbuf)
 		c.pbuf = slices.Grow(c.pbuf, size)
 		dst = c.pbuf[n : n : n+size]
-	} else {
-		pos := off - seg.Start
+	case direct:
+		c.scratch = slices.Grow(c.scratch[:0], size)
+		dst = c.scratch[:0:size]
+	default:
 		dst = seg.Bytes()[pos : pos : pos+int64(size)]
 		if c.opts.ZeroAhead > 0 && off+int64(size) > c.warmed {
 			// The appends have not prepared these pages (the log's first append, a new
@@ -330,15 +337,51 @@ func (c *CommitLog) append(size int, encode func(dst []byte, phyOffset int64) []
 	if len(out) != size {
 		panic(fmt.Sprintf("commitlog: encode wrote %d bytes, reserved %d", len(out), size))
 	}
+	if direct {
+		c.writeDirect(seg, out, pos)
+	}
 	end = off + int64(size)
 	c.reserved = end
-	if c.opts.Buffered {
+	switch {
+	case c.opts.Buffered:
 		c.pbuf = c.pbuf[:len(c.pbuf)+size]
-	} else {
+	case direct:
+		c.writeOff.Store(end)
+	default:
 		c.writeOff.Store(end)
 		warm = c.warmNext(seg, end)
 	}
 	return off, end, warm, nil
+}
+
+// directMin is the least size of an append, in mapped mode, that is written with pwrite(2)
+// when the appends have not prepared its pages (writeDirect).
+var directMin = 32 << 10 // a variable for BenchmarkAppendLarge
+
+// scratchKeep is the largest encoding buffer a direct write keeps for the next one.
+const scratchKeep = 4 << 20
+
+// writeDirect writes the encoded bytes of a large append at pos in seg with pwrite(2), under the
+// writer lock, instead of storing them into the mapping. The mapping's way costs, for each page
+// the log has not reached yet, reading it into the page cache (zeros for unwritten blocks),
+// mapping it writable, and unmapping it again at the flush: about 2.4 µs a page here against
+// 0.9 µs for pwrite of the same bytes, which allocates the pages and copies into them without
+// mapping anything. At 4 KiB × 16 in batches of 16 the preparation took a third of the broker's
+// CPU, and pwrite raised the throughput by a fifth. A small append is not worth a system call
+// inside the writer lock: it stores into pages the appends before it prepared (warmNext); at one
+// 4 KiB record a pwrite each was no faster. The bytes are in the page cache when pwrite returns,
+// so a process crash loses nothing, as with a store; a write the kernel cut short (a fatal
+// signal) leaves a torn tail that recovery cuts by its CRC. The pwrite failing (no descriptor
+// left, say) costs only the saving: the bytes are then stored into the mapping. The caller holds
+// mu.
+func (c *CommitLog) writeDirect(seg *segment.Segment, b []byte, pos int64) {
+	if err := seg.WriteAt(b, pos); err != nil {
+		c.log.Warn("commitlog: pwrite failed; storing through the mapping", "err", err)
+		copy(seg.Bytes()[pos:pos+int64(len(b))], b)
+	}
+	if cap(c.scratch) > scratchKeep {
+		c.scratch = nil
+	}
 }
 
 // setEnd makes offset the end of the log. Nothing may be pending.

@@ -36,10 +36,12 @@
 // the end of the log written with zeros and synced (Options.ZeroAhead), so that a flush does
 // not also have to commit the allocation of the blocks it writes, and the flushes unmap the pages
 // readers mapped once the log is 4 MiB past them (unmapRead). With FlushAsync the flusher writes back
-// every FlushInterval and Append returns once the record is in the mapping: a process crash
+// every FlushInterval and Append returns once the record is in the page cache: a process crash
 // loses nothing, a power loss loses at most the last interval. In this mode the appends
 // prepare the pages past the end of the log instead, a piece each, so that no append's page
-// fault reads around itself (warmNext), and a flush unmaps the pages it writes back first.
+// fault reads around itself (warmNext), and a flush unmaps the pages it writes back first. A
+// large append (directMin) those pieces do not cover is written with pwrite instead of stored,
+// which is cheaper than preparing its pages (writeDirect).
 //
 // # Recovery
 //

@@ -1,10 +1,13 @@
 package commitlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestWarmAhead: in mapped mode each append reads the next piece of the log, up to ZeroAhead
@@ -161,4 +164,101 @@ func TestFlushUnmapsRead(t *testing.T) {
 		t.Fatalf("%d of %d unmapped pages left the page cache", int(below/pageSize)-n, below/pageSize)
 	}
 	readBack(t, c, offs, 1000)
+}
+
+// TestLargeAppendWritesThrough: in mapped mode an append of directMin or more that the appends
+// have not prepared for is written with pwrite (writeDirect): its pages are in the page cache,
+// not in this process's page tables, and nothing past it is prepared. Small appends after it
+// store into the mapping and prepare the log ahead again, and a large append into that prepared
+// log stores into the mapping too. Every record reads back.
+func TestLargeAppendWritesThrough(t *testing.T) {
+	pm := openPagemap(t)
+	const large, small = 64 << 10, 1000
+	opts := testOptions()
+	opts.SegmentSize, opts.ZeroAhead, opts.Prealloc = 32<<20, 16<<20, true
+	c, dir := newLog(t, opts)
+	defer c.Close()
+	skipTmpfs(t, dir)
+	var offs []int64
+	var sizes []int
+	add := func(size int) (off, end int64) {
+		off, end = appendSized(t, c, size, len(offs))
+		offs, sizes = append(offs, off), append(sizes, size)
+		return off, end
+	}
+	_, end := add(large)
+	b := c.Segments().Last().Bytes()
+	for p := int64(0); p < end&^(pageSize-1); p += pageSize {
+		if pm.mapped(b[p:]) {
+			t.Fatalf("page at %d of the large append is mapped: it was stored, not written", p)
+		}
+	}
+	if n := resident(t, c.Segments().Last(), 0, end); n != int((end+pageSize-1)/pageSize) {
+		t.Fatalf("%d of the large append's %d pages are in the page cache", n, (end+pageSize-1)/pageSize)
+	}
+	if c.warmed > end {
+		t.Fatalf("warmed up to %d past a written append ending at %d", c.warmed, end)
+	}
+	for c.warmed < end+opts.ZeroAhead/2 {
+		_, end = add(small)
+	}
+	off, _ := add(large) // inside the prepared log
+	if !pm.mapped(b[off:]) || !pm.mapped(b[off+large-1:]) {
+		t.Fatal("a large append into prepared pages was not stored into the mapping")
+	}
+	for i, off := range offs {
+		v, s, err := c.ReadRecord(off)
+		if err != nil {
+			t.Fatalf("record %d at %d: %v", i, off, err)
+		}
+		if !bytes.Equal(v.Body(), newRecord(sizes[i], i).Body) || v.CheckCRC() != nil {
+			t.Fatalf("record %d at %d differs", i, off)
+		}
+		s.Release()
+	}
+}
+
+// TestLargeAppendFallsBackToTheMapping: when the pwrite of a large append fails (here: no file
+// descriptor left to open the segment for writing), the append stores into the mapping instead
+// and succeeds; the log goes on.
+func TestLargeAppendFallsBackToTheMapping(t *testing.T) {
+	opts := testOptions()
+	opts.SegmentSize, opts.ZeroAhead = 1<<20, 0
+	c, _ := newLog(t, opts)
+	defer c.Close()
+	offs := []int64{}
+	off, _ := appendSized(t, c, 1000, 0) // creates the segment while descriptors are left
+	offs = append(offs, off)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = 3
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("cannot lower RLIMIT_NOFILE: %v", err)
+	}
+	off, _, err := c.Append(64<<10, encodeRecord(newRecord(64<<10, 1)))
+	if rerr := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatalf("large append with no descriptor left: %v", err)
+	}
+	offs = append(offs, off)
+	if pm := openPagemap(t); !pm.mapped(c.Segments().Last().Bytes()[off+pageSize:]) {
+		t.Fatal("the large append's pages are not mapped: was its pwrite not refused?")
+	}
+	off, _ = appendSized(t, c, 64<<10, 2) // pwrite again, now that it can open the file
+	offs = append(offs, off)
+	for i, size := range []int{1000, 64 << 10, 64 << 10} {
+		v, s, err := c.ReadRecord(offs[i])
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if !bytes.Equal(v.Body(), newRecord(size, i).Body) {
+			t.Fatalf("record %d differs", i)
+		}
+		s.Release()
+	}
 }
