@@ -27,6 +27,7 @@ const (
 	crashChildEnv  = "TERN_STORE_CRASH_CHILD" // set to the store directory in the child
 	crashModeEnv   = "TERN_STORE_CRASH_MODE"  // ASYNC_FLUSH or SYNC_FLUSH
 	crashRoundEnv  = "TERN_STORE_CRASH_ROUND"
+	crashBatchEnv  = "TERN_STORE_CRASH_BATCH" // records per PutMessages call
 	crashTopic     = "Crash"
 	crashQueues    = 4
 	crashAppenders = 4
@@ -39,9 +40,21 @@ type ack struct {
 	qid, size      int32
 }
 
+// crashConfig is the store configuration of the crash tests: testConfig's, with room for
+// batches of 64 KiB when the appends are batches (of more than one record).
+func crashConfig(dir string, batch int) Config {
+	cfg := testConfig(dir)
+	if batch > 1 {
+		cfg.MappedFileSizeCommitLog, cfg.MaxMessageSize = 4<<20, 128<<10
+	}
+	return cfg
+}
+
 // crashChild is the child's main: append until killed.
 func crashChild() {
-	cfg := testConfig(os.Getenv(crashChildEnv))
+	batch := 1
+	fmt.Sscan(os.Getenv(crashBatchEnv), &batch)
+	cfg := crashConfig(os.Getenv(crashChildEnv), batch)
 	cfg.FlushDiskType = FlushDiskType(os.Getenv(crashModeEnv))
 	s, err := Open(cfg)
 	if err != nil {
@@ -58,29 +71,34 @@ func crashChild() {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(round), uint64(g)))
-			for i := int64(0); ; i++ {
-				seq := round<<40 | int64(g)<<32 | i
-				body := make([]byte, 8+rng.IntN(600))
-				binary.BigEndian.PutUint64(body, uint64(seq))
-				for j := 8; j < len(body); j++ {
-					body[j] = byte(seq) + byte(j)
+			recs := make([]*message.Record, batch)
+			for i := int64(0); ; {
+				for k := range recs {
+					seq := round<<40 | int64(g)<<32 | i
+					i++
+					body := make([]byte, 8+rng.IntN(600))
+					binary.BigEndian.PutUint64(body, uint64(seq))
+					for j := 8; j < len(body); j++ {
+						body[j] = byte(seq) + byte(j)
+					}
+					recs[k] = &message.Record{Topic: crashTopic, QueueID: int32(g % crashQueues), Body: body,
+						Properties: fmt.Sprintf("KEYS\x01k%d\x02UNIQ_KEY\x01U%d", seq, seq), BornHost: bornHost}
 				}
-				r := &message.Record{Topic: crashTopic, QueueID: int32(g % crashQueues), Body: body,
-					Properties: fmt.Sprintf("KEYS\x01k%d\x02UNIQ_KEY\x01U%d", seq, seq), BornHost: bornHost}
-				res, err := s.PutMessage(context.Background(), r)
-				if err != nil {
+				if _, err := s.PutMessages(context.Background(), recs); err != nil {
 					fmt.Fprintln(os.Stderr, "child put:", err)
 					os.Exit(3)
 				}
-				var b [ackSize]byte
-				binary.BigEndian.PutUint64(b[0:], uint64(seq))
-				binary.BigEndian.PutUint64(b[8:], uint64(res.PhysicalOffset))
-				binary.BigEndian.PutUint64(b[16:], uint64(res.QueueOffset))
-				binary.BigEndian.PutUint32(b[24:], uint32(r.QueueID))
-				binary.BigEndian.PutUint32(b[28:], uint32(res.Bytes))
 				mu.Lock()
-				out.Write(b[:])
-				out.Flush() // the ack leaves the process only after the append was acknowledged
+				for _, r := range recs { // the store filled in each record's offsets
+					var b [ackSize]byte
+					binary.BigEndian.PutUint64(b[0:], binary.BigEndian.Uint64(r.Body))
+					binary.BigEndian.PutUint64(b[8:], uint64(r.PhysicalOffset))
+					binary.BigEndian.PutUint64(b[16:], uint64(r.QueueOffset))
+					binary.BigEndian.PutUint32(b[24:], uint32(r.QueueID))
+					binary.BigEndian.PutUint32(b[28:], uint32(r.Size()))
+					out.Write(b[:])
+				}
+				out.Flush() // the acks leave the process only after the append was acknowledged
 				mu.Unlock()
 			}
 		}()
@@ -89,10 +107,17 @@ func crashChild() {
 	os.Exit(0)
 }
 
-func TestCrashRecoverySync(t *testing.T)  { testCrashRecovery(t, SyncFlush, 300) }
-func TestCrashRecoveryAsync(t *testing.T) { testCrashRecovery(t, AsyncFlush, 3000) }
+func TestCrashRecoverySync(t *testing.T)  { testCrashRecovery(t, SyncFlush, 300, 1) }
+func TestCrashRecoveryAsync(t *testing.T) { testCrashRecovery(t, AsyncFlush, 3000, 1) }
 
-func testCrashRecovery(t *testing.T, mode FlushDiskType, maxAcksBeforeKill int) {
+// TestCrashRecoveryAsyncBatches appends batches of 128 records, about 57 KiB each: with
+// ASYNC_FLUSH and no small appends preparing the log ahead, the CommitLog writes every one with
+// pwrite instead of storing it into the mapping (commitlog's writeDirect).
+func TestCrashRecoveryAsyncBatches(t *testing.T) { testCrashRecovery(t, AsyncFlush, 6000, 128) }
+
+// testCrashRecovery kills a child appending batch records at a time after up to
+// maxAcksBeforeKill acknowledged records, round after round, and checks the store each time.
+func testCrashRecovery(t *testing.T, mode FlushDiskType, maxAcksBeforeKill, batch int) {
 	if testing.Short() {
 		t.Skip("crash test runs child processes")
 	}
@@ -109,21 +134,22 @@ func testCrashRecovery(t *testing.T, mode FlushDiskType, maxAcksBeforeKill int) 
 			t.Fatalf("only %d rounds in %v", rounds, budget)
 		}
 		killAfter := 1 + rng.IntN(maxAcksBeforeKill)
-		got := runCrashChild(t, dir, mode, rounds, killAfter)
+		got := runCrashChild(t, dir, mode, rounds, killAfter, batch)
 		for _, a := range got {
 			acked[a.seq] = a
 		}
-		verifyAfterCrash(t, dir, acked, rounds)
+		verifyAfterCrash(t, crashConfig(dir, batch), acked, rounds)
 	}
 	t.Logf("%s: %d rounds, %d acknowledged records verified, %v", mode, rounds, len(acked), time.Since(start).Round(time.Millisecond))
 }
 
 // runCrashChild starts a child appending to dir, SIGKILLs it once it has acknowledged killAfter
 // appends, and returns every acknowledgement it sent (including those still in the pipe).
-func runCrashChild(t *testing.T, dir string, mode FlushDiskType, round, killAfter int) []ack {
+func runCrashChild(t *testing.T, dir string, mode FlushDiskType, round, killAfter, batch int) []ack {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashModeEnv+"="+string(mode), fmt.Sprintf("%s=%d", crashRoundEnv, round))
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashModeEnv+"="+string(mode), fmt.Sprintf("%s=%d", crashRoundEnv, round),
+		fmt.Sprintf("%s=%d", crashBatchEnv, batch))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -167,9 +193,9 @@ func runCrashChild(t *testing.T, dir string, mode FlushDiskType, round, killAfte
 
 // verifyAfterCrash reopens the store and checks every acknowledged record and the
 // ConsumeQueue/CommitLog agreement, then closes it cleanly for the next round.
-func verifyAfterCrash(t *testing.T, dir string, acked map[int64]ack, round int) {
+func verifyAfterCrash(t *testing.T, cfg Config, acked map[int64]ack, round int) {
 	t.Helper()
-	s, err := Open(testConfig(dir))
+	s, err := Open(cfg)
 	if err != nil {
 		t.Fatalf("round %d: reopen after kill: %v", round, err)
 	}

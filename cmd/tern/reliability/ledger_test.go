@@ -77,33 +77,54 @@ func parseBody(b []byte) (g, seq int, ok bool) {
 
 // send sends message seq of producer g and records the outcome.
 func (l *ledger) send(ctx context.Context, p *client.Producer, topic string, g, seq, size int) error {
-	b := body(g, seq, size)
+	return l.sendBatch(ctx, p, topic, g, seq, 1, size)
+}
+
+// sendBatch sends messages seq to seq+n-1 of producer g, one message alone or n > 1 as one
+// batch (SendBatch: one record each, appended together), and records the outcome.
+func (l *ledger) sendBatch(ctx context.Context, p *client.Producer, topic string, g, seq, n, size int) error {
+	msgs := make([]*client.Message, n)
 	l.mu.Lock()
 	if len(l.sent[g]) != seq {
 		l.mu.Unlock()
 		return fmt.Errorf("producer %d sends %d out of order", g, seq)
 	}
-	l.sent[g] = append(l.sent[g], entry{state: stateSending, crc: crc32.ChecksumIEEE(b)})
+	for i := range msgs {
+		b := body(g, seq+i, size)
+		msgs[i] = &client.Message{Topic: topic, Body: b}
+		l.sent[g] = append(l.sent[g], entry{state: stateSending, crc: crc32.ChecksumIEEE(b)})
+	}
 	l.mu.Unlock()
-	res, err := p.Send(ctx, &client.Message{Topic: topic, Body: b})
+	var res *client.SendResult
+	var err error
+	if n == 1 {
+		res, err = p.Send(ctx, msgs[0])
+	} else {
+		res, err = p.SendBatch(ctx, msgs)
+	}
 	if err == nil && res.Status != client.SendOK {
 		err = fmt.Errorf("send status %v", res.Status)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := &l.sent[g][seq]
+	for i := range msgs {
+		e := &l.sent[g][seq+i]
+		if err != nil {
+			e.state = stateFailed
+			continue
+		}
+		e.state = stateAcked
+		l.nAcked++
+		if e.deliveries == 0 {
+			l.missing++
+		}
+	}
 	if err != nil {
-		e.state = stateFailed
 		return err
 	}
-	e.state = stateAcked
-	l.nAcked++
 	if l.ackSig != nil {
 		close(l.ackSig)
 		l.ackSig = nil
-	}
-	if e.deliveries == 0 {
-		l.missing++
 	}
 	return nil
 }

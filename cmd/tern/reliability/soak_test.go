@@ -25,16 +25,18 @@ import (
 //	TERN_SOAK_PRODUCERS  producer goroutines, each sending synchronously (default 4)
 //	TERN_SOAK_RATE       messages per second over all producers (default 1000)
 //	TERN_SOAK_SIZE       body size in bytes (default 512)
+//	TERN_SOAK_BATCH      messages per batch of the last producer, when there are several (default 64)
 //	TERN_SOAK_DRAIN      how long consumers get to drain once production stops (default 3m)
 type soakConfig struct {
 	duration, killMin, killMax, drain time.Duration
 	minKills, producers, rate, size   int
+	batch                             int
 }
 
 func soakConfigFromEnv(t *testing.T) soakConfig {
 	t.Helper()
 	c := soakConfig{duration: 5 * time.Minute, killMin: 20 * time.Second, killMax: 60 * time.Second, drain: 3 * time.Minute,
-		minKills: 3, producers: 4, rate: 1000, size: 512}
+		minKills: 3, producers: 4, rate: 1000, size: 512, batch: 64}
 	for k, p := range map[string]*time.Duration{"TERN_SOAK_DURATION": &c.duration, "TERN_SOAK_KILL_MIN": &c.killMin,
 		"TERN_SOAK_KILL_MAX": &c.killMax, "TERN_SOAK_DRAIN": &c.drain} {
 		if v := os.Getenv(k); v != "" {
@@ -46,7 +48,7 @@ func soakConfigFromEnv(t *testing.T) soakConfig {
 		}
 	}
 	for k, p := range map[string]*int{"TERN_SOAK_MIN_KILLS": &c.minKills, "TERN_SOAK_PRODUCERS": &c.producers,
-		"TERN_SOAK_RATE": &c.rate, "TERN_SOAK_SIZE": &c.size} {
+		"TERN_SOAK_RATE": &c.rate, "TERN_SOAK_SIZE": &c.size, "TERN_SOAK_BATCH": &c.batch} {
 		if v := os.Getenv(k); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
@@ -109,21 +111,28 @@ func soak(t *testing.T, cfg soakConfig, mode string) {
 	}()
 
 	// Producers: each sends synchronously at rate/producers messages a second, and goes on
-	// after errors (the broker is down for a while after each kill).
+	// after errors (the broker is down for a while after each kill). With more than one, the
+	// last sends its messages in batches of cfg.batch, which the broker appends at once, all or
+	// nothing. (core/store's TestCrashRecoveryAsyncBatches kills a store appending nothing but
+	// large batches, which the CommitLog writes with pwrite.)
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	period := time.Duration(int64(time.Second) * int64(cfg.producers) / int64(cfg.rate))
 	for g := range cfg.producers {
+		n := 1
+		if g == cfg.producers-1 && g > 0 {
+			n = cfg.batch
+		}
 		wg.Go(func() {
-			tick := time.NewTicker(period)
+			tick := time.NewTicker(period * time.Duration(n))
 			defer tick.Stop()
-			for seq := 0; ; seq++ {
+			for seq := 0; ; seq += n {
 				select {
 				case <-ctx.Done():
 					return
 				case <-tick.C:
 				}
-				if err := l.send(ctx, p, topic, g, seq, cfg.size); err != nil && ctx.Err() == nil && seq%500 == 0 {
+				if err := l.sendBatch(ctx, p, topic, g, seq, n, cfg.size); err != nil && ctx.Err() == nil && seq%(500*n) == 0 {
 					t.Logf("producer %d, message %d: %v", g, seq, err)
 				}
 			}
