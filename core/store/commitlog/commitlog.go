@@ -240,8 +240,9 @@ func (c *CommitLog) MaxRecordSize() int { return int(c.opts.SegmentSize) - messa
 // in one segment (ending the current segment with a blank marker and starting the next one when
 // they do not fit), then calls encode with an empty slice whose capacity is exactly size and the
 // physical offset of its first byte; the slice is the mapping itself, a buffer written to the
-// file right after (a large append: writeDirect), or in Buffered mode the pending buffer. encode must append exactly size bytes and must not block. Append returns the
-// offset of the first byte and the end of the log after it (the offset to pass to WaitFlushed).
+// file right after (a large append: writeDirect), or in Buffered mode the pending buffer. encode
+// must append exactly size bytes and must not block. Append returns the offset of the first byte
+// and the end of the log after it (the offset to pass to WaitFlushed).
 func (c *CommitLog) Append(size int, encode func(dst []byte, phyOffset int64) []byte) (phyOffset, end int64, err error) {
 	if size <= 0 || size > c.MaxRecordSize() {
 		return 0, 0, fmt.Errorf("%w: %d bytes, segment holds %d", ErrTooLarge, size, c.MaxRecordSize())
@@ -371,12 +372,15 @@ const scratchKeep = 4 << 20
 // inside the writer lock: it stores into pages the appends before it prepared (warmNext); at one
 // 4 KiB record a pwrite each was no faster. The bytes are in the page cache when pwrite returns,
 // so a process crash loses nothing, as with a store; a write the kernel cut short (a fatal
-// signal) leaves a torn tail that recovery cuts by its CRC. The pwrite failing (no descriptor
-// left, say) costs only the saving: the bytes are then stored into the mapping. The caller holds
-// mu.
+// signal) leaves a torn tail that recovery cuts by its CRC. The pwrite failing costs only the
+// saving: the bytes are then stored into the mapping (failing the append instead would leave a
+// gap in the queue offsets encode assigned). Running out of descriptors is expected with many
+// queues open and is not logged; any other failure is. The caller holds mu.
 func (c *CommitLog) writeDirect(seg *segment.Segment, b []byte, pos int64) {
 	if err := seg.WriteAt(b, pos); err != nil {
-		c.log.Warn("commitlog: pwrite failed; storing through the mapping", "err", err)
+		if !errors.Is(err, unix.EMFILE) && !errors.Is(err, unix.ENFILE) {
+			c.log.Warn("commitlog: pwrite failed; storing through the mapping", "err", err)
+		}
 		copy(seg.Bytes()[pos:pos+int64(len(b))], b)
 	}
 	if cap(c.scratch) > scratchKeep {
