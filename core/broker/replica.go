@@ -478,6 +478,29 @@ func (w writer) PutMessages(ctx context.Context, recs []*message.Record) (store.
 	}
 }
 
+// answersLater reports whether PutMessagesThen leaves its callback to the store's flusher:
+// with SYNC_FLUSH, on a master that needs no slave's acknowledgement (SYNC_MASTER waits).
+func (w writer) answersLater() bool {
+	return w.b.cfg.Store.FlushDiskType == store.SyncFlush && !w.b.rep.sync
+}
+
+// PutMessagesThen is PutMessages that calls done with the outcome instead of returning it. On
+// a master that needs no slave's acknowledgement it does not wait for a synchronous flush:
+// the store's flusher calls done after the flush (store.PutMessagesThen), so done must not
+// block. Otherwise done is called before PutMessagesThen returns.
+func (w writer) PutMessagesThen(ctx context.Context, recs []*message.Record, done func(store.PutResult, error)) {
+	r := w.b.rep
+	if !r.writable.Load() {
+		done(store.PutResult{}, w.b.notWritable())
+		return
+	}
+	if r.sync {
+		done(w.PutMessages(ctx, recs))
+		return
+	}
+	w.Store.PutMessagesThen(recs, done)
+}
+
 // stored reports whether a write error still leaves the records stored (the send result then
 // carries its status code, as RocketMQ's FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and
 // SLAVE_NOT_AVAILABLE do).

@@ -93,8 +93,13 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		recs = []*message.Record{b.newRecord(&h, tc.TopicName, qid, born, h.Flag, req.Body, string(props))}
 	}
 	ctx, span := b.traceReceive(ctx, &h, tc.TopicName, recs)
+	later := false // answered by the store's flusher, which ends the span
 	if span != nil {
-		defer func() { span.End(err) }()
+		defer func() {
+			if !later {
+				span.End(err)
+			}
+		}()
 	}
 	for _, r := range recs {
 		if len(r.Body) > b.cfg.Store.MaxMessageSize {
@@ -116,8 +121,44 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		}
 	}
 	_, stored := traceStart(ctx, b.cfg.Tracer, SpanStart{Op: SpanStore, Topic: tc.TopicName, Count: len(recs), QueueID: qid})
-	res, err := b.w.PutMessages(ctx, recs)
-	traceEnd(stored, err)
+	sent := sendOutcome{topic: tc.TopicName, qid: qid, half: half, start: start}
+	reply := req.Code == remoting.SendReplyMessage || req.Code == remoting.SendReplyMessageV2
+	if reply || !b.w.answersLater() {
+		res, err := b.w.PutMessages(ctx, recs)
+		traceEnd(stored, err)
+		resp := b.sendResponse(ctx, req, recs, sent, res, err)
+		if reply && resp.Code == int16(remoting.Success) {
+			b.pushReply(ctx, &h, recs[0], res)
+		}
+		return resp
+	}
+	// Answered by the store's flusher once the flush that covers the records ends: it answers
+	// all the sends of a flush one after the other, and no goroutine waits parked for each
+	// (RocketMQ's asynchronous put).
+	later = true
+	answer := conn.Detach(req)
+	b.w.PutMessagesThen(ctx, recs, func(res store.PutResult, err error) {
+		traceEnd(stored, err)
+		resp := b.sendResponse(ctx, req, recs, sent, res, err)
+		if span != nil {
+			span.End(err)
+		}
+		answer(resp)
+	})
+	return nil
+}
+
+// sendOutcome is what a send's response needs besides the request and the store's result.
+type sendOutcome struct {
+	topic string
+	qid   int32
+	half  bool
+	start time.Time
+}
+
+// sendResponse is the response to a send whose records the store took with the result res
+// and the error err.
+func (b *Broker) sendResponse(ctx context.Context, req *remoting.Command, recs []*message.Record, o sendOutcome, res store.PutResult, err error) *remoting.Command {
 	resp := remoting.NewResponse(req, int16(remoting.Success), "")
 	if err != nil {
 		code, ok := storedCode(err)
@@ -136,16 +177,13 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		phy += int64(r.Size())
 	}
 	if m := b.cfg.Metrics; m != nil {
-		m.Sent(ctx, tc.TopicName, len(recs), int(phy-res.PhysicalOffset), time.Since(start))
+		m.Sent(ctx, o.topic, len(recs), int(phy-res.PhysicalOffset), time.Since(o.start))
 	}
-	rh := protocol.SendMessageResponseHeader{MsgID: string(ids), QueueID: qid, QueueOffset: res.QueueOffset, MsgRegion: protocol.DefaultRegion, TraceOn: true}
-	if half {
+	rh := protocol.SendMessageResponseHeader{MsgID: string(ids), QueueID: o.qid, QueueOffset: res.QueueOffset, MsgRegion: protocol.DefaultRegion, TraceOn: true}
+	if o.half {
 		rh.TransactionID = halfTransactionID(recs[0], string(ids))
 	}
 	resp.Fields = &rh
-	if req.Code == remoting.SendReplyMessage || req.Code == remoting.SendReplyMessageV2 {
-		b.pushReply(ctx, &h, recs[0], res)
-	}
 	return resp
 }
 

@@ -57,6 +57,8 @@ type Command struct {
 	// frame is the pooled buffer a received command's header and Body were read into, until
 	// Recycle gives it back.
 	frame *[]byte
+	// detached: the handler serving this request answers it after returning (Conn.Detach).
+	detached bool
 
 	// ext is the extFields section of a decoded ROCKETMQ header, checked, not yet in ExtFields;
 	// extUnique says that no key in it repeats, extAt (atomic) is where the last Lookup that

@@ -253,7 +253,7 @@ func (c *Conn) InvokeUntil(ctx context.Context, stop <-chan struct{}, deadline t
 		k.timer.Reset(left) // before the request is queued, so before any response
 	}
 
-	if err := c.push(ctx, deadline, req, true); err != nil {
+	if err := c.push(ctx, deadline, req, pushWait); err != nil {
 		k.abandon()
 		return nil, err
 	}
@@ -462,13 +462,14 @@ func (c *Conn) busy(req *Command) {
 
 // serve runs the handler for req and queues its response.
 func (c *Conn) serve(req *Command) {
-	defer func() {
-		<-c.inflight
-		if c.cfg.global != nil {
-			<-c.cfg.global
-		}
-	}()
 	resp := c.call(req)
+	if req.detached { // answered, and its slots freed, by Detach's answer
+		if resp != nil {
+			releaseCmd(resp)
+		}
+		return
+	}
+	defer c.release()
 	if resp == nil {
 		return
 	}
@@ -481,6 +482,37 @@ func (c *Conn) serve(req *Command) {
 	resp.Serialize = req.Serialize
 	if err := c.enqueue(c.ctx, resp); err != nil {
 		c.log.Debug("remoting: send response", "code", req.Code, "err", err)
+	}
+}
+
+// release frees the in-flight slots of a request that has been served.
+func (c *Conn) release() {
+	<-c.inflight
+	if c.cfg.global != nil {
+		<-c.cfg.global
+	}
+}
+
+// Detach lets the handler serving req answer it after returning: the handler returns nil, and
+// calls answer exactly once, from any goroutine, with the response (NewResponse; dropped if
+// req is oneway). answer queues it without blocking: when the write queue is full a goroutine
+// of its own waits for room. req keeps its in-flight slots until answer is called, so the
+// requests a connection has waiting count against its limits as those being handled do. A
+// store's flusher answers the sends a flush acknowledged this way.
+func (c *Conn) Detach(req *Command) (answer func(resp *Command)) {
+	req.detached = true
+	oneway, code, opaque, ser := req.IsOneway(), req.Code, req.Opaque, req.Serialize
+	return func(resp *Command) {
+		defer c.release()
+		if oneway {
+			releaseCmd(resp)
+			return
+		}
+		resp.Opaque, resp.Serialize = opaque, ser
+		resp.Flag |= FlagResponse
+		if err := c.push(c.ctx, time.Time{}, resp, pushSpill); err != nil {
+			c.log.Debug("remoting: send response", "code", code, "err", err)
+		}
 	}
 }
 

@@ -43,16 +43,26 @@ func releaseCmd(cmd *Command) {
 // caller's goroutine, so that an unencodable command fails its caller. When the queue is full it
 // blocks until there is room, ctx ends or the connection closes. On failure cmd is released.
 func (c *Conn) enqueue(ctx context.Context, cmd *Command) error {
-	return c.push(ctx, time.Time{}, cmd, true)
+	return c.push(ctx, time.Time{}, cmd, pushWait)
 }
 
 // tryEnqueue is enqueue that fails at once when the queue is full.
 func (c *Conn) tryEnqueue(cmd *Command) error {
-	return c.push(context.Background(), time.Time{}, cmd, false)
+	return c.push(context.Background(), time.Time{}, cmd, pushTry)
 }
 
-// push is enqueue (wait) or tryEnqueue; a wait also ends at deadline (the zero time: never).
-func (c *Conn) push(ctx context.Context, deadline time.Time, cmd *Command, wait bool) error {
+// How push behaves when the write queue is full.
+type pushMode int
+
+const (
+	pushWait  pushMode = iota // wait for room
+	pushTry                   // fail at once
+	pushSpill                 // return at once and leave the wait to a goroutine of its own
+)
+
+// push is enqueue (pushWait), tryEnqueue (pushTry) or a detached answer (pushSpill); a wait also ends
+// at deadline (the zero time: never).
+func (c *Conn) push(ctx context.Context, deadline time.Time, cmd *Command, mode pushMode) error {
 	bp := prefixPool.Get().(*[]byte)
 	prefix, err := appendPrefix(*bp, cmd)
 	*bp = prefix
@@ -70,19 +80,38 @@ func (c *Conn) push(ctx context.Context, deadline time.Time, cmd *Command, wait 
 	}
 	c.enqueues.Add(1)
 	c.mu.Unlock()
-	defer c.enqueues.Done()
-
 	f := outFrame{prefix: bp, cmd: cmd}
+	if mode == pushSpill {
+		select {
+		case c.queue <- f:
+			c.enqueues.Done()
+		default:
+			go func() {
+				defer c.enqueues.Done()
+				c.wait(ctx, deadline, f)
+			}()
+		}
+		return nil
+	}
+	defer c.enqueues.Done()
 	select {
 	case c.queue <- f:
 		return nil
 	default:
 	}
-	if !wait {
+	if mode == pushTry {
 		putPrefix(bp)
 		releaseCmd(cmd)
 		return fmt.Errorf("remoting: send code %d to %s: write queue full", cmd.Code, c.remote)
 	}
+	return c.wait(ctx, deadline, f)
+}
+
+// wait queues f once there is room, or fails when ctx ends, deadline passes or the connection
+// closes; on failure it releases f.
+func (c *Conn) wait(ctx context.Context, deadline time.Time, f outFrame) error {
+	cmd := f.cmd
+	var err error
 	var expired <-chan time.Time
 	if !deadline.IsZero() {
 		t := time.NewTimer(time.Until(deadline))
@@ -99,7 +128,7 @@ func (c *Conn) push(ctx context.Context, deadline time.Time, cmd *Command, wait 
 	case <-expired:
 		err = fmt.Errorf("remoting: send code %d to %s: write queue full: %w", cmd.Code, c.remote, context.DeadlineExceeded)
 	}
-	putPrefix(bp)
+	putPrefix(f.prefix)
 	releaseCmd(cmd)
 	return err
 }

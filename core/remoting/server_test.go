@@ -254,6 +254,62 @@ func TestSendLater(t *testing.T) {
 	}
 }
 
+// TestDetach: a handler that detaches its request answers it after returning, from another
+// goroutine, in the request's encoding; until then the request keeps its in-flight slot, so
+// the connection's limit counts it; a oneway request's answer is dropped and frees its slot.
+func TestDetach(t *testing.T) {
+	answers := make(chan func(*Command), 4)
+	reqs := make(chan *Command, 4)
+	m := NewMux()
+	m.HandleFunc(SendMessageV2, func(ctx context.Context, conn *Conn, req *Command) *Command {
+		answers <- conn.Detach(req)
+		reqs <- req
+		return nil
+	})
+	_, addr := startServer(t, ServerOptions{MaxInflightPerConn: 1}, m)
+	cl := newClient(t, ClientOptions{})
+	ctx := testCtx(t)
+	for _, st := range []SerializeType{JSON, RocketMQ} {
+		t.Run(serializeName(st), func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				req := NewRequest(SendMessageV2, nil, nil)
+				req.Serialize = st
+				resp, err := cl.Invoke(ctx, addr, req)
+				if err == nil && (Code(resp.Code) != Success || resp.Remark != "later" || resp.Serialize != st) {
+					err = fmt.Errorf("got %s %q in %s", Code(resp.Code), resp.Remark, serializeName(resp.Serialize))
+				}
+				done <- err
+			}()
+			answer, req := <-answers, <-reqs
+			// The detached request holds the connection's only slot.
+			resp, err := cl.Invoke(ctx, addr, NewRequest(codeEcho, nil, nil))
+			if err != nil || Code(resp.Code) != SystemBusy {
+				t.Fatalf("while detached: %v %v, want SYSTEM_BUSY", resp, err)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("answered before the answer: %v", err)
+			default:
+			}
+			go answer(NewResponse(req, int16(Success), "later"))
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// A oneway request: nothing is written back, and the slot is freed.
+	if err := cl.InvokeOneway(ctx, addr, NewRequest(SendMessageV2, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	answer, req := <-answers, <-reqs
+	answer(NewResponse(req, int16(Success), "dropped"))
+	// codeEcho has no handler here: served, it is answered REQUEST_CODE_NOT_SUPPORTED.
+	if resp, err := cl.Invoke(ctx, addr, NewRequest(codeEcho, nil, nil)); err != nil || Code(resp.Code) != RequestCodeNotSupported {
+		t.Fatalf("after the oneway answer: %v %v, want REQUEST_CODE_NOT_SUPPORTED", resp, err)
+	}
+}
+
 // TestServerInvokesClient checks requests from the server to the client over the client's own
 // connection: a client Handler answers them, a client without one answers code 3.
 func TestServerInvokesClient(t *testing.T) {

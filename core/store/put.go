@@ -38,40 +38,66 @@ func (s *Store) PutMessage(ctx context.Context, r *message.Record) (PutResult, e
 // ErrFlushTimeout the records were written (the result is valid) but not flushed in time; with
 // any other error nothing was written.
 func (s *Store) PutMessages(ctx context.Context, recs []*message.Record) (PutResult, error) {
+	res, end, err := s.append(recs)
+	if err != nil {
+		return res, err
+	}
+	if err := s.cl.WaitFlushed(ctx, end); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// PutMessagesThen is PutMessages that does not wait for the acknowledgement: it calls done
+// with the result once the records are acknowledged, or with the error. With SYNC_FLUSH the
+// flusher calls done after the flush that covers the records (see commitlog.OnFlushed), so
+// done must not block; otherwise done is called before PutMessagesThen returns. The records
+// are copied into the CommitLog before it returns.
+func (s *Store) PutMessagesThen(recs []*message.Record, done func(PutResult, error)) {
+	res, end, err := s.append(recs)
+	if err != nil {
+		done(res, err)
+		return
+	}
+	s.cl.OnFlushed(end, func(err error) { done(res, err) })
+}
+
+// append validates recs and appends them; end is the CommitLog offset after the last.
+func (s *Store) append(recs []*message.Record) (PutResult, int64, error) {
 	if len(recs) == 0 {
-		return PutResult{}, fmt.Errorf("%w: empty batch", ErrMessageIllegal)
+		return PutResult{}, 0, fmt.Errorf("%w: empty batch", ErrMessageIllegal)
 	}
 	if s.closed.Load() {
-		return PutResult{}, ErrClosed
+		return PutResult{}, 0, ErrClosed
 	}
 	if s.diskFull.Load() {
-		return PutResult{}, ErrDiskFull
+		return PutResult{}, 0, ErrDiskFull
 	}
 	total, bodies := 0, 0
 	for i, r := range recs {
 		if err := message.ValidateTopic(r.Topic); err != nil {
-			return PutResult{}, fmt.Errorf("%w: %w", ErrBadTopic, err)
+			return PutResult{}, 0, fmt.Errorf("%w: %w", ErrBadTopic, err)
 		}
 		if r.QueueID < 0 {
-			return PutResult{}, fmt.Errorf("%w: queue id %d", ErrMessageIllegal, r.QueueID)
+			return PutResult{}, 0, fmt.Errorf("%w: queue id %d", ErrMessageIllegal, r.QueueID)
 		}
 		if len(r.Body) > s.cfg.MaxMessageSize {
-			return PutResult{}, fmt.Errorf("%w: body of %d bytes, maxMessageSize is %d", ErrMessageTooLarge, len(r.Body), s.cfg.MaxMessageSize)
+			return PutResult{}, 0, fmt.Errorf("%w: body of %d bytes, maxMessageSize is %d", ErrMessageTooLarge, len(r.Body), s.cfg.MaxMessageSize)
 		}
 		r.StoreHost = s.cfg.StoreHost
 		if err := r.Validate(); err != nil {
-			return PutResult{}, fmt.Errorf("%w: record %d: %w", ErrMessageIllegal, i, err)
+			return PutResult{}, 0, fmt.Errorf("%w: record %d: %w", ErrMessageIllegal, i, err)
 		}
 		if strings.IndexByte(r.Properties, 0) >= 0 {
 			// Recovery takes a NUL there for the zeros of a torn write.
-			return PutResult{}, fmt.Errorf("%w: record %d: NUL byte in the properties", ErrMessageIllegal, i)
+			return PutResult{}, 0, fmt.Errorf("%w: record %d: NUL byte in the properties", ErrMessageIllegal, i)
 		}
 		r.BodyCRC = message.BodyCRC(r.Body)
 		total += r.Size()
 		bodies += len(r.Body)
 	}
 	if len(recs) > 1 && bodies > s.cfg.MaxMessageSize {
-		return PutResult{}, fmt.Errorf("%w: batch bodies total %d bytes, maxMessageSize is %d", ErrMessageTooLarge, bodies, s.cfg.MaxMessageSize)
+		return PutResult{}, 0, fmt.Errorf("%w: batch bodies total %d bytes, maxMessageSize is %d", ErrMessageTooLarge, bodies, s.cfg.MaxMessageSize)
 	}
 	var res PutResult
 	phy, end, err := s.cl.Append(total, func(dst []byte, phy int64) []byte {
@@ -97,18 +123,15 @@ func (s *Store) PutMessages(ctx context.Context, recs []*message.Record) (PutRes
 		return dst
 	})
 	if errors.Is(err, commitlog.ErrClosed) {
-		return PutResult{}, ErrClosed
+		return PutResult{}, 0, ErrClosed
 	} else if err != nil {
-		return PutResult{}, fmt.Errorf("store: %w", err)
+		return PutResult{}, 0, fmt.Errorf("store: %w", err)
 	}
 	res.PhysicalOffset, res.Count, res.Bytes = phy, len(recs), total
 	if s.cfg.FlushDiskType == AsyncFlush {
 		s.wakeDispatcher() // with SYNC_FLUSH the records become readable at the flush, which wakes it
 	}
-	if err := s.cl.WaitFlushed(ctx, end); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, end, nil
 }
 
 // nextOffset returns and advances the next queue offset of (topic, qid). s.omu is held.

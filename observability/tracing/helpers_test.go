@@ -120,13 +120,16 @@ func attr(s sdktrace.ReadOnlySpan, key string) string {
 	return ""
 }
 
-// startTraced starts a broker whose tracer is on tp (none when tp is nil) and creates topic
-// with one queue.
-func startTraced(t testing.TB, tp trace.TracerProvider, topic string) *brokertest.Cluster {
+// startTraced starts a broker whose tracer is on tp (none when tp is nil), configured further
+// by configure if given, and creates topic with one queue.
+func startTraced(t testing.TB, tp trace.TracerProvider, topic string, configure ...func(*broker.Config)) *brokertest.Cluster {
 	t.Helper()
 	c := brokertest.Start(t, func(cfg *broker.Config) {
 		if tp != nil {
 			cfg.Tracer = NewBrokerTracer(tp)
+		}
+		for _, f := range configure {
+			f(cfg)
 		}
 	})
 	if err := c.CreateTopic(topic, 1); err != nil {

@@ -8,6 +8,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ternmq/tern/core/broker"
+	"github.com/ternmq/tern/core/store"
 	"github.com/ternmq/tern/sdk/client"
 )
 
@@ -42,11 +44,20 @@ func wantKind(t *testing.T, s sdktrace.ReadOnlySpan, k trace.SpanKind) {
 // TestTraceSendReceiveDeliverProcess: one message makes one trace: the producer's send, the
 // broker's receive (its child) and store (the receive's child), the broker's deliver
 // (parented to and linked with the message's context) and the consumer's process (the send's
-// child), with the messaging attributes.
+// child), with the messaging attributes. With SYNC_FLUSH the broker's receive and store spans
+// are ended by the store's flusher, which answers the send.
 func TestTraceSendReceiveDeliverProcess(t *testing.T) {
+	for _, mode := range []string{"ASYNC_FLUSH", "SYNC_FLUSH"} {
+		t.Run(mode, func(t *testing.T) {
+			testTraceSendReceiveDeliverProcess(t, func(cfg *broker.Config) { cfg.Store.FlushDiskType = store.FlushDiskType(mode) })
+		})
+	}
+}
+
+func testTraceSendReceiveDeliverProcess(t *testing.T, configure func(*broker.Config)) {
 	tp, rec := newRecordingProvider(t)
 	topic := uniqueName("Traced")
-	c := startTraced(t, tp, topic)
+	c := startTraced(t, tp, topic, configure)
 	p := newProducer(t, c, client.WithTracerProvider(tp))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

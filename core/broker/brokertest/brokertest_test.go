@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ternmq/tern/core/broker"
+	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/protocol"
 	"github.com/ternmq/tern/core/remoting"
 )
@@ -79,6 +81,96 @@ func TestStartSendPullStop(t *testing.T) {
 		t.Fatalf("consumer list: %v %+v", err, list)
 	}
 	c.RestartBroker(t)
+}
+
+// TestSyncFlushSends: with SYNC_FLUSH the store's flusher answers sends (concurrent ones,
+// batches, oneway ones) once they are on the disk: each acknowledged record lies below the
+// readable end of the log, which moves at the flush, and the answers leave no goroutine behind
+// (TestMain).
+func TestSyncFlushSends(t *testing.T) {
+	c := Start(t, func(cfg *broker.Config) { cfg.Store.FlushDiskType = "SYNC_FLUSH" })
+	if err := c.CreateTopic("S", 4); err != nil {
+		t.Fatal(err)
+	}
+	cl := remoting.NewClient(remoting.ClientOptions{})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st := c.Broker.Store()
+	send := func(code int16, batch bool, body []byte) (protocol.SendMessageResponseHeader, error) {
+		h := protocol.SendMessageHeader{ProducerGroup: "p", Topic: "S", DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: 2,
+			BornTimestamp: time.Now().UnixMilli(), Batch: batch}
+		resp, err := cl.Invoke(ctx, c.BrokerAddr, remoting.NewRequest(code, h.Encode(true), body))
+		var rh protocol.SendMessageResponseHeader
+		if err == nil {
+			err = remoting.ResponseErr(resp)
+		}
+		if err == nil {
+			err = rh.Decode(resp)
+		}
+		if err != nil {
+			return rh, err
+		}
+		for id := range strings.SplitSeq(rh.MsgID, ",") {
+			_, phy, err := message.ParseOffsetMsgID(id)
+			if err != nil {
+				return rh, err
+			}
+			if end := st.CommitLogMaxOffset(); phy >= end {
+				return rh, fmt.Errorf("acknowledged record at %d, the log is readable (flushed) below %d", phy, end)
+			}
+		}
+		return rh, nil
+	}
+	const senders, each = 8, 16
+	offsets := make(chan int64, senders*each)
+	errs := make(chan error, senders)
+	for range senders {
+		go func() {
+			for range each {
+				rh, err := send(remoting.SendMessageV2, false, []byte("sync"))
+				if err != nil {
+					errs <- err
+					return
+				}
+				offsets <- rh.QueueOffset
+			}
+			errs <- nil
+		}()
+	}
+	for range senders {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(offsets)
+	seen := map[int64]bool{}
+	for off := range offsets {
+		if seen[off] {
+			t.Fatalf("queue offset %d acknowledged twice", off)
+		}
+		seen[off] = true
+	}
+	var batch []byte
+	for i := range 3 {
+		batch = message.AppendBatchElement(batch, 0, []byte(fmt.Sprint("b", i)), nil)
+	}
+	rh, err := send(remoting.SendBatchMessage, true, batch)
+	if err != nil {
+		t.Fatalf("batch: %v", err)
+	}
+	if n := strings.Count(rh.MsgID, ",") + 1; n != 3 || rh.QueueOffset != senders*each {
+		t.Fatalf("batch: %d ids, queue offset %d", n, rh.QueueOffset)
+	}
+	// A oneway send is stored, and answers nothing: the connection goes on.
+	h := protocol.SendMessageHeader{ProducerGroup: "p", Topic: "S", QueueID: 2, BornTimestamp: time.Now().UnixMilli()}
+	if err := cl.InvokeOneway(ctx, c.BrokerAddr, remoting.NewRequest(remoting.SendMessageV2, h.Encode(true), []byte("oneway"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = send(remoting.SendMessageV2, false, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 10*time.Second, "the oneway send stored", func() bool { return st.MaxOffset("S", 2) == senders*each+5 })
 }
 
 func TestPullCodes(t *testing.T) {

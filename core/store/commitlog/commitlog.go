@@ -136,16 +136,25 @@ type CommitLog struct {
 	flushedOff atomic.Int64
 
 	fmu       sync.Mutex    // serialises Flush and Truncate; taken before mu
-	flushMu   sync.Mutex    // guards flushDone
+	flushMu   sync.Mutex    // guards flushDone and the notices
 	flushDone chan struct{} // closed after the next flush completes
 	flushReq  chan struct{} // wakes the flusher (capacity 1)
-	requests  atomic.Int64  // WaitFlushed calls that had to wait (group commit gathering)
+	requests  atomic.Int64  // WaitFlushed and OnFlushed calls that had to wait (group commit gathering)
 	served    atomic.Int64  // requests counted before the last flush started
 	target    atomic.Int64  // the request count at which the gathering flusher wants waking
 	stop      chan struct{}
 	stopped   chan struct{}
 	flushErr  atomic.Pointer[error] // sticky: a failed flush stops the log being trusted
 	cur       *segment.Segment      // the segment Append writes to, guarded by mu
+
+	// The callbacks of OnFlushed (guarded by flushMu): noticeTimer (armed while noticeArmed)
+	// fires at the earliest deadline; noticesDone is set once the log has closed.
+	notices      []flushNotice
+	spareNotices []flushNotice
+	noticeTimer  *time.Timer
+	noticeArmed  bool
+	noticesDone  bool
+
 	// Buffered mode, guarded by mu: the bytes of [pstart, reserved) wait in pbuf for the flusher.
 	reserved int64
 	pstart   int64
@@ -198,6 +207,8 @@ func Open(dir string, opts Options) (*CommitLog, error) {
 	if opts.Buffered && opts.ZeroAhead > 0 {
 		c.zeroReq = make(chan struct{}, 1)
 	}
+	c.noticeTimer = time.AfterFunc(time.Hour, c.expireNotices)
+	c.noticeTimer.Stop()
 	c.setEnd(q.MinOffset())
 	return c, nil
 }
@@ -756,6 +767,7 @@ func (c *CommitLog) flushLoop() {
 	if _, err := c.Flush(); err != nil {
 		c.log.Error("final commitlog flush failed", "err", err)
 	}
+	c.closeNotices()
 }
 
 func (c *CommitLog) asyncFlushLoop() {
@@ -807,6 +819,7 @@ func (c *CommitLog) syncFlushLoop() {
 		}
 		g.flushed(req, c.requests.Load(), time.Since(start))
 		g.flushEnd = time.Now()
+		c.notify()
 
 		c.served.Store(g.served)
 		c.target.Store(g.target())
@@ -877,6 +890,7 @@ func (c *CommitLog) Close() error {
 		c.bg.Wait()
 	} else {
 		c.Flush()
+		c.closeNotices()
 		close(c.stopped)
 	}
 	var err error

@@ -32,7 +32,10 @@
 // wakes every waiter it covered: while one flush is on the disk, later appends queue up behind it
 // and the next flush covers them all (group commit), so N concurrent producers share one disk
 // flush. A flush that does not cover a waiter within SyncFlushTimeout returns ErrFlushTimeout to
-// it; the record is written and will still be flushed. In this mode a second goroutine keeps the blocks just past
+// it; the record is written and will still be flushed. OnFlushed is the same wait without a
+// goroutine parked per writer: the flusher calls the callbacks of a flush itself when it ends
+// (the broker answers SYNC_FLUSH sends this way, as RocketMQ's asynchronous put does), and a
+// timer fails those left at their deadline. In this mode a second goroutine keeps the blocks just past
 // the end of the log written with zeros and synced (Options.ZeroAhead), so that a flush does
 // not also have to commit the allocation of the blocks it writes, and the flushes unmap the pages
 // readers mapped once the log is 4 MiB past them (unmapRead). With FlushAsync the flusher writes back
