@@ -127,7 +127,7 @@ func (b *Broker) handleSend(ctx context.Context, conn *remoting.Conn, req *remot
 		res, err := b.w.PutMessages(ctx, recs)
 		traceEnd(stored, err)
 		resp := b.sendResponse(ctx, req, recs, sent, res, err)
-		if reply && resp.Code == int16(remoting.Success) {
+		if _, kept := storedCode(err); reply && (err == nil || kept) { // the reply is stored
 			b.pushReply(ctx, &h, recs[0], res)
 		}
 		return resp
