@@ -416,12 +416,7 @@ func (c *CommitLog) WaitFlushed(ctx context.Context, end int64) error {
 	if !c.opts.Sync || c.flushedOff.Load() >= end {
 		return nil
 	}
-	// Wake the flusher if this is the first writer of a round (it may be idle) or the one it
-	// gathers for. A wait that goes round again (woken by a flush that started before this
-	// writer counted itself) needs no wake-up: the flusher is not idle while a counted writer
-	// is unserved, and its next flush covers this one.
-	n := c.requests.Add(1)
-	wake := n == c.served.Load()+1 || n >= c.target.Load()
+	wake := c.countWaiter() // a wait that goes round again needs no wake-up (see countWaiter)
 	timer := time.NewTimer(c.opts.SyncFlushTimeout)
 	defer timer.Stop()
 	for {
@@ -431,27 +426,21 @@ func (c *CommitLog) WaitFlushed(ctx context.Context, end int64) error {
 		if c.flushedOff.Load() >= end {
 			return nil
 		}
-		if p := c.flushErr.Load(); p != nil {
-			return fmt.Errorf("commitlog: flush failed: %w", *p)
+		if err := c.flushFailure(); err != nil {
+			return err
 		}
 		if wake {
-			select {
-			case c.flushReq <- struct{}{}:
-			default:
-			}
+			c.wakeFlusher()
 			wake = false
 		}
 		select {
 		case <-done:
 		case <-timer.C:
-			return fmt.Errorf("%w: offset %d not flushed after %v", ErrFlushTimeout, end, c.opts.SyncFlushTimeout)
+			return c.timeoutErr(end)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.stopped:
-			if c.flushedOff.Load() >= end {
-				return nil
-			}
-			return ErrClosed
+			return c.closedErr(end)
 		}
 	}
 }

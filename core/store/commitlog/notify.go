@@ -24,8 +24,8 @@ func (c *CommitLog) OnFlushed(end int64, fn func(error)) {
 		fn(nil)
 		return
 	}
-	if p := c.flushErr.Load(); p != nil {
-		fn(fmt.Errorf("commitlog: flush failed: %w", *p))
+	if err := c.flushFailure(); err != nil {
+		fn(err)
 		return
 	}
 	c.flushMu.Lock()
@@ -40,54 +40,71 @@ func (c *CommitLog) OnFlushed(end int64, fn func(error)) {
 		c.noticeTimer.Reset(c.opts.SyncFlushTimeout)
 	}
 	c.flushMu.Unlock()
-	// Counted as a waiter, so that the flusher gathers for it and does not go idle while it is
-	// unserved (see WaitFlushed).
-	if n := c.requests.Add(1); n == c.served.Load()+1 || n >= c.target.Load() {
-		select {
-		case c.flushReq <- struct{}{}:
-		default:
-		}
+	if c.countWaiter() {
+		c.wakeFlusher()
 	}
+}
+
+// countWaiter counts a writer that waits for a flush, so that the flusher gathers for it and
+// does not go idle while it is unserved, and reports whether to wake the flusher: for the first
+// writer of a round (the flusher may be idle) or the one it gathers for. A writer that waits
+// again after a flush that started before it was counted needs no wake-up: the flusher's next
+// flush covers it.
+func (c *CommitLog) countWaiter() (wake bool) {
+	n := c.requests.Add(1)
+	return n == c.served.Load()+1 || n >= c.target.Load()
+}
+
+// wakeFlusher wakes the flusher, if no wake-up is pending already.
+func (c *CommitLog) wakeFlusher() {
+	select {
+	case c.flushReq <- struct{}{}:
+	default:
+	}
+}
+
+// flushFailure is the sticky error of a failed flush, nil if none failed.
+func (c *CommitLog) flushFailure() error {
+	if p := c.flushErr.Load(); p != nil {
+		return fmt.Errorf("commitlog: flush failed: %w", *p)
+	}
+	return nil
+}
+
+// timeoutErr is what a writer waiting for end learns when SyncFlushTimeout passes first.
+func (c *CommitLog) timeoutErr(end int64) error {
+	return fmt.Errorf("%w: offset %d not flushed after %v", ErrFlushTimeout, end, c.opts.SyncFlushTimeout)
 }
 
 // notify calls the callbacks that the flushes so far have served, or all of them with the
 // sticky error of a failed flush. The flusher calls it after each flush, outside its locks.
 func (c *CommitLog) notify() {
-	var err error
-	if p := c.flushErr.Load(); p != nil {
-		err = fmt.Errorf("commitlog: flush failed: %w", *p)
-	}
+	err := c.flushFailure()
 	flushed := c.flushedOff.Load()
 	c.flushMu.Lock()
 	if len(c.notices) == 0 {
 		c.flushMu.Unlock()
 		return
 	}
-	ready, rest := c.notices, c.spareNotices[:0]
-	for _, n := range c.notices {
-		if n.end > flushed && err == nil {
-			rest = append(rest, n)
+	// The list is swapped for the spare one; the served callbacks are packed at the front of the
+	// old one (which only this call now holds), the others go back on the list.
+	taken := c.notices
+	c.notices, c.spareNotices = c.spareNotices[:0], nil
+	ready := taken[:0]
+	for _, n := range taken {
+		if err == nil && n.end > flushed { // registered after this flush had started
+			c.notices = append(c.notices, n)
+		} else {
+			ready = append(ready, n)
 		}
 	}
-	if len(rest) > 0 { // rare: a callback registered after its flush had started
-		keep := ready[:0:0]
-		for _, n := range ready {
-			if n.end <= flushed || err != nil {
-				keep = append(keep, n)
-			}
-		}
-		ready = keep
-	}
-	c.notices, c.spareNotices = rest, nil
 	c.flushMu.Unlock()
 	for _, n := range ready {
 		n.fn(err)
 	}
-	clear(ready)
+	clear(taken)
 	c.flushMu.Lock()
-	if c.spareNotices == nil {
-		c.spareNotices = ready[:0]
-	}
+	c.spareNotices = taken[:0]
 	c.flushMu.Unlock()
 }
 
@@ -119,7 +136,7 @@ func (c *CommitLog) expireNotices() {
 	}
 	c.flushMu.Unlock()
 	for _, n := range expired {
-		n.fn(fmt.Errorf("%w: offset %d not flushed after %v", ErrFlushTimeout, n.end, c.opts.SyncFlushTimeout))
+		n.fn(c.timeoutErr(n.end))
 	}
 }
 
@@ -142,8 +159,8 @@ func (c *CommitLog) closedErr(end int64) error {
 	if c.flushedOff.Load() >= end {
 		return nil
 	}
-	if p := c.flushErr.Load(); p != nil {
-		return fmt.Errorf("commitlog: flush failed: %w", *p)
+	if err := c.flushFailure(); err != nil {
+		return err
 	}
 	return ErrClosed
 }
