@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -376,7 +378,7 @@ func TestEnvIsolation(t *testing.T) {
 	v := stats(t, h, "env").Version
 	_, rest, _ := strings.Cut(v, ";env=")
 	names, rest, _ := strings.Cut(rest, ";")
-	allowed := []string{"FOO", "ZED", plugin.MagicCookieKey, "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT"}
+	allowed := []string{"FOO", "ZED", plugin.MagicCookieKey, "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT", "PLUGIN_UNIX_SOCKET_DIR"}
 	got := strings.Split(names, ",")
 	for _, n := range got {
 		if !slices.Contains(allowed, n) {
@@ -506,4 +508,45 @@ func (x *hosted) Compile(ctx context.Context, s filter.Subscription) error {
 
 func (x *hosted) Match(ctx context.Context, s filter.Subscription, ms []filter.Message) ([]bool, error) {
 	return x.f.Match(ctx, s, ms)
+}
+
+// TestSocketDirRemoved: each launch of a plugin gets a directory of its own for its gRPC socket,
+// and the host removes it when the process goes, also when it was killed (a killed Go plugin
+// leaves its socket file behind) and at Close: nothing is left in the temporary directory.
+func TestSocketDirRemoved(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	opts := testOptions(newRecorder())
+	opts.HealthInterval = 20 * time.Millisecond
+	h, err := start(t, opts, external("sock", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockets := func() []string {
+		t.Helper()
+		found, err := filepath.Glob(filepath.Join(tmp, "tern-plugin-*", "plugin*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	first := sockets()
+	if len(first) != 1 {
+		t.Fatalf("sockets under TMPDIR while the plugin runs: %v, want one", first)
+	}
+	if err := syscall.Kill(pid(t, stats(t, h, "sock")), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitUp(t, h, "sock", 1)
+	if now := sockets(); len(now) != 1 || now[0] == first[0] {
+		t.Fatalf("sockets after the restart: %v, want one other than %s", now, first[0])
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("left in TMPDIR after Close: %v", left)
+	}
 }

@@ -41,6 +41,7 @@ type instance struct {
 	// goroutine sets them.
 	client   *goplugin.Client
 	rpc      goplugin.ClientProtocol
+	sockDir  string
 	info     info
 	haveInfo bool
 	checksum string

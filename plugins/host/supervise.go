@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"time"
@@ -96,7 +97,7 @@ func (in *instance) launch(ctx context.Context) (time.Duration, error) {
 	restart := in.m.last > 0
 	in.m.up(now)
 	in.state, in.err = StateUp, nil
-	in.impl, in.client, in.rpc = c.impl, c.client, c.rpc
+	in.impl, in.client, in.rpc, in.sockDir = c.impl, c.client, c.rpc, c.sockDir
 	in.info, in.haveInfo, in.checksum = inf, true, sum
 	in.c.upSince = now
 	if restart {
@@ -110,9 +111,23 @@ func (in *instance) launch(ctx context.Context) (time.Duration, error) {
 
 // conn is a running plugin process.
 type conn struct {
-	client *goplugin.Client
-	rpc    goplugin.ClientProtocol
-	impl   any
+	client  *goplugin.Client
+	rpc     goplugin.ClientProtocol
+	impl    any
+	sockDir string // where the process puts its gRPC socket; see kill
+}
+
+// kill stops a plugin process, if it still runs, and removes the directory of its socket
+// (go-plugin's PLUGIN_UNIX_SOCKET_DIR, one per launch): a Go plugin removes its socket when it
+// exits cleanly, but not when it crashes or is killed, and a plugin crashing in a loop would
+// otherwise leave a socket file in the temporary directory at every restart.
+func kill(client *goplugin.Client, sockDir string) {
+	if client != nil {
+		client.Kill()
+	}
+	if sockDir != "" {
+		_ = os.RemoveAll(sockDir)
+	}
 }
 
 // start verifies the executable, starts it with go-plugin, dispenses the kind and runs Init.
@@ -131,8 +146,15 @@ func (in *instance) start(ctx context.Context) (*conn, info, string, error) {
 		return nil, info{}, hex.EncodeToString(got), &refusal{fmt.Errorf(
 			"plugin %q: checksum mismatch for %s: the manifest expects sha256 %x, the file has %x", name, path, want, got)}
 	}
+	sockDir, err := os.MkdirTemp("", "tern-plugin-")
+	if err != nil {
+		return nil, info{}, "", fmt.Errorf("plugin %q: directory for its socket: %w", name, err)
+	}
 	cmd := exec.Command(path, in.spec.Args...)
 	cmd.Env = envList(in.spec.Env)
+	if _, set := in.spec.Env[goplugin.EnvUnixSocketDir]; !set {
+		cmd.Env = append(cmd.Env, goplugin.EnvUnixSocketDir+"="+sockDir)
+	}
 	out := &lineLogger{log: in.log, stream: "stdout"}
 	errOut := &lineLogger{log: in.log, stream: "stderr"}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
@@ -149,7 +171,7 @@ func (in *instance) start(ctx context.Context) (*conn, info, string, error) {
 		SyncStderr:       errOut,
 	})
 	fail := func(what string, err error) (*conn, info, string, error) {
-		client.Kill()
+		kill(client, sockDir)
 		err = fmt.Errorf("plugin %q: %s: %w", name, what, err)
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) || errors.Is(err, plugin.ErrInvalidArgument) {
 			err = &refusal{err}
@@ -170,7 +192,7 @@ func (in *instance) start(ctx context.Context) (*conn, info, string, error) {
 	if err != nil {
 		return fail("init", err)
 	}
-	return &conn{client: client, rpc: rpc, impl: impl}, inf, hex.EncodeToString(got), nil
+	return &conn{client: client, rpc: rpc, impl: impl, sockDir: sockDir}, inf, hex.EncodeToString(got), nil
 }
 
 // check looks at a plugin that is up after a wake-up or on the health tick: hung (two calls in
@@ -226,30 +248,26 @@ func (in *instance) ping(ctx context.Context, rpc goplugin.ClientProtocol) error
 func (in *instance) takeDown(reason error) time.Duration {
 	now := in.h.opts.Now()
 	in.mu.Lock()
-	client := in.client
-	in.client, in.rpc, in.impl = nil, nil, nil
+	client, sockDir := in.client, in.sockDir
+	in.client, in.rpc, in.impl, in.sockDir = nil, nil, nil, ""
 	in.state, in.err = StateDown, reason
 	d := in.m.down(now, in.h.opts.Rand())
 	in.mu.Unlock()
 	in.h.notify()
 	in.log.Warn("plugin down", "reason", reason, "restart_in", d)
-	if client != nil {
-		client.Kill()
-	}
+	kill(client, sockDir)
 	return d
 }
 
 // shutdown kills the process for good (Close).
 func (in *instance) shutdown() {
 	in.mu.Lock()
-	client := in.client
-	in.client, in.rpc, in.impl = nil, nil, nil
+	client, sockDir := in.client, in.sockDir
+	in.client, in.rpc, in.impl, in.sockDir = nil, nil, nil, ""
 	in.state = StateStopped
 	in.mu.Unlock()
 	in.h.notify()
-	if client != nil {
-		client.Kill()
-	}
+	kill(client, sockDir)
 }
 
 // startBuiltin creates and initialises a built-in (in process, no supervisor).
