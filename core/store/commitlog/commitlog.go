@@ -173,9 +173,14 @@ type CommitLog struct {
 	scratch []byte
 	bg      sync.WaitGroup // the zeroer
 
-	unmapped  int64        // Buffered mode: the log below it was unmapped (unmapRead); guarded by fmu
-	evicted   atomic.Int64 // the log below it was evicted (CacheWindow); stored with fmu held
-	readChunk atomic.Int64 // 1 + the furthest evictStep chunk a read below evicted has reached
+	unmapped int64        // Buffered mode: the log below it was unmapped (unmapRead); guarded by fmu
+	evicted  atomic.Int64 // the log below it was evicted (CacheWindow); stored with fmu held
+	// Reads below evicted (readEvicted): readChunk is 1 + the evictStep chunk the last such read
+	// was in; readCached holds the chunks reads have brought back into the page cache and not
+	// yet evicted again (guarded by readMu).
+	readChunk  atomic.Int64
+	readMu     sync.Mutex
+	readCached map[int64]struct{}
 }
 
 // Open opens the log in dir. Recover must tell it where the data ends before the first Append;
@@ -579,31 +584,59 @@ func (c *CommitLog) evictBelow(end int64) {
 	c.evicted.Store(end)
 }
 
-// readEvicted is called by a read of the log below evicted, ending at end. The first read in
-// each evictStep chunk evicts the chunk readBehind chunks back, so that a consumer catching up
-// from beyond the window recycles the memory of what it has read, as the appends do. Reading
-// ahead is left to the kernel: a fault on a page not cached reads around it (read_ahead_kb), and
-// the mark it leaves near the end of that read has the next one issued before the reader gets
-// there. Asking for the next chunks explicitly (MADV_WILLNEED) cost more than it saved: that read
-// fills the page cache a page at a time, and the fault's read-ahead in large folios, so the reads
-// and their eviction cost a fifth of the broker's CPU at 1 KiB against a few per cent. A reader
-// behind the furthest one does not evict. A failure only costs the memory.
+// readEvicted is called by a read of the log below evicted, ending at end. A read in another
+// evictStep chunk than the read before it evicts the chunk readBehind chunks back, if reads
+// brought that one back into the page cache and it was not evicted since, so that a consumer catching up from
+// beyond the window recycles the memory of what it has read, as the appends do. Each reader so
+// evicts behind itself, a second one replaying the log from its start as much as the first (a
+// rule that only the furthest reader evicts left a replay's pages cached: twice the broker's CPU
+// a message, for memory the hypervisor faulted in afresh). Reading ahead is left to the kernel:
+// a fault on a page not cached reads around it (read_ahead_kb), and the mark it leaves near the
+// end of that read has the next one issued before the reader gets there. Asking for the next
+// chunks explicitly (MADV_WILLNEED) cost more than it saved: that read fills the page cache a
+// page at a time, and the fault's read-ahead in large folios, so the reads and their eviction
+// cost a fifth of the broker's CPU at 1 KiB against a few per cent. A failure only costs the
+// memory.
 func (c *CommitLog) readEvicted(end int64) {
 	cur := end / evictStep
-	last := c.readChunk.Load()
-	if cur+1 <= last || !c.readChunk.CompareAndSwap(last, cur+1) {
+	if c.readChunk.Load() == cur+1 { // the chunk of the last read: a reader's usual case
 		return
 	}
-	if back := cur - readBehind; back >= 0 {
+	c.readChunk.Store(cur + 1)
+	back := cur - readBehind
+	c.readMu.Lock()
+	if c.readCached == nil || len(c.readCached) >= maxReadCached {
+		// Chunks of readers that stopped before evicting them: forgotten, they stay cached
+		// until the kernel reclaims them.
+		c.readCached = make(map[int64]struct{})
+	}
+	c.readCached[cur] = struct{}{}
+	_, evict := c.readCached[back]
+	delete(c.readCached, back)
+	c.readMu.Unlock()
+	if evict {
 		c.q.Range(back*evictStep, min((back+1)*evictStep, c.evicted.Load()), func(s *segment.Segment, from, to int64) error {
 			return s.File.Evict(from, to)
 		})
 	}
 }
 
-// readBehind is how many evictStep chunks behind the furthest read of evicted log its pages are
-// evicted again.
-const readBehind = 16
+// forgetReads empties readEvicted's record (Truncate).
+func (c *CommitLog) forgetReads() {
+	c.readChunk.Store(0)
+	c.readMu.Lock()
+	c.readCached = nil
+	c.readMu.Unlock()
+}
+
+const (
+	// readBehind is how many evictStep chunks behind a read of evicted log the chunk it evicts
+	// is.
+	readBehind = 16
+	// maxReadCached bounds readEvicted's record of chunks read back into the page cache (16 GiB
+	// of log).
+	maxReadCached = 4096
+)
 
 // askZero wakes the zeroer.
 func (c *CommitLog) askZero() {

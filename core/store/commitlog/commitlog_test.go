@@ -737,7 +737,8 @@ func resident(t *testing.T, s *segment.Segment, from, to int64) int {
 }
 
 // TestReadBelowWindow: a reader of the evicted log evicts what it read once it is readBehind
-// chunks further on, so catching up from beyond the window does not fill the page cache again.
+// chunks further on, so catching up from beyond the window does not fill the page cache again;
+// so does a second reader behind the first.
 func TestReadBelowWindow(t *testing.T) {
 	const seg, window = 8 << 20, 4 << 20
 	opts := testOptions()
@@ -765,5 +766,23 @@ func TestReadBelowWindow(t *testing.T) {
 	readBack(t, c, offs[:n], 4000)
 	if n := resident(t, first, 0, evictStep); n != 0 {
 		t.Fatalf("the first chunk, read and left readBehind chunks behind, has %d pages cached", n)
+	}
+	// A second reader from the start (another group replaying the log) evicts behind itself as
+	// the first did, though the first read further.
+	m := slices.IndexFunc(offs, func(off int64) bool { return off >= (readBehind+4)*evictStep })
+	for _, off := range offs[n:m] { // the first reader goes on
+		_, s, err := c.ReadRecord(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Release()
+	}
+	readBack(t, c, offs[:1], 4000)
+	if n := resident(t, first, 0, evictStep); n == 0 {
+		t.Fatal("the first chunk, read again, is not cached")
+	}
+	readBack(t, c, offs[:n], 4000)
+	if n := resident(t, first, 0, evictStep); n != 0 {
+		t.Fatalf("the first chunk, read again and left readBehind chunks behind, has %d pages cached", n)
 	}
 }

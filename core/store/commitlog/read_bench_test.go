@@ -43,7 +43,7 @@ func benchReadInOrder(b *testing.B, evicted bool) {
 		if evicted {
 			b.StopTimer()
 			c.q.Range(0, c.evicted.Load(), func(s *segment.Segment, from, to int64) error { return s.File.Evict(from, to) })
-			c.readChunk.Store(0)
+			c.forgetReads()
 			b.StartTimer()
 		}
 		for _, off := range offs {

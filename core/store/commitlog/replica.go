@@ -149,7 +149,7 @@ func (c *CommitLog) Truncate(offset int64) error {
 	c.warmed = 0
 	c.evicted.Store(min(c.evicted.Load(), offset))
 	c.unmapped = min(c.unmapped, offset)
-	c.readChunk.Store(0)
+	c.forgetReads()
 	err := c.q.TruncateFrom(offset)
 	c.cur = c.q.Last()
 	if err != nil {
