@@ -81,7 +81,7 @@ type Options struct {
 	// against 1.3 µs for a page freed a moment before, so that a log that kept every page it had
 	// written spent a quarter of a broker's CPU at 4 KiB messages faulting memory in. Reading the
 	// log below the window reads the disk again (the kernel's read-ahead), and is evicted again
-	// behind the furthest reader (readEvicted). 0 keeps everything cached, as RocketMQ does (the
+	// behind each reader (readEvicted). 0 keeps everything cached, as RocketMQ does (the
 	// kernel then reclaims the oldest pages once memory runs short).
 	CacheWindow int64
 	// Logger receives operational messages; nil discards them.
