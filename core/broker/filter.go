@@ -53,8 +53,8 @@ func FiltersOf[F MessageFilter](lookup func(expressionType string) (F, bool)) Fi
 const filterCallTimeout = 10 * time.Second
 
 // selector is a pull's filter: a tag expression on the ConsumeQueue hash and the TAGS property
-// (store.Filter), then, for other expression types, a MessageFilter over the batch the store
-// returned.
+// (store.Filter; nil for "*"), then, for other expression types, a MessageFilter over the batch
+// the store returned.
 type selector struct {
 	store  store.Filter
 	plugin MessageFilter // nil for TAG
@@ -69,6 +69,9 @@ func (b *Broker) newSelector(ctx context.Context, sub filter.Subscription) (*sel
 		e, err := tag.Parse(sub.Expression)
 		if err != nil {
 			return nil, fmt.Errorf("%w: tag expression of %s for %s: %v", remoting.ErrSubscriptionParseFailed, sub.Group, sub.Topic, err)
+		}
+		if e.All() {
+			return &selector{}, nil // the store checks only each record's header
 		}
 		return &selector{store: tagFilter{e}}, nil
 	}

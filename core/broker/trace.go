@@ -177,7 +177,11 @@ func (b *Broker) traceDeliver(ctx context.Context, h *protocol.PullMessageHeader
 		if len(s.Links) == maxSpanLinks {
 			break
 		}
-		tc := traceContextOf(message.View(raw).Properties())
+		v, err := message.Parse(raw) // a pull without a filter checked only the header
+		if err != nil {
+			continue
+		}
+		tc := traceContextOf(v.Properties())
 		if tc.Parent == "" {
 			continue
 		}
@@ -187,10 +191,11 @@ func (b *Broker) traceDeliver(ctx context.Context, h *protocol.PullMessageHeader
 		s.Links = append(s.Links, tc)
 	}
 	if len(msgs) == 1 {
-		v := message.View(msgs[0])
-		s.BodySize = len(v.Body())
-		if id, ok := message.Property(v.Properties(), message.PropertyUniqKey); ok {
-			s.MsgID = string(id)
+		if v, err := message.Parse(msgs[0]); err == nil {
+			s.BodySize = len(v.Body())
+			if id, ok := message.Property(v.Properties(), message.PropertyUniqKey); ok {
+				s.MsgID = string(id)
+			}
 		}
 	}
 	_, sp := b.cfg.Tracer.Start(ctx, s)

@@ -106,6 +106,12 @@ func TestFuzzCorpus(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := Parse(data)
+		// CheckHeader agrees with Parse on a valid record, and on every header it refuses.
+		if herr := CheckHeader(data); err == nil && len(v) == len(data) && herr != nil {
+			t.Fatalf("CheckHeader refuses a record Parse accepts: %v", herr)
+		} else if herr == nil && err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("CheckHeader accepts a header Parse refuses with %v", err)
+		}
 		if err != nil {
 			if v != nil {
 				t.Fatal("view returned with an error")

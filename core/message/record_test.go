@@ -507,3 +507,32 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	_ = sink
 }
+
+// TestCheckHeader: only a message header for exactly the given bytes passes.
+func TestCheckHeader(t *testing.T) {
+	r := sampleRecord()
+	rec := AppendRecord(nil, &r)
+	with := func(edit func(b []byte) []byte) []byte { return edit(bytes.Clone(rec)) }
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"record", rec, nil},
+		{"a byte more", append(bytes.Clone(rec), 0), ErrCorrupt},
+		{"a byte less", rec[:len(rec)-1], ErrCorrupt},
+		{"short", rec[:7], ErrTruncated},
+		{"blank", AppendBlank(nil, len(rec)), ErrBlank},
+		{"bad magic", with(func(b []byte) []byte { b[4] ^= 0xff; return b }), ErrBadMagic},
+		{"zeros", make([]byte, len(rec)), ErrBadMagic},
+		{"below the least size", with(func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b, MinRecordSize-1)
+			return b[:MinRecordSize-1]
+		}), ErrCorrupt},
+	} {
+		err := CheckHeader(tc.b)
+		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: CheckHeader = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}

@@ -14,6 +14,45 @@ import (
 // Parse may panic.
 type View []byte
 
+// CheckHeader checks that b, the bytes of one record by its index entry, starts with a message
+// record's header for exactly that size: MAGICCODE is MagicMessage and TOTALSIZE is len(b), at
+// least MinRecordSize. It reads those 8 bytes only, where Parse reads fields through the whole
+// record: the pull path checks this way records it passes on without looking into them. Its
+// errors are Parse's, and ErrCorrupt when TOTALSIZE is not len(b).
+func CheckHeader(b []byte) error {
+	total, err := header(b)
+	if err == nil && total != int64(len(b)) {
+		err = fmt.Errorf("%w: TOTALSIZE %d, expected %d", ErrCorrupt, total, len(b))
+	}
+	return err
+}
+
+// header reads and checks the TOTALSIZE and MAGICCODE of the record at the start of b (Parse's
+// errors), returning TOTALSIZE.
+func header(b []byte) (int64, error) {
+	if len(b) < BlankHeaderSize {
+		return 0, fmt.Errorf("%w: %d bytes, need at least %d for the header", ErrTruncated, len(b), BlankHeaderSize)
+	}
+	be := binary.BigEndian
+	total := int64(int32(be.Uint32(b[offTotalSize:])))
+	switch magic := be.Uint32(b[offMagic:]); magic {
+	case MagicMessage:
+	case MagicBlank:
+		if total < BlankHeaderSize {
+			return 0, fmt.Errorf("%w: blank marker TOTALSIZE %d below %d", ErrCorrupt, total, BlankHeaderSize)
+		}
+		return 0, ErrBlank
+	case magicMessageV2:
+		return 0, fmt.Errorf("%w: %#08x is the 5.x v2 layout, which is not supported", ErrBadMagic, magic)
+	default:
+		return 0, fmt.Errorf("%w: %#08x", ErrBadMagic, magic)
+	}
+	if total < MinRecordSize {
+		return 0, fmt.Errorf("%w: TOTALSIZE %d below minimum %d", ErrCorrupt, total, MinRecordSize)
+	}
+	return total, nil
+}
+
 // Parse validates the record at the start of b and returns it as a View of
 // exactly TOTALSIZE bytes (the rest of b is not looked at). It checks:
 // MAGICCODE is MagicMessage; TOTALSIZE is within [MinRecordSize, len(b)];
@@ -32,29 +71,14 @@ type View []byte
 //
 // Parse does not allocate on success.
 func Parse(b []byte) (View, error) {
-	if len(b) < BlankHeaderSize {
-		return nil, fmt.Errorf("%w: %d bytes, need at least %d for the header", ErrTruncated, len(b), BlankHeaderSize)
-	}
-	be := binary.BigEndian
-	total := int64(int32(be.Uint32(b[offTotalSize:])))
-	switch magic := be.Uint32(b[offMagic:]); magic {
-	case MagicMessage:
-	case MagicBlank:
-		if total < BlankHeaderSize {
-			return nil, fmt.Errorf("%w: blank marker TOTALSIZE %d below %d", ErrCorrupt, total, BlankHeaderSize)
-		}
-		return nil, ErrBlank
-	case magicMessageV2:
-		return nil, fmt.Errorf("%w: %#08x is the 5.x v2 layout, which is not supported", ErrBadMagic, magic)
-	default:
-		return nil, fmt.Errorf("%w: %#08x", ErrBadMagic, magic)
-	}
-	if total < MinRecordSize {
-		return nil, fmt.Errorf("%w: TOTALSIZE %d below minimum %d", ErrCorrupt, total, MinRecordSize)
+	total, err := header(b)
+	if err != nil {
+		return nil, err
 	}
 	if total > int64(len(b)) {
 		return nil, fmt.Errorf("%w: TOTALSIZE %d, have %d bytes", ErrTruncated, total, len(b))
 	}
+	be := binary.BigEndian
 	n := int(total)
 	v := View(b[:n:n])
 

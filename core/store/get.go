@@ -175,14 +175,14 @@ func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxMsgs, 
 				full = true
 				break
 			}
-			v, err := message.Parse(b)
+			match, err := checkRecord(b, f)
 			if err != nil {
 				s.log.Error("unreadable record behind a consumequeue entry", "topic", topic, "queue_id", queueID,
 					"offset", next, "phy_offset", e.PhysicalOffset, "err", err)
 				next++
 				continue
 			}
-			if f != nil && !f.MatchRecord(v) {
+			if !match {
 				next++
 				continue
 			}
@@ -207,6 +207,21 @@ func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxMsgs, 
 		res.Status = NoMatchedMessage
 	}
 	return res, nil
+}
+
+// checkRecord checks the record b behind a ConsumeQueue entry and reports whether f (nil: all)
+// selects it. Without a filter only the header is checked (message.CheckHeader): a record is
+// passed on as it is stored, and reading its fields through the whole record was the largest
+// cost of a pull after the copy to the socket, for each 1 KiB record read from the disk.
+func checkRecord(b []byte, f Filter) (bool, error) {
+	if f == nil {
+		return true, message.CheckHeader(b)
+	}
+	v, err := message.Parse(b)
+	if err != nil {
+		return false, err
+	}
+	return f.MatchRecord(v), nil
 }
 
 // queueByName returns the ConsumeQueue of (topic, queueID), or nil.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -613,5 +614,30 @@ func TestLightCheckpoint(t *testing.T) {
 	if cp := load(); cp.ConsumeQueueDispatched != s.cl.MaxOffset() || few.FlushedOffset() != 1 {
 		t.Errorf("thorough checkpoint: dispatch mark %d (want %d), Few flushed to %d (want 1)",
 			cp.ConsumeQueueDispatched, s.cl.MaxOffset(), few.FlushedOffset())
+	}
+}
+
+// TestGetMessagesSkipsUnreadableRecord: a record whose header does not match its ConsumeQueue
+// entry is skipped, not served, with and without a filter (the store reads only the header of
+// records no filter looks into).
+func TestGetMessagesSkipsUnreadableRecord(t *testing.T) {
+	s := openStore(t, testConfig(t.TempDir()))
+	defer s.Close()
+	var res []PutResult
+	for i := range 3 {
+		res = append(res, put(t, s, newRecord("T", 0, fmt.Sprint("m", i), map[string]string{message.PropertyTags: "a"})))
+	}
+	waitDispatched(t, s)
+	b, seg, err := s.cl.Read(res[1].PhysicalOffset, res[1].Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.BigEndian.PutUint32(b[4:], 0) // the magic code
+	seg.Release()
+	for _, f := range []Filter{nil, tagFilter{"a": true}} {
+		got, next := getAll(t, s, "T", 0, 0, f)
+		if len(got) != 2 || string(got[0].Body) != "m0" || string(got[1].Body) != "m2" || next != 3 {
+			t.Errorf("filter %v: got %d messages, next offset %d; want m0 and m2, 3", f, len(got), next)
+		}
 	}
 }
