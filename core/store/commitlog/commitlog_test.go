@@ -684,11 +684,11 @@ func TestCacheWindow(t *testing.T) {
 			}
 			for _, s := range c.Segments().Segments() {
 				size := min(s.Size(), end-s.Start)
-				n, pages := resident(t, s, 0, size), int((size+pageSize-1)/pageSize)
+				n, pages, most := mostlyCached(t, s, 0, size)
 				switch {
 				case s.End() <= end-window && n != 0:
 					t.Errorf("segment at %d, below the window: %d of %d pages still cached", s.Start, n, pages)
-				case s.Start >= end-window+pageSize && n != pages:
+				case s.Start >= end-window+pageSize && !most:
 					t.Errorf("segment at %d, inside the window: %d of %d pages cached", s.Start, n, pages)
 				}
 			}
@@ -727,6 +727,18 @@ func isTmpfs(dir string) bool {
 }
 
 // resident counts the pages of s's [from, to) in the page cache.
+// mostlyCached reports whether at least three quarters of the pages of [from, to) of s are in
+// the page cache, with their counts. Tests that expect pages to stay cached ask this rather than
+// for every page: the host may page out page cache at any moment (this VM runs DAMON's pageout
+// scheme over regions of physical memory, coarser than a test's pages; it once took 24 of 257
+// from TestFlushUnmapsRead), while what the tests guard against, a range evicted or never
+// cached, leaves few pages or none.
+func mostlyCached(t *testing.T, s *segment.Segment, from, to int64) (n, pages int, ok bool) {
+	t.Helper()
+	n, pages = resident(t, s, from, to), int((to-from+pageSize-1)/pageSize)
+	return n, pages, 4*n >= 3*pages
+}
+
 func resident(t *testing.T, s *segment.Segment, from, to int64) int {
 	t.Helper()
 	n, err := s.Resident(from, to)
