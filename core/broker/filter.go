@@ -211,9 +211,9 @@ func filterMessage(v message.View, needsBody, needsProps bool) filter.Message {
 // maxInflated bounds a compressed body inflated for a filter.
 const maxInflated = 64 << 20
 
-// tagFilter selects by RocketMQ tag expression ("A || B", "*"): first on the ConsumeQueue tags
-// code (the Java hash of the tag), then on the TAGS property itself, which rules out hash
-// collisions.
+// tagFilter selects by RocketMQ tag expression ("A || B"; "*" needs no filter): first on the
+// ConsumeQueue tags code (the Java hash of the tag), then on the TAGS property itself, which
+// rules out hash collisions.
 type tagFilter struct{ e *tag.Expr }
 
 var _ store.Filter = tagFilter{}
@@ -221,9 +221,6 @@ var _ store.Filter = tagFilter{}
 func (f tagFilter) MatchTagsCode(code int64) bool { return f.e.MatchCode(code) }
 
 func (f tagFilter) MatchRecord(v message.View) bool {
-	if f.e.All() {
-		return true
-	}
 	tags, _ := message.Property(v.Properties(), message.PropertyTags)
 	return f.e.MatchProperty(tags)
 }

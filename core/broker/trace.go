@@ -181,6 +181,12 @@ func (b *Broker) traceDeliver(ctx context.Context, h *protocol.PullMessageHeader
 		if err != nil {
 			continue
 		}
+		if len(msgs) == 1 {
+			s.BodySize = len(v.Body())
+			if id, ok := message.Property(v.Properties(), message.PropertyUniqKey); ok {
+				s.MsgID = string(id)
+			}
+		}
 		tc := traceContextOf(v.Properties())
 		if tc.Parent == "" {
 			continue
@@ -189,14 +195,6 @@ func (b *Broker) traceDeliver(ctx context.Context, h *protocol.PullMessageHeader
 			s.Parent = tc
 		}
 		s.Links = append(s.Links, tc)
-	}
-	if len(msgs) == 1 {
-		if v, err := message.Parse(msgs[0]); err == nil {
-			s.BodySize = len(v.Body())
-			if id, ok := message.Property(v.Properties(), message.PropertyUniqKey); ok {
-				s.MsgID = string(id)
-			}
-		}
 	}
 	_, sp := b.cfg.Tracer.Start(ctx, s)
 	release := resp.Release

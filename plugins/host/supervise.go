@@ -146,13 +146,13 @@ func (in *instance) start(ctx context.Context) (*conn, info, string, error) {
 		return nil, info{}, hex.EncodeToString(got), &refusal{fmt.Errorf(
 			"plugin %q: checksum mismatch for %s: the manifest expects sha256 %x, the file has %x", name, path, want, got)}
 	}
-	sockDir, err := os.MkdirTemp("", "tern-plugin-")
-	if err != nil {
-		return nil, info{}, "", fmt.Errorf("plugin %q: directory for its socket: %w", name, err)
-	}
 	cmd := exec.Command(path, in.spec.Args...)
 	cmd.Env = envList(in.spec.Env)
+	var sockDir string // go-plugin makes and removes one only with a runner of our own
 	if _, set := in.spec.Env[goplugin.EnvUnixSocketDir]; !set {
+		if sockDir, err = os.MkdirTemp("", "tern-plugin-"); err != nil {
+			return nil, info{}, "", fmt.Errorf("plugin %q: directory for its socket: %w", name, err)
+		}
 		cmd.Env = append(cmd.Env, goplugin.EnvUnixSocketDir+"="+sockDir)
 	}
 	out := &lineLogger{log: in.log, stream: "stdout"}

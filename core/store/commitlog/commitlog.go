@@ -586,17 +586,17 @@ func (c *CommitLog) evictBelow(end int64) {
 
 // readEvicted is called by a read of the log below evicted, ending at end. A read in another
 // evictStep chunk than the read before it evicts the chunk readBehind chunks back, if reads
-// brought that one back into the page cache and it was not evicted since, so that a consumer catching up from
-// beyond the window recycles the memory of what it has read, as the appends do. Each reader so
-// evicts behind itself, a second one replaying the log from its start as much as the first (a
-// rule that only the furthest reader evicts left a replay's pages cached: twice the broker's CPU
-// a message, for memory the hypervisor faulted in afresh). Reading ahead is left to the kernel:
-// a fault on a page not cached reads around it (read_ahead_kb), and the mark it leaves near the
-// end of that read has the next one issued before the reader gets there. Asking for the next
-// chunks explicitly (MADV_WILLNEED) cost more than it saved: that read fills the page cache a
-// page at a time, and the fault's read-ahead in large folios, so the reads and their eviction
-// cost a fifth of the broker's CPU at 1 KiB against a few per cent. A failure only costs the
-// memory.
+// brought that one back into the page cache and it was not evicted since, so that a consumer
+// catching up from beyond the window recycles the memory of what it has read, as the appends
+// do. Each reader so evicts behind itself, a second one replaying the log from its start as much
+// as the first (a rule that only the furthest reader evicts left a replay's pages cached: twice
+// the broker's CPU a message, for memory the hypervisor faulted in afresh). Reading ahead is left
+// to the kernel: a fault on a page not cached reads around it (read_ahead_kb), and the mark it
+// leaves near the end of that read has the next one issued before the reader gets there. Asking
+// for the next chunks explicitly (MADV_WILLNEED) cost more than it saved: that read fills the
+// page cache a page at a time, and the fault's read-ahead in large folios, so the reads and
+// their eviction cost a fifth of the broker's CPU at 1 KiB against a few per cent. A failure
+// only costs the memory.
 func (c *CommitLog) readEvicted(end int64) {
 	cur := end / evictStep
 	if c.readChunk.Load() == cur+1 { // the chunk of the last read: a reader's usual case
