@@ -279,9 +279,20 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 			cancel context.CancelFunc = func() {}
 			start  time.Time
 		)
+		var settleErr error
 		begin := func() context.Context {
+			// The clock starts once the brokers have dispatched what the warm-up (or an
+			// earlier run) stored.
+			lagging, err := settle(ctx, f)
+			if lagging != "" {
+				fmt.Fprintf(os.Stderr, "bench: measuring while a broker dispatches: %s\n", lagging)
+			}
 			start = time.Now()
 			rctx, cancel = context.WithTimeout(ctx, f.duration)
+			if err != nil {
+				settleErr = err
+				cancel()
+			}
 			return rctx
 		}
 		err = c.produce(ctx, f, body, begin, func(n int, d time.Duration, err error) {
@@ -298,6 +309,9 @@ func benchProduce(ctx context.Context, out io.Writer, f benchFlags) error {
 			lat.add(d)
 		})
 		cancel()
+		if err == nil && settleErr != nil {
+			err = fmt.Errorf("waiting for the brokers to dispatch: %w", settleErr)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -328,6 +342,13 @@ func benchConsume(ctx context.Context, out io.Writer, f benchFlags) error {
 	clients, err := benchClients(f.clients)
 	if err != nil {
 		return err
+	}
+	lagging, err := settle(ctx, f) // the backlog is counted, and read, once dispatched
+	if err != nil {
+		return fmt.Errorf("waiting for the brokers to dispatch: %w", err)
+	}
+	if lagging != "" {
+		fmt.Fprintf(os.Stderr, "bench: counting the backlog while a broker dispatches: %s\n", lagging)
 	}
 	backlog, err := benchBacklog(ctx, f)
 	if err != nil {
