@@ -37,7 +37,6 @@ type Producer struct {
 	now   func() time.Time
 
 	faults  *faultTable   // nil: fault avoidance off
-	rr      sync.Map      // topic → *atomic.Uint32, the round-robin position
 	slots   chan struct{} // SendAsync in-flight bound
 	replies replyWaiters
 	zlib    deflater

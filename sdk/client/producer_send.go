@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -161,7 +159,6 @@ func (p *Producer) deliver(ctx context.Context, o *outgoing) (*SendResult, error
 	if o.selector != nil {
 		return p.deliverOrdered(ctx, o, r, deadline)
 	}
-	rr := p.roundRobin(o.topic)
 	var avoid []string
 	var last error
 	tried := 0
@@ -172,7 +169,7 @@ func (p *Producer) deliver(ctx context.Context, o *outgoing) (*SendResult, error
 			}
 			r = p.routeAfterFailure(ctx, o.topic, r, deadline)
 		}
-		q := pickQueue(r.publish, rr.Add(1), avoid, p.faults)
+		q := pickQueue(r.publish, r.next.Add(1), avoid, p.faults)
 		res, err := p.attempt(ctx, o, q, deadline)
 		tried++
 		if err == nil {
@@ -306,17 +303,6 @@ func retryable(err error) bool {
 		return false
 	}
 	return true
-}
-
-// roundRobin returns topic's send counter, which starts at a random position.
-func (p *Producer) roundRobin(topic string) *atomic.Uint32 {
-	if v, ok := p.rr.Load(topic); ok {
-		return v.(*atomic.Uint32)
-	}
-	c := new(atomic.Uint32)
-	c.Store(rand.Uint32())
-	v, _ := p.rr.LoadOrStore(topic, c)
-	return v.(*atomic.Uint32)
 }
 
 // route returns the route a send to topic uses. A route known already is returned at once,

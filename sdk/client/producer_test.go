@@ -572,3 +572,35 @@ func TestSendResultCodes(t *testing.T) {
 		t.Error("transport failures not retryable")
 	}
 }
+
+// TestProducerRoundRobin: consecutive sends to a topic go to its queues in turn, each topic
+// keeping its own position.
+func TestProducerRoundRobin(t *testing.T) {
+	t.Parallel()
+	a, b := prodName(t, "A"), prodName(t, "B")
+	c := prodCluster(t, a, 4, nil)
+	if err := c.CreateTopic(b, 4); err != nil {
+		t.Fatal(err)
+	}
+	p := prodNew(t, c.NamesrvAddr)
+	ctx := prodCtx(t, 30*time.Second)
+	send := func(topic string) int32 {
+		t.Helper()
+		res, err := p.Send(ctx, &Message{Topic: topic, Body: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Queue.QueueID
+	}
+	next := map[string]int32{a: (send(a) + 1) % 4, b: (send(b) + 1) % 4}
+	for i := range 24 {
+		topic := a // b is sent to twice as often: a's turn does not move with b's sends
+		if i%3 != 0 {
+			topic = b
+		}
+		if got := send(topic); got != next[topic] {
+			t.Fatalf("send %d to %s: queue %d, want %d", i, topic, got, next[topic])
+		}
+		next[topic] = (next[topic] + 1) % 4
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ternmq/tern/core/protocol"
@@ -20,12 +22,18 @@ type topicRoute struct {
 	publish []MessageQueue
 	// subscribe lists the readable queues, in broker-name order.
 	subscribe []MessageQueue
+	// next is the producers' round-robin position over publish, from a random start (a
+	// route fetched again starts afresh, as a RocketMQ TopicPublishInfo does). It lives here,
+	// not in a table of its own: with thousands of topics every lookup by topic is a cache
+	// miss.
+	next atomic.Uint32
 }
 
 // newTopicRoute derives the queue lists of topic from data.
 func newTopicRoute(topic string, data protocol.TopicRouteData) *topicRoute {
 	data.Sort()
 	r := &topicRoute{data: data, fetched: time.Now()}
+	r.next.Store(rand.Uint32())
 	masters := make(map[string]bool)
 	for _, b := range data.BrokerDatas {
 		if b.MasterAddr() != "" {
