@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,14 +22,12 @@ import (
 func fakeBehind(t *testing.T, behind func(n int64) int64) (addr string, asked *atomic.Int64) {
 	t.Helper()
 	asked = new(atomic.Int64)
-	m := remoting.NewMux()
-	srv := remoting.NewServer(remoting.ServerOptions{}, m)
-	ln, err := srv.Listen("127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
-	addr = ln.String()
+	addr = ln.Addr().String()
+	m := remoting.NewMux() // complete before Serve starts: the handlers read it unguarded
 	m.HandleFunc(remoting.GetBrokerClusterInfo, func(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
 		ci := protocol.ClusterInfo{
 			BrokerAddrTable:  map[string]protocol.BrokerData{"b": {Cluster: "c", BrokerName: "b", BrokerAddrs: map[int64]string{protocol.MasterID: addr}}},
@@ -43,6 +42,16 @@ func fakeBehind(t *testing.T, behind func(n int64) int64) (addr string, asked *a
 		resp := remoting.NewResponse(req, int16(remoting.Success), "")
 		resp.Body, _ = json.Marshal(protocol.KVTable{Table: map[string]string{"dispatchBehindBytes": strconv.FormatInt(behind(n), 10)}})
 		return resp
+	})
+	srv := remoting.NewServer(remoting.ServerOptions{}, m)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		srv.Close(context.Background())
+		<-served
 	})
 	return addr, asked
 }
