@@ -574,7 +574,7 @@ func TestSendResultCodes(t *testing.T) {
 }
 
 // TestProducerRoundRobin: consecutive sends to a topic go to its queues in turn, each topic
-// keeping its own position.
+// keeping its own position, also across route refreshes.
 func TestProducerRoundRobin(t *testing.T) {
 	t.Parallel()
 	a, b := prodName(t, "A"), prodName(t, "B")
@@ -602,5 +602,8 @@ func TestProducerRoundRobin(t *testing.T) {
 			t.Fatalf("send %d to %s: queue %d, want %d", i, topic, got, next[topic])
 		}
 		next[topic] = (next[topic] + 1) % 4
+		if i%8 == 7 {
+			p.in.refreshRoutes(ctx) // what the client does every 30 s
+		}
 	}
 }

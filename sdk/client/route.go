@@ -22,10 +22,9 @@ type topicRoute struct {
 	publish []MessageQueue
 	// subscribe lists the readable queues, in broker-name order.
 	subscribe []MessageQueue
-	// next is the producers' round-robin position over publish, from a random start (a
-	// route fetched again starts afresh, as a RocketMQ TopicPublishInfo does). It lives here,
-	// not in a table of its own: with thousands of topics every lookup by topic is a cache
-	// miss.
+	// next is the producers' round-robin position over publish: from a random start, and
+	// carried over when the route is fetched again. It lives here, not in a table of its own:
+	// with thousands of topics every lookup by topic is a cache miss.
 	next atomic.Uint32
 }
 
@@ -95,6 +94,9 @@ func (in *instance) fetchRoute(ctx context.Context, topic string) (*topicRoute, 
 	}
 	r := newTopicRoute(topic, data)
 	in.mu.Lock()
+	if old := in.routes[topic]; old != nil {
+		r.next.Store(old.next.Load()) // a refresh every 30 s must not move the sends' turn
+	}
 	in.routes[topic] = r
 	for _, b := range data.BrokerDatas {
 		ids := in.brokers[b.BrokerName]
