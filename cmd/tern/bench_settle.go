@@ -23,7 +23,7 @@ const settlePoll = 50 * time.Millisecond
 // with the work left by what ran before it: a warm-up's first messages to 10,000 queues leave
 // the broker creating their ConsumeQueue files for seconds, and a stored backlog its queue
 // entries. A broker whose runtime info has no such figure is not waited for. When one is still
-// behind at settleTimeout, settle says which, and waits for no other.
+// behind at settleTimeout, settle says which and stops waiting.
 func settle(ctx context.Context, f benchFlags) (lagging string, err error) {
 	a := benchAdmin(f)
 	defer a.client.Close()
@@ -35,26 +35,29 @@ func settle(ctx context.Context, f benchFlags) (lagging string, err error) {
 	defer tick.Stop()
 	late := time.NewTimer(settleTimeout)
 	defer late.Stop()
-	for _, addr := range addrs {
-	poll:
-		for {
+	for {
+		lagging = ""
+		for _, addr := range addrs {
 			behind, err := dispatchBehind(ctx, a, addr)
-			switch {
-			case err != nil:
+			if err != nil {
 				return "", err
-			case behind <= 0:
-				break poll
 			}
-			select {
-			case <-tick.C:
-			case <-late.C:
-				return fmt.Sprintf("%s is still %d bytes behind after %v", addr, behind, settleTimeout), nil
-			case <-ctx.Done():
-				return "", context.Cause(ctx)
+			if behind > 0 {
+				lagging = fmt.Sprintf("%s is still %d bytes behind after %v", addr, behind, settleTimeout)
+				break
 			}
 		}
+		if lagging == "" {
+			return "", nil
+		}
+		select {
+		case <-tick.C:
+		case <-late.C:
+			return lagging, nil
+		case <-ctx.Done():
+			return "", context.Cause(ctx)
+		}
 	}
-	return "", nil
 }
 
 // dispatchBehind returns the broker's dispatchBehindBytes, or 0 when it reports none.

@@ -74,13 +74,10 @@ func TestSettleGivesUp(t *testing.T) {
 	old := settleTimeout
 	settleTimeout = 200 * time.Millisecond
 	t.Cleanup(func() { settleTimeout = old })
-	addr, asked := fakeBehind(t, func(int64) int64 { return 1 << 20 })
+	addr, _ := fakeBehind(t, func(int64) int64 { return 1 << 20 })
 	lagging, err := settle(t.Context(), benchFlags{namesrv: addr})
 	if err != nil || !strings.Contains(lagging, addr) || !strings.Contains(lagging, "1048576 bytes behind") {
 		t.Fatalf("settle: %q, %v", lagging, err)
-	}
-	if asked.Load() < 2 {
-		t.Fatalf("asked %d times", asked.Load())
 	}
 }
 
