@@ -99,6 +99,7 @@ func (s *Store) append(recs []*message.Record) (PutResult, int64, error) {
 	if len(recs) > 1 && bodies > s.cfg.MaxMessageSize {
 		return PutResult{}, 0, fmt.Errorf("%w: batch bodies total %d bytes, maxMessageSize is %d", ErrMessageTooLarge, bodies, s.cfg.MaxMessageSize)
 	}
+	s.prepareQueues(recs)
 	var res PutResult
 	phy, end, err := s.cl.Append(total, func(dst []byte, phy int64) []byte {
 		now := s.now().UnixMilli()

@@ -18,6 +18,7 @@ import (
 	"github.com/ternmq/tern/core/config"
 	"github.com/ternmq/tern/core/message"
 	"github.com/ternmq/tern/core/store/checkpoint"
+	"github.com/ternmq/tern/core/store/consumequeue"
 )
 
 func TestMain(m *testing.M) {
@@ -639,5 +640,80 @@ func TestGetMessagesSkipsUnreadableRecord(t *testing.T) {
 		if len(got) != 2 || string(got[0].Body) != "m0" || string(got[1].Body) != "m2" || next != 3 {
 			t.Errorf("filter %v: got %d messages, next offset %d; want m0 and m2, 3", f, len(got), next)
 		}
+	}
+}
+
+// TestFirstPutPreparesQueue checks that a queue's first message creates the queue and its first
+// file before PutMessage returns, with the dispatcher held back: the dispatcher must not be the
+// one to create it (on its path, creating 10,000 queues delayed every other record by seconds).
+// A prepared transaction record, which has no queue entry, creates no queue.
+func TestFirstPutPreparesQueue(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	s := openStore(t, cfg)
+	defer s.Close()
+	s.dmu.Lock() // the dispatcher waits for it
+	put(t, s, newRecord("Fresh", 2, "first", nil))
+	half := newRecord("Half", 0, "prepared", nil)
+	half.SysFlag = message.TxPrepared
+	put(t, s, half)
+	cq := s.queueByName("Fresh", 2)
+	if cq == nil {
+		s.dmu.Unlock()
+		t.Fatal("no ConsumeQueue for Fresh-2 after its first message, before dispatch")
+	}
+	first := filepath.Join(s.queueDir("Fresh", 2), "00000000000000000000")
+	if _, err := os.Stat(first); err != nil {
+		s.dmu.Unlock()
+		t.Fatalf("the queue's first file: %v", err)
+	}
+	if s.queueByName("Half", 0) != nil {
+		s.dmu.Unlock()
+		t.Fatal("a prepared transaction record created a ConsumeQueue")
+	}
+	if s.DispatchedOffset() != 0 {
+		s.dmu.Unlock()
+		t.Fatalf("dispatched to %d while held back", s.DispatchedOffset())
+	}
+	s.dmu.Unlock()
+	waitDispatched(t, s)
+	got, _ := getAll(t, s, "Fresh", 2, 0, nil)
+	if len(got) != 1 || string(got[0].Body) != "first" {
+		t.Fatalf("Fresh-2 holds %d messages, want the one sent", len(got))
+	}
+	if cq.MaxOffset() != 1 {
+		t.Fatalf("MaxOffset %d, want 1", cq.MaxOffset())
+	}
+}
+
+// TestOpenQueueConcurrently opens the same new queues from many goroutines at once (run with
+// -race): each queue is opened once, and every caller gets it.
+func TestOpenQueueConcurrently(t *testing.T) {
+	s := openStore(t, testConfig(t.TempDir()))
+	defer s.Close()
+	const callers, queues = 8, 16
+	got := make([][queues]*consumequeue.Queue, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for q := range queues {
+				cq, err := s.openQueue("Many", int32(q))
+				if err != nil {
+					t.Errorf("openQueue(Many, %d): %v", q, err)
+					return
+				}
+				got[c][q] = cq
+			}
+		})
+	}
+	wg.Wait()
+	for q := range queues {
+		for c := range callers {
+			if got[c][q] == nil || got[c][q] != got[0][q] {
+				t.Fatalf("queue %d: caller %d got %p, caller 0 %p", q, c, got[c][q], got[0][q])
+			}
+		}
+	}
+	if n := s.queueCount(); n != queues {
+		t.Fatalf("%d queues registered, want %d", n, queues)
 	}
 }

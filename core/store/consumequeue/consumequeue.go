@@ -157,6 +157,22 @@ func (c *Queue) Put(off int64, e Entry) (holes int64, err error) {
 	return holes, c.Commit()
 }
 
+// Prepare creates the first file of a queue that has no entries yet and starts at offset 0, so
+// that the dispatcher's first Append finds it: the store calls it, outside the dispatcher, for
+// the first record sent to a queue. Creating a file takes a few hundred microseconds (the
+// directory is synced); on the dispatcher's path it held back every record behind the queue's
+// first. It does nothing for a queue that has a file, and may run while Append creates the same
+// file.
+func (c *Queue) Prepare() error {
+	if c.q.Len() > 0 || c.maxOff.Load() != 0 || c.minOff.Load() != 0 {
+		return nil
+	}
+	if _, err := c.q.Ensure(0); err != nil {
+		return fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
+	}
+	return nil
+}
+
 // maxPending bounds the entries Append buffers before it writes them itself.
 const maxPending = 4096 / EntrySize
 
@@ -221,7 +237,7 @@ func (c *Queue) Append(off int64, e Entry) (holes int64, err error) {
 		if s != nil {
 			s.CloseWriter() // the queue has moved on to the next file
 		}
-		if s, err = c.q.Create(start); err != nil {
+		if s, err = c.q.Ensure(start); err != nil { // Prepare may have made it
 			return 0, fmt.Errorf("consumequeue: %s-%d: %w", c.Topic, c.QueueID, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -848,6 +849,86 @@ func TestCommitThroughMapping(t *testing.T) {
 	for i := int64(0); i < n; i++ {
 		if got, err := c.Get(i); err != nil || got != entry(i) {
 			t.Fatalf("entry %d after reopen: %+v, %v", i, got, err)
+		}
+	}
+}
+
+// TestPrepare checks that Prepare creates the first file of a new queue, which the first
+// Append then writes into, and leaves a queue that has entries, or starts above zero, alone.
+func TestPrepare(t *testing.T) {
+	dirNames := func(t *testing.T, dir string) []string {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	dir := t.TempDir()
+	c := open(t, dir)
+	if err := c.Prepare(); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if got := dirNames(t, dir); !slices.Equal(got, []string{segment.Name(0)}) {
+		t.Fatalf("after Prepare the directory holds %q, want the first file", got)
+	}
+	if err := c.Prepare(); err != nil { // again: nothing to do
+		t.Fatalf("Prepare again: %v", err)
+	}
+	put(t, c, span(0, perSeg+1)...)
+	if err := c.Prepare(); err != nil {
+		t.Fatalf("Prepare of a queue with entries: %v", err)
+	}
+	if got := dirNames(t, dir); !slices.Equal(got, []string{segment.Name(0), segment.Name(segSize)}) {
+		t.Fatalf("directory holds %q", got)
+	}
+	for off := range int64(perSeg + 1) {
+		if e, err := c.Get(off); err != nil || e != entry(off) {
+			t.Fatalf("Get(%d) = %+v, %v; want %+v", off, e, err, entry(off))
+		}
+	}
+
+	// A queue that starts above zero (its older entries deleted): no file at 0.
+	dir2 := t.TempDir()
+	c2 := open(t, dir2)
+	put(t, c2, 3*perSeg)
+	if err := c2.Prepare(); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if got := dirNames(t, dir2); slices.Contains(got, segment.Name(0)) {
+		t.Fatalf("Prepare of a queue starting at %d created the file at 0: %q", 3*perSeg, got)
+	}
+}
+
+// TestPrepareRacesAppend runs Prepare while the first Append creates the same file (run with
+// -race): whichever comes second finds the file there.
+func TestPrepareRacesAppend(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 200 {
+		c := open(t, filepath.Join(dir, strconv.Itoa(i)))
+		start, done, put := make(chan struct{}), make(chan error, 1), make(chan error, 1)
+		go func() {
+			<-start
+			done <- c.Prepare()
+		}()
+		go func() {
+			<-start
+			_, err := c.Put(0, entry(0))
+			put <- err
+		}()
+		close(start)
+		if err := <-put; err != nil {
+			t.Fatalf("Put(0) while Prepare ran: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Prepare while Put(0) ran: %v", err)
+		}
+		if e, err := c.Get(0); err != nil || e != entry(0) {
+			t.Fatalf("Get(0) = %+v, %v", e, err)
 		}
 	}
 }

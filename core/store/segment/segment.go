@@ -207,6 +207,22 @@ func (q *Queue) Acquire(offset int64) *Segment {
 func (q *Queue) Create(start int64) (*Segment, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.createLocked(start)
+}
+
+// Ensure is Create for callers that may race with another creating the same segment: when the
+// last segment starts at start, it returns that segment instead of failing.
+func (q *Queue) Ensure(start int64) (*Segment, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n := len(q.segs); n > 0 && q.segs[n-1].Start == start {
+		return q.segs[n-1], nil
+	}
+	return q.createLocked(start)
+}
+
+// createLocked is Create with q.mu held.
+func (q *Queue) createLocked(start int64) (*Segment, error) {
 	if start%q.size != 0 {
 		return nil, fmt.Errorf("segment: %s: start %d is not a multiple of %d", q.dir, start, q.size)
 	}

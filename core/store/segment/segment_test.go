@@ -329,6 +329,34 @@ func TestCreateExistingFile(t *testing.T) {
 	}
 }
 
+// TestEnsure checks that Ensure creates a segment as Create does, returns the last one when it
+// starts at start, and refuses what Create refuses otherwise.
+func TestEnsure(t *testing.T) {
+	dir := t.TempDir()
+	q := openQueue(t, dir)
+	first, err := q.Ensure(0)
+	if err != nil || first.Start != 0 {
+		t.Fatalf("Ensure(0) on an empty queue = %v, %v", first, err)
+	}
+	again, err := q.Ensure(0)
+	if err != nil || again != first {
+		t.Fatalf("Ensure(0) again = %p, %v; want the segment it created (%p)", again, err, first)
+	}
+	next, err := q.Ensure(segSize)
+	if err != nil || next.Start != segSize {
+		t.Fatalf("Ensure(%d) = %v, %v", segSize, next, err)
+	}
+	if _, err := q.Ensure(0); !errors.Is(err, ErrGap) {
+		t.Fatalf("Ensure(0) behind the last segment = %v, want ErrGap", err)
+	}
+	if _, err := q.Ensure(3 * segSize); !errors.Is(err, ErrGap) {
+		t.Fatalf("Ensure past a gap = %v, want ErrGap", err)
+	}
+	if got := starts(q); !slices.Equal(got, []int64{0, segSize}) {
+		t.Fatalf("segments %v, want [0 %d]", got, segSize)
+	}
+}
+
 // TestReopen checks that what is written through the mappings is there after Close and Open.
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
