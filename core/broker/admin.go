@@ -105,7 +105,7 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *remoting.Conn, req *r
 	}
 	if changed {
 		b.log.Info("topic updated", "topic", h.Topic, "read_queues", h.ReadQueueNums, "write_queues", h.WriteQueueNums, "perm", h.Perm)
-		b.registerAll(ctx)
+		b.registerTopic(ctx, h.Topic)
 	}
 	return ok(req)
 }
@@ -253,6 +253,6 @@ func (b *Broker) CreateTopic(ctx context.Context, topic string, readQueues, writ
 	if _, err := b.topics.Update(topics.Config{TopicName: topic, ReadQueueNums: int32(readQueues), WriteQueueNums: int32(writeQueues), Perm: protocol.PermRead | protocol.PermWrite}); err != nil {
 		return err
 	}
-	b.registerAll(ctx)
+	b.registerTopic(ctx, topic)
 	return nil
 }

@@ -222,6 +222,10 @@ func (b *Broker) Start(ctx context.Context) error {
 		b.housekeeping()
 	}()
 	b.ready.serving.Store(true)
+	select {
+	case <-b.regNow: // asked for during the start (becoming the master): registered now
+	default:
+	}
 	b.registerAll(ctx)
 	b.wg.Add(1)
 	go func() {

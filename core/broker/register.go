@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ternmq/tern/core/broker/topics"
 	"github.com/ternmq/tern/discovery/namesrv"
 	"github.com/ternmq/tern/sdk/plugin/discovery"
 )
@@ -62,10 +63,15 @@ func (b *Broker) brokerKey() discovery.BrokerKey {
 // registration is REGISTER_BROKER's content: the whole topic table and its data version.
 func (b *Broker) registration() discovery.Registration {
 	all, ver := b.topics.All()
+	return b.registrationOf(all, ver)
+}
+
+// registrationOf is a registration of the topics in table at data version ver.
+func (b *Broker) registrationOf(table map[string]topics.Config, ver topics.DataVersion) discovery.Registration {
 	return discovery.Registration{
 		Broker:      b.brokerKey(),
 		HAAddress:   b.haAddr(),
-		Topics:      namesrv.TopicsFromTable(all),
+		Topics:      namesrv.TopicsFromTable(table),
 		DataVersion: discovery.DataVersion{Counter: ver.Counter, Timestamp: ver.Timestamp},
 		TTL:         b.cfg.RegistrationTTL.D(),
 		Epoch:       b.registeredEpoch(),
@@ -79,6 +85,39 @@ func (b *Broker) registerAll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
 	res, err := b.registrar.Register(ctx, b.registration())
+	if err != nil {
+		b.log.Warn("register broker failed", "err", err)
+		return
+	}
+	b.learnMaster(res.MasterAddress, res.HAAddress)
+	b.ready.registered.Store(true)
+}
+
+// changeRegistrar is a Registrar that takes a registration of changed topics alone
+// (namesrv.Client); whole gives the whole table for a NameServer that refuses it.
+type changeRegistrar interface {
+	RegisterChanged(ctx context.Context, reg discovery.Registration, whole func() discovery.Registration) (discovery.RegisterResult, error)
+}
+
+// registerTopic registers the creation or update of topic. With a registrar that takes
+// changes, only that topic is sent, as RocketMQ's broker does (registerIncrementBrokerData):
+// sending the whole table made each creation cost the broker and the NameServers time in
+// proportion to the topics already there (2,500 topics created one after the other took
+// about 32 s, 13 ms each on average, most of it encoding and decoding the table). Other
+// registrars (etcd, a plugin) get the whole table.
+func (b *Broker) registerTopic(ctx context.Context, topic string) {
+	cr, ok := b.registrar.(changeRegistrar)
+	tc, found := b.topics.Get(topic)
+	if !ok || !found {
+		b.registerAll(ctx)
+		return
+	}
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	defer cancel()
+	reg := b.registrationOf(map[string]topics.Config{topic: tc}, b.topics.DataVersion())
+	res, err := cr.RegisterChanged(ctx, reg, b.registration)
 	if err != nil {
 		b.log.Warn("register broker failed", "err", err)
 		return

@@ -62,6 +62,9 @@ func newBackendRegistry(d discovery.Discovery, log *slog.Logger) *backendRegistr
 }
 
 func (b *backendRegistry) register(ctx context.Context, r registerRequest) (RegisterResult, error) {
+	if r.changed {
+		return RegisterResult{}, fmt.Errorf("%w: the discovery backend takes whole tables", ErrWholeTableNeeded)
+	}
 	ctx, cancel := context.WithTimeout(ctx, backendCallTimeout)
 	defer cancel()
 	reg := registrationFromWire(r.header, r.body, r.timeout)

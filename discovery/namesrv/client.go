@@ -127,6 +127,13 @@ func (c *Client) each(ctx context.Context, what string, mk func() *remoting.Comm
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: namesrv: no NameServer address", plugin.ErrUnavailable)
 	}
+	resps, errs := c.eachAt(ctx, addrs, mk)
+	return c.tally(what, addrs, resps, errs)
+}
+
+// eachAt sends a request made by mk to each of addrs at once and returns their answers and
+// errors (a response other than SUCCESS is one), index by index.
+func (c *Client) eachAt(ctx context.Context, addrs []string, mk func() *remoting.Command) ([]*remoting.Command, []error) {
 	resps := make([]*remoting.Command, len(addrs))
 	errs := make([]error, len(addrs))
 	var wg sync.WaitGroup
@@ -142,6 +149,12 @@ func (c *Client) each(ctx context.Context, what string, mk func() *remoting.Comm
 		})
 	}
 	wg.Wait()
+	return resps, errs
+}
+
+// tally logs each failure of eachAt's answers, drops the failed ones, and fails when none
+// succeeded.
+func (c *Client) tally(what string, addrs []string, resps []*remoting.Command, errs []error) ([]*remoting.Command, error) {
 	ok := 0
 	for i, err := range errs {
 		if err != nil {
@@ -160,6 +173,62 @@ func (c *Client) each(ctx context.Context, what string, mk func() *remoting.Comm
 // Register sends REGISTER_BROKER to every NameServer. It fails only when no NameServer took
 // it (each failure is logged); the result is a slave's master as any NameServer knows it.
 func (c *Client) Register(ctx context.Context, reg discovery.Registration) (discovery.RegisterResult, error) {
+	mk, err := registerMaker(reg, false)
+	if err != nil {
+		return discovery.RegisterResult{}, err
+	}
+	resps, err := c.each(ctx, "register", mk)
+	if err != nil {
+		return discovery.RegisterResult{}, err
+	}
+	return registerResult(resps), nil
+}
+
+// RegisterChanged registers a change of some topics: reg lists only them. Each NameServer
+// merges them into the broker's route (ChangedField), so a topic's creation costs the
+// NameServers one topic's decoding, not the whole table's, as with RocketMQ's brokers
+// (registerIncrementBrokerData). A NameServer that refuses or fails it is sent whole(), the
+// whole table, instead. It fails only when no NameServer took either.
+func (c *Client) RegisterChanged(ctx context.Context, reg discovery.Registration, whole func() discovery.Registration) (discovery.RegisterResult, error) {
+	mk, err := registerMaker(reg, true)
+	if err != nil {
+		return discovery.RegisterResult{}, err
+	}
+	addrs := c.Addrs()
+	if len(addrs) == 0 {
+		return discovery.RegisterResult{}, fmt.Errorf("%w: namesrv: no NameServer address", plugin.ErrUnavailable)
+	}
+	resps, errs := c.eachAt(ctx, addrs, mk)
+	var retry []int
+	for i, err := range errs {
+		if err != nil {
+			c.log.Debug("register changed topics at nameserver failed; registering the whole table", "namesrv", addrs[i], "err", err)
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		wmk, err := registerMaker(whole(), false)
+		if err != nil {
+			return discovery.RegisterResult{}, err
+		}
+		raddrs := make([]string, len(retry))
+		for j, i := range retry {
+			raddrs[j] = addrs[i]
+		}
+		wresps, werrs := c.eachAt(ctx, raddrs, wmk)
+		for j, i := range retry {
+			resps[i], errs[i] = wresps[j], werrs[j]
+		}
+	}
+	if resps, err = c.tally("register", addrs, resps, errs); err != nil {
+		return discovery.RegisterResult{}, err
+	}
+	return registerResult(resps), nil
+}
+
+// registerMaker returns a maker of REGISTER_BROKER requests for reg; changed marks a
+// registration of changed topics (ChangedField).
+func registerMaker(reg discovery.Registration, changed bool) (func() *remoting.Command, error) {
 	body := protocol.RegisterBrokerBody{
 		FilterServerList: []string{},
 		TopicConfigSerializeWrapper: protocol.TopicConfigSerializeWrapper{
@@ -169,13 +238,13 @@ func (c *Client) Register(ctx context.Context, reg discovery.Registration) (disc
 	}
 	b, err := body.Encode(false)
 	if err != nil {
-		return discovery.RegisterResult{}, fmt.Errorf("namesrv: encode registration: %w", err)
+		return nil, fmt.Errorf("namesrv: encode registration: %w", err)
 	}
 	h := protocol.RegisterBrokerHeader{
 		BrokerName: reg.Broker.BrokerName, BrokerAddr: reg.Broker.Address, ClusterName: reg.Broker.Cluster,
 		HAServerAddr: reg.HAAddress, BrokerID: reg.Broker.BrokerID, BodyCRC32: protocol.BodyCRC32(b),
 	}
-	resps, err := c.each(ctx, "register", func() *remoting.Command {
+	return func() *remoting.Command {
 		fields := h.Encode()
 		if ms := reg.TTL.Milliseconds(); ms > 0 {
 			fields[HeartbeatTimeoutField] = strconv.FormatInt(ms, 10)
@@ -183,11 +252,15 @@ func (c *Client) Register(ctx context.Context, reg discovery.Registration) (disc
 		if reg.Epoch > 0 {
 			fields[EpochField] = strconv.FormatInt(reg.Epoch, 10)
 		}
+		if changed {
+			fields[ChangedField] = "true"
+		}
 		return remoting.NewRequest(remoting.RegisterBroker, fields, b)
-	})
-	if err != nil {
-		return discovery.RegisterResult{}, err
-	}
+	}, nil
+}
+
+// registerResult is a slave's master as any of the NameServers' answers (nil: failed) knows it.
+func registerResult(resps []*remoting.Command) discovery.RegisterResult {
 	var res discovery.RegisterResult
 	for _, resp := range resps {
 		var rh protocol.RegisterBrokerResponseHeader
@@ -196,7 +269,7 @@ func (c *Client) Register(ctx context.Context, reg discovery.Registration) (disc
 		}
 		res = discovery.RegisterResult{MasterAddress: rh.MasterAddr, HAAddress: rh.HAServerAddr}
 	}
-	return res, nil
+	return res
 }
 
 // Unregister sends UNREGISTER_BROKER to every NameServer; it fails only when none took it.

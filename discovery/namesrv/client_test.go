@@ -181,3 +181,51 @@ func TestClientHeartbeatTimeout(t *testing.T) {
 		t.Fatal("broker-b outlived brokerChannelExpiredTime")
 	}
 }
+
+// TestClientRegisterChanged: RegisterChanged sends only the changed topics to a NameServer
+// that has the broker, and the whole table to one that refuses them: one that has not seen the
+// broker (restarted), and one forwarding to a discovery backend. Every NameServer ends with
+// every topic.
+func TestClientRegisterChanged(t *testing.T) {
+	known, fresh := startServer(t, nil), startServer(t, nil)
+	backed, store := startBacked(t, nil)
+	ctx := testCtx(t)
+	all := brokerReg("broker-a", "10.0.0.5:10911", 1, dtc("T", 4), dtc("U", 2))
+	if _, err := newDiscoveryClient(t, known.Addr().String()).Register(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newDiscoveryClient(t, known.Addr().String(), fresh.Addr().String(), backed.Addr().String())
+	changed := brokerReg("broker-a", "10.0.0.5:10911", 2, dtc("V", 8))
+	whole := brokerReg("broker-a", "10.0.0.5:10911", 2, dtc("T", 4), dtc("U", 2), dtc("V", 8))
+	wholes := 0
+	if _, err := c.RegisterChanged(ctx, changed, func() discovery.Registration { wholes++; return whole }); err != nil {
+		t.Fatal(err)
+	}
+	if wholes != 1 {
+		t.Fatalf("whole table asked for %d times, want once (for the two NameServers that refuse a change)", wholes)
+	}
+	for name, s := range map[string]*Server{"known": known, "fresh": fresh, "backend's store": store} {
+		for _, topic := range []string{"T", "U", "V"} {
+			if routeJSON(t, s.Routes(), topic) == "" {
+				t.Fatalf("%s NameServer has no route of %s", name, topic)
+			}
+		}
+	}
+	// The known NameServer merged the change: it kept the data version of the whole
+	// registration before it.
+	if v := dataVersion(known.Routes(), "10.0.0.5:10911"); v != 1 {
+		t.Fatalf("the known NameServer holds version %d, want 1 (the change merged, not registered whole)", v)
+	}
+	if v := dataVersion(fresh.Routes(), "10.0.0.5:10911"); v != 2 {
+		t.Fatalf("the fresh NameServer holds version %d, want 2 (registered whole)", v)
+	}
+}
+
+// dataVersion is the data version counter r holds for the broker at addr (-1: none).
+func dataVersion(r *RouteInfo, addr string) int64 {
+	if v, ok := r.DataVersion(addr); ok {
+		return v.Counter
+	}
+	return -1
+}

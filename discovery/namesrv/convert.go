@@ -19,6 +19,15 @@ const HeartbeatTimeoutField = "heartbeatTimeoutMillis"
 // through etcd (Tern's own; RocketMQ NameServers ignore it).
 const EpochField = "haEpoch"
 
+// ChangedField is REGISTER_BROKER's optional header field that a Tern broker sets to "true" when
+// the body lists only the topics that changed (a topic created or updated), not its whole
+// table: RocketMQ's brokers send such bodies too (registerIncrementBrokerData), unmarked. A
+// NameServer merges the listed topics into the broker's route without taking the table's data
+// version, so the next whole registration is applied in full; it refuses the change
+// (ErrWholeTableNeeded) where it cannot merge it, and the broker then sends its whole table.
+// Tern's own; RocketMQ NameServers ignore the field and merge the topics.
+const ChangedField = "ternChangedTopics"
+
 // TopicsFromTable turns a broker's topic table into a Registration's topics, sorted by name.
 // A table entry without a topic name takes its key.
 func TopicsFromTable(table map[string]protocol.TopicConfig) []discovery.TopicConfig {

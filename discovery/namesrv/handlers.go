@@ -99,11 +99,16 @@ func (s *Server) handleRegisterBroker(ctx context.Context, conn *remoting.Conn, 
 		return remoting.NewResponse(req, int16(remoting.SystemError), err.Error())
 	}
 	timeout := time.Duration(timeoutMs) * time.Millisecond
+	changed := req.Field(ChangedField) == "true"
 	var c any
 	if conn != nil {
 		c = conn
 	}
-	res, err := s.reg.register(ctx, registerRequest{header: &h, body: body, conn: c, timeout: timeout, epoch: epoch, now: s.now()})
+	res, err := s.reg.register(ctx, registerRequest{header: &h, body: body, conn: c, timeout: timeout, epoch: epoch, changed: changed, now: s.now()})
+	if errors.Is(err, ErrWholeTableNeeded) {
+		s.log.Debug("register broker: changed topics refused", "broker", h.BrokerAddr, "err", err)
+		return errorResponse(req, err)
+	}
 	if err != nil {
 		s.log.Warn("register broker failed", "broker", h.BrokerAddr, "broker_name", h.BrokerName, "err", err)
 		return errorResponse(req, err)

@@ -35,12 +35,19 @@ type registerRequest struct {
 	conn    any           // the connection it came on; nil in handler tests
 	timeout time.Duration // heartbeatTimeoutMillis; 0 when absent
 	epoch   int64         // haEpoch; 0 when absent
+	changed bool          // the body lists only the topics that changed (ChangedField)
 	now     time.Time
 }
 
 // ErrStaleEpoch refuses the registration of a deposed master: the broker name's registered
 // master has a higher epoch.
 var ErrStaleEpoch = errors.New("namesrv: stale master epoch")
+
+// ErrWholeTableNeeded refuses a registration of changed topics (ChangedField) that the
+// NameServer cannot merge: the broker is not registered here yet (a NameServer that restarted
+// lacks its other topics), or the NameServer forwards registrations to a discovery backend,
+// which takes whole tables.
+var ErrWholeTableNeeded = errors.New("namesrv: register the whole topic table")
 
 // memRegistry is the in-memory registry: RocketMQ's NameServer.
 type memRegistry struct{ r *RouteInfo }
@@ -53,7 +60,11 @@ func (m memRegistry) register(_ context.Context, r registerRequest) (RegisterRes
 		Cluster: h.ClusterName, BrokerName: h.BrokerName, BrokerAddr: h.BrokerAddr, BrokerID: h.BrokerID,
 		HAServerAddr: h.HAServerAddr, Topics: r.body.TopicConfigSerializeWrapper,
 		FilterServers: r.body.FilterServerList, Conn: r.conn, Timeout: r.timeout, Epoch: r.epoch,
+		Changed: r.changed,
 	}, r.now)
+	if res.WholeTableNeeded {
+		return res, fmt.Errorf("%w: %s has no registration here yet", ErrWholeTableNeeded, h.BrokerAddr)
+	}
 	if res.Stale {
 		return res, fmt.Errorf("%w: %s registers as the master of %s at epoch %d, below the registered master's", ErrStaleEpoch, h.BrokerAddr, h.BrokerName, r.epoch)
 	}

@@ -70,6 +70,10 @@ type Registration struct {
 	// Timeout is how long the registration lives without a refresh (REGISTER_BROKER's
 	// heartbeatTimeoutMillis); 0 leaves it to Expire's default.
 	Timeout time.Duration
+	// Changed says Topics lists only the topics that changed (ChangedField): they are merged
+	// into the route whatever the data version, which is not recorded, and none is deleted.
+	// The address must be registered already (else WholeTableNeeded).
+	Changed bool
 	// Epoch is an elected master's fencing token (haEpoch); 0 when it has none.
 	Epoch int64
 }
@@ -84,6 +88,9 @@ type RegisterResult struct {
 	// Stale is set when the registration was refused: it claims the master id of a broker name
 	// whose registered master, at another address, has a higher epoch (a deposed master).
 	Stale bool
+	// WholeTableNeeded is set when a registration of changed topics was refused: the address
+	// is not registered (see Registration.Changed).
+	WholeTableNeeded bool
 }
 
 // RegisterBroker records a registration at now, as RocketMQ does:
@@ -95,9 +102,15 @@ type RegisterResult struct {
 //     the broker name or this id is new or the table's data version differs from the last one
 //     registered from this address; a slave's table is ignored;
 //   - the address is alive as of now.
+//
+// A registration of changed topics (Registration.Changed) only merges them and refreshes the
+// address, which must be registered under the same broker name, id and epoch already.
 func (r *RouteInfo) RegisterBroker(reg Registration, now time.Time) RegisterResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if reg.Changed {
+		return r.registerChangedLocked(reg, now)
+	}
 	if reg.BrokerID == protocol.MasterID {
 		if g := r.groups[reg.BrokerName]; g != nil {
 			if cur := g.BrokerAddrs[protocol.MasterID]; cur != "" && cur != reg.BrokerAddr {
@@ -156,6 +169,33 @@ func (r *RouteInfo) RegisterBroker(reg Registration, now time.Time) RegisterResu
 	return res
 }
 
+// registerChangedLocked serves a registration of changed topics (see RegisterBroker). The
+// data version is left as the last whole registration set it: the next whole one, if its
+// version is that of the change, is then applied in full, and a change lost on the way does not
+// stay lost.
+func (r *RouteInfo) registerChangedLocked(reg Registration, now time.Time) RegisterResult {
+	prev := r.live[reg.BrokerAddr]
+	g := r.groups[reg.BrokerName]
+	if prev == nil || g == nil || g.BrokerAddrs[reg.BrokerID] != reg.BrokerAddr || prev.epoch != reg.Epoch {
+		return RegisterResult{WholeTableNeeded: true}
+	}
+	if reg.BrokerID == protocol.MasterID {
+		r.mergeTopicsLocked(reg.BrokerName, reg.Topics.TopicConfigTable)
+	}
+	live := *prev
+	live.lastUpdate, live.conn, live.timeout = now, reg.Conn, reg.Timeout
+	r.live[reg.BrokerAddr] = &live
+	var res RegisterResult
+	if reg.BrokerID != protocol.MasterID {
+		if master := g.BrokerAddrs[protocol.MasterID]; master != "" {
+			if ml := r.live[master]; ml != nil {
+				res.MasterAddr, res.HAServerAddr = master, ml.haAddr
+			}
+		}
+	}
+	return res
+}
+
 // applyTopicsLocked puts a master's topic table into the route of brokerName.
 func (r *RouteInfo) applyTopicsLocked(brokerName string, table map[string]protocol.TopicConfig) {
 	if r.deleteStaleTopics {
@@ -172,6 +212,11 @@ func (r *RouteInfo) applyTopicsLocked(brokerName string, table map[string]protoc
 			}
 		}
 	}
+	r.mergeTopicsLocked(brokerName, table)
+}
+
+// mergeTopicsLocked puts each topic of table into the route of brokerName, leaving the others.
+func (r *RouteInfo) mergeTopicsLocked(brokerName string, table map[string]protocol.TopicConfig) {
 	for key, tc := range table {
 		topic := tc.TopicName
 		if topic == "" {
@@ -379,4 +424,15 @@ func (r *RouteInfo) LastUpdate(addr string) (time.Time, bool) {
 		return lb.lastUpdate, true
 	}
 	return time.Time{}, false
+}
+
+// DataVersion returns the data version of the topic table addr last registered whole (a
+// registration of changed topics leaves it).
+func (r *RouteInfo) DataVersion(addr string) (protocol.DataVersion, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if lb := r.live[addr]; lb != nil {
+		return lb.version, true
+	}
+	return protocol.DataVersion{}, false
 }

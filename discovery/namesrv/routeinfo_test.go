@@ -388,3 +388,55 @@ func TestRegisterRefusesStaleMaster(t *testing.T) {
 		t.Fatalf("static masters: %+v", res)
 	}
 }
+
+// TestRegisterChanged: a registration of changed topics merges them into the broker's route,
+// deletes none (even with DeleteTopicWithBrokerRegistration), and leaves the data version as
+// the last whole registration set it, so a whole registration at the change's version is
+// applied in full. It is refused, changing nothing, from an address not registered under that
+// broker name and id, or at another epoch.
+func TestRegisterChanged(t *testing.T) {
+	for _, deleteStale := range []bool{false, true} {
+		r := NewRouteInfo(RouteOptions{DeleteTopicWithBrokerRegistration: deleteStale})
+		r.RegisterBroker(reg("c", "b", "1.1.1.1:1", 0, table(1, tc("A", 4, 6), tc("B", 4, 6))), t0)
+
+		ch := reg("c", "b", "1.1.1.1:1", 0, table(2, tc("C", 2, 6)))
+		ch.Changed = true
+		if res := r.RegisterBroker(ch, t0.Add(time.Second)); res.WholeTableNeeded || res.Stale {
+			t.Fatalf("deleteStale=%v: changed registration refused: %+v", deleteStale, res)
+		}
+		for _, topic := range []string{"A", "B", "C"} {
+			if routeJSON(t, r, topic) == "" {
+				t.Fatalf("deleteStale=%v: no route of %s after the change", deleteStale, topic)
+			}
+		}
+		v, _ := r.DataVersion("1.1.1.1:1")
+		if seen, _ := r.LastUpdate("1.1.1.1:1"); v.Counter != 1 || !seen.Equal(t0.Add(time.Second)) {
+			t.Fatalf("deleteStale=%v: after the change the broker is at version %d, seen %v; want 1 and the change's time", deleteStale, v.Counter, seen)
+		}
+
+		// The whole table at version 2, C now with 8 queues: applied, though the change
+		// carried version 2 too.
+		r.RegisterBroker(reg("c", "b", "1.1.1.1:1", 0, table(2, tc("A", 4, 6), tc("B", 4, 6), tc("C", 8, 6))), t0.Add(2*time.Second))
+		if rd, ok := r.Route("C"); !ok || rd.QueueDatas[0].WriteQueueNums != 8 {
+			t.Fatalf("deleteStale=%v: the whole table after the change was not applied: %+v", deleteStale, rd)
+		}
+
+		refused := map[string]Registration{
+			"unknown address":        reg("c", "b", "9.9.9.9:1", 0, table(3, tc("D", 1, 6))),
+			"unknown broker name":    reg("c", "other", "1.1.1.1:1", 0, table(3, tc("D", 1, 6))),
+			"registered as other id": reg("c", "b", "1.1.1.1:1", 1, table(3, tc("D", 1, 6))),
+		}
+		epoch := reg("c", "b", "1.1.1.1:1", 0, table(3, tc("D", 1, 6)))
+		epoch.Epoch = 7
+		refused["another epoch"] = epoch
+		for name, reg := range refused {
+			reg.Changed = true
+			if res := r.RegisterBroker(reg, t0.Add(3*time.Second)); !res.WholeTableNeeded {
+				t.Fatalf("deleteStale=%v, %s: changed registration taken: %+v", deleteStale, name, res)
+			}
+		}
+		if routeJSON(t, r, "D") != "" || len(r.groups) != 1 || len(r.live) != 1 {
+			t.Fatalf("deleteStale=%v: refused changes left state: route of D %q, %d groups, %d live", deleteStale, routeJSON(t, r, "D"), len(r.groups), len(r.live))
+		}
+	}
+}
