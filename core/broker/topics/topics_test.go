@@ -1,7 +1,14 @@
 package topics
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +131,76 @@ func TestReplace(t *testing.T) {
 	}
 	if _, ok := all["bad name"]; ok {
 		t.Error("an invalid name was kept")
+	}
+}
+
+// TestSaveFile: topics.json is valid JSON holding the table and version, one topic a line
+// sorted by name, and what it holds follows every change: a topic updated after an earlier
+// save (its line is kept between saves), one deleted, and the data version.
+func TestSaveFile(t *testing.T) {
+	dir := t.TempDir()
+	m := open(t, dir)
+	for _, c := range []Config{
+		{TopicName: "B", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6},
+		{TopicName: "A", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6},
+		{TopicName: "B", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 6},
+		{TopicName: "C", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6},
+	} {
+		if _, err := m.Update(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Delete("C"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "topics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f file
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatalf("topics.json is not JSON: %v\n%s", err, raw)
+	}
+	all, ver := m.All()
+	if !reflect.DeepEqual(f.TopicConfigTable, all) || f.DataVersion != ver {
+		t.Fatalf("topics.json holds %+v at %+v, want %+v at %+v", f.TopicConfigTable, f.DataVersion, all, ver)
+	}
+	if f.TopicConfigTable["B"].WriteQueueNums != 8 {
+		t.Fatalf("B saved with %d queues, want 8 (its update after an earlier save)", f.TopicConfigTable["B"].WriteQueueNums)
+	}
+	var names []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, `    "`) { // the topics' lines, inside topicConfigTable
+			continue
+		}
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), ": {"); ok {
+			names = append(names, strings.Trim(name, `"`))
+		}
+	}
+	if want := slices.Sorted(maps.Keys(all)); !slices.Equal(names, want) {
+		t.Fatalf("topic lines %q, want one a line in order %q\n%s", names, want, raw)
+	}
+	if got, ok := open(t, dir).Get("B"); !ok || got.WriteQueueNums != 8 {
+		t.Fatalf("after reopen B is %+v, %v", got, ok)
+	}
+}
+
+// BenchmarkSave2500: one change to a table of 2,500 topics, saved.
+func BenchmarkSave2500(b *testing.B) {
+	m, err := Open(Options{Dir: b.TempDir(), Cluster: "DefaultCluster", BrokerName: "broker-a", ScheduleLevels: 18})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 2500 {
+		if _, err := m.Update(Config{TopicName: fmt.Sprintf("Topic-%d", i), ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := m.Update(Config{TopicName: "Topic-7", ReadQueueNums: int32(1 + i%8), WriteQueueNums: 4, Perm: 6}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
