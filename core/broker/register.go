@@ -80,11 +80,19 @@ func (b *Broker) registrationOf(table map[string]topics.Config, ver topics.DataV
 
 // registerAll registers the broker with the discovery backend (every NameServer by default).
 func (b *Broker) registerAll(ctx context.Context) {
+	b.registerWith(ctx, func(ctx context.Context) (discovery.RegisterResult, error) {
+		return b.registrar.Register(ctx, b.registration())
+	})
+}
+
+// registerWith runs one registration, call, one at a time and bounded by registerTimeout, and
+// takes in its result.
+func (b *Broker) registerWith(ctx context.Context, call func(context.Context) (discovery.RegisterResult, error)) {
 	b.regMu.Lock()
 	defer b.regMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
-	res, err := b.registrar.Register(ctx, b.registration())
+	res, err := call(ctx)
 	if err != nil {
 		b.log.Warn("register broker failed", "err", err)
 		return
@@ -112,18 +120,10 @@ func (b *Broker) registerTopic(ctx context.Context, topic string) {
 		b.registerAll(ctx)
 		return
 	}
-	b.regMu.Lock()
-	defer b.regMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
-	defer cancel()
-	reg := b.registrationOf(map[string]topics.Config{topic: tc}, b.topics.DataVersion())
-	res, err := cr.RegisterChanged(ctx, reg, b.registration)
-	if err != nil {
-		b.log.Warn("register broker failed", "err", err)
-		return
-	}
-	b.learnMaster(res.MasterAddress, res.HAAddress)
-	b.ready.registered.Store(true)
+	b.registerWith(ctx, func(ctx context.Context) (discovery.RegisterResult, error) {
+		reg := b.registrationOf(map[string]topics.Config{topic: tc}, b.topics.DataVersion())
+		return cr.RegisterChanged(ctx, reg, b.registration)
+	})
 }
 
 // unregisterAll tells the discovery backend the broker is leaving.

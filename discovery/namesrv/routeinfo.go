@@ -159,14 +159,22 @@ func (r *RouteInfo) RegisterBroker(reg Registration, now time.Time) RegisterResu
 	}
 
 	res := RegisterResult{First: prev == nil}
-	if reg.BrokerID != protocol.MasterID {
-		if master := g.BrokerAddrs[protocol.MasterID]; master != "" {
-			if ml := r.live[master]; ml != nil {
-				res.MasterAddr, res.HAServerAddr = master, ml.haAddr
-			}
+	res.MasterAddr, res.HAServerAddr = r.masterForLocked(g, reg.BrokerID)
+	return res
+}
+
+// masterForLocked returns the addresses of the live master of g for the broker of id brokerID,
+// if that is a slave.
+func (r *RouteInfo) masterForLocked(g *protocol.BrokerData, brokerID int64) (addr, ha string) {
+	if brokerID == protocol.MasterID {
+		return "", ""
+	}
+	if master := g.BrokerAddrs[protocol.MasterID]; master != "" {
+		if ml := r.live[master]; ml != nil {
+			return master, ml.haAddr
 		}
 	}
-	return res
+	return "", ""
 }
 
 // registerChangedLocked serves a registration of changed topics (see RegisterBroker). The
@@ -186,13 +194,7 @@ func (r *RouteInfo) registerChangedLocked(reg Registration, now time.Time) Regis
 	live.lastUpdate, live.conn, live.timeout = now, reg.Conn, reg.Timeout
 	r.live[reg.BrokerAddr] = &live
 	var res RegisterResult
-	if reg.BrokerID != protocol.MasterID {
-		if master := g.BrokerAddrs[protocol.MasterID]; master != "" {
-			if ml := r.live[master]; ml != nil {
-				res.MasterAddr, res.HAServerAddr = master, ml.haAddr
-			}
-		}
-	}
+	res.MasterAddr, res.HAServerAddr = r.masterForLocked(g, reg.BrokerID)
 	return res
 }
 
