@@ -35,6 +35,13 @@ const (
 // TxType returns the transaction type bits of sysFlag (sysFlag & TxMask).
 func TxType(sysFlag int32) int32 { return sysFlag & TxMask }
 
+// Queued reports whether a record with sysFlag gets a queue offset and a ConsumeQueue entry:
+// every record but a prepared or rolled-back transaction message.
+func Queued(sysFlag int32) bool {
+	tx := TxType(sysFlag)
+	return tx != TxPrepared && tx != TxRollback
+}
+
 // Limits (wire format, never change).
 const (
 	MaxTopicLen      = 127   // TOPICLENGTH is read as a signed byte

@@ -536,3 +536,21 @@ func TestCheckHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestQueued(t *testing.T) {
+	for _, tc := range []struct {
+		sysFlag int32
+		want    bool
+	}{
+		{TxNotType, true},
+		{TxCommit, true},
+		{TxPrepared, false},
+		{TxRollback, false},
+		{TxPrepared | SysFlagCompressed | SysFlagBornHostV6, false},
+		{TxCommit | SysFlagMultiTags | SysFlagStoreHostV6, true},
+	} {
+		if got := Queued(tc.sysFlag); got != tc.want {
+			t.Errorf("Queued(%#x) = %v, want %v", tc.sysFlag, got, tc.want)
+		}
+	}
+}

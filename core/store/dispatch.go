@@ -165,7 +165,7 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 			s.log.Warn("index put failed", "topic", string(topic), "offset", phy, "err", ierr)
 		}
 	}
-	if tx == message.TxNotType || tx == message.TxCommit {
+	if message.Queued(v.SysFlag()) {
 		cq := s.queue(topic, qid)
 		if cq == nil {
 			var err error

@@ -108,10 +108,8 @@ func (s *Store) append(recs []*message.Record) (PutResult, int64, error) {
 		for i, r := range recs {
 			r.PhysicalOffset = phy
 			r.StoreTimestamp = now
-			switch message.TxType(r.SysFlag) {
-			case message.TxPrepared, message.TxRollback:
-				r.QueueOffset = 0 // not consumable: no ConsumeQueue entry
-			default:
+			r.QueueOffset = 0 // not consumable: no ConsumeQueue entry
+			if message.Queued(r.SysFlag) {
 				r.QueueOffset = s.nextOffset(r.Topic, r.QueueID)
 			}
 			if i == 0 {

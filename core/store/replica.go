@@ -257,9 +257,8 @@ func (s *Store) takeQueueOffsets(data []byte) error {
 			break // the trailing blank marker
 		}
 		pos += v.Size()
-		switch message.TxType(v.SysFlag()) {
-		case message.TxPrepared, message.TxRollback:
-			continue // no ConsumeQueue entry
+		if !message.Queued(v.SysFlag()) {
+			continue
 		}
 		topic, qid, qoff := v.Topic(), v.QueueID(), v.QueueOffset()
 		offs := s.nextOffs[string(topic)]

@@ -280,8 +280,8 @@ func (s *Store) prepareQueues(recs []*message.Record) {
 		if i > 0 && r.Topic == recs[i-1].Topic && r.QueueID == recs[i-1].QueueID {
 			continue
 		}
-		if tx := message.TxType(r.SysFlag); tx == message.TxPrepared || tx == message.TxRollback {
-			continue // no ConsumeQueue entry
+		if !message.Queued(r.SysFlag) {
+			continue
 		}
 		if s.queueByName(r.Topic, r.QueueID) != nil {
 			continue
