@@ -14,7 +14,7 @@ func TestCreateTopicRegistersTheChange(t *testing.T) {
 	c := brokertest.Start(t, nil)
 	routes := c.NS.Routes()
 	createTopic(t, c, "Before", 4)
-	before, ok := routes.DataVersion(c.BrokerAddr)
+	_, before, ok := routes.Registered(c.BrokerAddr)
 	if !ok {
 		t.Fatal("the broker is not registered")
 	}
@@ -28,7 +28,7 @@ func TestCreateTopicRegistersTheChange(t *testing.T) {
 	if _, ok := routes.Route("Before"); !ok {
 		t.Fatal("the topic created before lost its route")
 	}
-	if after, _ := routes.DataVersion(c.BrokerAddr); after != before {
+	if _, after, _ := routes.Registered(c.BrokerAddr); after != before {
 		t.Fatalf("the NameServer's data version moved from %+v to %+v: the creation registered the whole table", before, after)
 	}
 }

@@ -123,38 +123,22 @@ func (c *Client) invoke(ctx context.Context, addr string, req *remoting.Command)
 // each sends a request built by mk to every NameServer at once. It returns the successful
 // responses by index, and an error wrapping plugin.ErrUnavailable when none succeeded.
 func (c *Client) each(ctx context.Context, what string, mk func() *remoting.Command) ([]*remoting.Command, error) {
+	return c.eachCall(what, func(addr string) (*remoting.Command, error) { return c.ask(ctx, addr, mk()) })
+}
+
+// eachCall is each with call asking one NameServer, at addr.
+func (c *Client) eachCall(what string, call func(addr string) (*remoting.Command, error)) ([]*remoting.Command, error) {
 	addrs := c.Addrs()
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: namesrv: no NameServer address", plugin.ErrUnavailable)
 	}
-	resps, errs := c.eachAt(ctx, addrs, mk)
-	return c.tally(what, addrs, resps, errs)
-}
-
-// eachAt sends a request made by mk to each of addrs at once and returns their answers and
-// errors (a response other than SUCCESS is one), index by index.
-func (c *Client) eachAt(ctx context.Context, addrs []string, mk func() *remoting.Command) ([]*remoting.Command, []error) {
 	resps := make([]*remoting.Command, len(addrs))
 	errs := make([]error, len(addrs))
 	var wg sync.WaitGroup
 	for i, addr := range addrs {
-		wg.Go(func() {
-			resp, err := c.invoke(ctx, addr, mk())
-			if err == nil {
-				if err = remoting.ResponseErr(resp); err != nil {
-					err = fmt.Errorf("namesrv %s: %w", addr, err)
-				}
-			}
-			resps[i], errs[i] = resp, err
-		})
+		wg.Go(func() { resps[i], errs[i] = call(addr) })
 	}
 	wg.Wait()
-	return resps, errs
-}
-
-// tally logs each failure of eachAt's answers, drops the failed ones, and fails when none
-// succeeded.
-func (c *Client) tally(what string, addrs []string, resps []*remoting.Command, errs []error) ([]*remoting.Command, error) {
 	ok := 0
 	for i, err := range errs {
 		if err != nil {
@@ -168,6 +152,17 @@ func (c *Client) tally(what string, addrs []string, resps []*remoting.Command, e
 		return nil, fmt.Errorf("%w: namesrv: %s: %w", plugin.ErrUnavailable, what, errors.Join(errs...))
 	}
 	return resps, nil
+}
+
+// ask sends req to the NameServer at addr; a response other than SUCCESS is an error.
+func (c *Client) ask(ctx context.Context, addr string, req *remoting.Command) (*remoting.Command, error) {
+	resp, err := c.invoke(ctx, addr, req)
+	if err == nil {
+		if err = remoting.ResponseErr(resp); err != nil {
+			err = fmt.Errorf("namesrv %s: %w", addr, err)
+		}
+	}
+	return resp, err
 }
 
 // Register sends REGISTER_BROKER to every NameServer. It fails only when no NameServer took
@@ -188,39 +183,26 @@ func (c *Client) Register(ctx context.Context, reg discovery.Registration) (disc
 // merges them into the broker's route (ChangedField), so a topic's creation costs the
 // NameServers one topic's decoding, not the whole table's, as with RocketMQ's brokers
 // (registerIncrementBrokerData). A NameServer that refuses or fails it is sent whole(), the
-// whole table, instead. It fails only when no NameServer took either.
+// whole table (built once), instead. It fails only when no NameServer took either.
 func (c *Client) RegisterChanged(ctx context.Context, reg discovery.Registration, whole func() discovery.Registration) (discovery.RegisterResult, error) {
 	mk, err := registerMaker(reg, true)
 	if err != nil {
 		return discovery.RegisterResult{}, err
 	}
-	addrs := c.Addrs()
-	if len(addrs) == 0 {
-		return discovery.RegisterResult{}, fmt.Errorf("%w: namesrv: no NameServer address", plugin.ErrUnavailable)
-	}
-	resps, errs := c.eachAt(ctx, addrs, mk)
-	var retry []int
-	for i, err := range errs {
+	wholeMaker := sync.OnceValues(func() (func() *remoting.Command, error) { return registerMaker(whole(), false) })
+	resps, err := c.eachCall("register", func(addr string) (*remoting.Command, error) {
+		resp, err := c.ask(ctx, addr, mk())
+		if err == nil {
+			return resp, nil
+		}
+		c.log.Debug("register changed topics at nameserver failed; registering the whole table", "namesrv", addr, "err", err)
+		wmk, err := wholeMaker()
 		if err != nil {
-			c.log.Debug("register changed topics at nameserver failed; registering the whole table", "namesrv", addrs[i], "err", err)
-			retry = append(retry, i)
+			return nil, err
 		}
-	}
-	if len(retry) > 0 {
-		wmk, err := registerMaker(whole(), false)
-		if err != nil {
-			return discovery.RegisterResult{}, err
-		}
-		raddrs := make([]string, len(retry))
-		for j, i := range retry {
-			raddrs[j] = addrs[i]
-		}
-		wresps, werrs := c.eachAt(ctx, raddrs, wmk)
-		for j, i := range retry {
-			resps[i], errs[i] = wresps[j], werrs[j]
-		}
-	}
-	if resps, err = c.tally("register", addrs, resps, errs); err != nil {
+		return c.ask(ctx, addr, wmk())
+	})
+	if err != nil {
 		return discovery.RegisterResult{}, err
 	}
 	return registerResult(resps), nil

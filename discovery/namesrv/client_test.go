@@ -224,7 +224,7 @@ func TestClientRegisterChanged(t *testing.T) {
 
 // dataVersion is the data version counter r holds for the broker at addr (-1: none).
 func dataVersion(r *RouteInfo, addr string) int64 {
-	if v, ok := r.DataVersion(addr); ok {
+	if _, v, ok := r.Registered(addr); ok {
 		return v.Counter
 	}
 	return -1

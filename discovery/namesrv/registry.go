@@ -63,7 +63,7 @@ func (m memRegistry) register(_ context.Context, r registerRequest) (RegisterRes
 		Changed: r.changed,
 	}, r.now)
 	if res.WholeTableNeeded {
-		return res, fmt.Errorf("%w: %s has no registration here yet", ErrWholeTableNeeded, h.BrokerAddr)
+		return res, fmt.Errorf("%w: %s is not registered here as %s id %d at epoch %d", ErrWholeTableNeeded, h.BrokerAddr, h.BrokerName, h.BrokerID, r.epoch)
 	}
 	if res.Stale {
 		return res, fmt.Errorf("%w: %s registers as the master of %s at epoch %d, below the registered master's", ErrStaleEpoch, h.BrokerAddr, h.BrokerName, r.epoch)

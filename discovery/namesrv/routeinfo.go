@@ -89,7 +89,7 @@ type RegisterResult struct {
 	// whose registered master, at another address, has a higher epoch (a deposed master).
 	Stale bool
 	// WholeTableNeeded is set when a registration of changed topics was refused: the address
-	// is not registered (see Registration.Changed).
+	// is not registered under that broker name, id and epoch (see Registration.Changed).
 	WholeTableNeeded bool
 }
 
@@ -190,9 +190,7 @@ func (r *RouteInfo) registerChangedLocked(reg Registration, now time.Time) Regis
 	if reg.BrokerID == protocol.MasterID {
 		r.mergeTopicsLocked(reg.BrokerName, reg.Topics.TopicConfigTable)
 	}
-	live := *prev
-	live.lastUpdate, live.conn, live.timeout = now, reg.Conn, reg.Timeout
-	r.live[reg.BrokerAddr] = &live
+	prev.lastUpdate, prev.conn, prev.timeout = now, reg.Conn, reg.Timeout
 	var res RegisterResult
 	res.MasterAddr, res.HAServerAddr = r.masterForLocked(g, reg.BrokerID)
 	return res
@@ -418,23 +416,13 @@ func (r *RouteInfo) DeleteTopic(topic, cluster string) {
 	}
 }
 
-// LastUpdate returns when addr last registered.
-func (r *RouteInfo) LastUpdate(addr string) (time.Time, bool) {
+// Registered returns when addr last registered, and the data version of the topic table it
+// last registered whole (a registration of changed topics leaves that).
+func (r *RouteInfo) Registered(addr string) (last time.Time, version protocol.DataVersion, ok bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if lb := r.live[addr]; lb != nil {
-		return lb.lastUpdate, true
+		return lb.lastUpdate, lb.version, true
 	}
-	return time.Time{}, false
-}
-
-// DataVersion returns the data version of the topic table addr last registered whole (a
-// registration of changed topics leaves it).
-func (r *RouteInfo) DataVersion(addr string) (protocol.DataVersion, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if lb := r.live[addr]; lb != nil {
-		return lb.version, true
-	}
-	return protocol.DataVersion{}, false
+	return time.Time{}, protocol.DataVersion{}, false
 }

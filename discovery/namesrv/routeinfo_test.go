@@ -278,7 +278,7 @@ func TestRegisterResult(t *testing.T) {
 	if want := (RegisterResult{MasterAddr: "10.0.0.1:10911", HAServerAddr: "10.0.0.1:10911-ha"}); res != want {
 		t.Fatalf("slave: %+v, want %+v", res, want)
 	}
-	if last, ok := r.LastUpdate("10.0.0.2:10911"); !ok || !last.Equal(t0.Add(time.Second)) {
+	if last, _, ok := r.Registered("10.0.0.2:10911"); !ok || !last.Equal(t0.Add(time.Second)) {
 		t.Fatalf("last update %v %v", last, ok)
 	}
 }
@@ -409,8 +409,7 @@ func TestRegisterChanged(t *testing.T) {
 				t.Fatalf("deleteStale=%v: no route of %s after the change", deleteStale, topic)
 			}
 		}
-		v, _ := r.DataVersion("1.1.1.1:1")
-		if seen, _ := r.LastUpdate("1.1.1.1:1"); v.Counter != 1 || !seen.Equal(t0.Add(time.Second)) {
+		if seen, v, _ := r.Registered("1.1.1.1:1"); v.Counter != 1 || !seen.Equal(t0.Add(time.Second)) {
 			t.Fatalf("deleteStale=%v: after the change the broker is at version %d, seen %v; want 1 and the change's time", deleteStale, v.Counter, seen)
 		}
 
