@@ -539,8 +539,9 @@ how_to_read() {
 - Scale: the 2,500 topics are created and each of their queues sent one message before the clock starts, so
   the client has their routes; the 8-queue and 10,000-queue runs follow each other on one broker.
 - Every timed `tern bench` run (and its count of a backlog) starts once each master reports
-  dispatchBehindBytes 0 (at most 2 minutes): after the scale warm-up the broker spent about
-  4.5 s creating the 10,000 queues' files, which the first 8-queue round used to share.
+  dispatchBehindBytes 0 (at most 2 minutes), so that no run shares the broker with the
+  dispatch of what ran before it (before 2062125 the broker went on creating the 10,000
+  queues' files for about 4.5 s after the scale warm-up; now a sender creates them).
 - Consume: Tern's push consumer of a new group reads from the first offset; JetStream's durable
   pull consumer fetches 500 at a time and acks the last message of each fetch (AckAll: one
   cumulative ack, the counterpart of a RocketMQ offset commit). The rate runs from the first to

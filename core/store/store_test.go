@@ -652,28 +652,30 @@ func TestFirstPutPreparesQueue(t *testing.T) {
 	s := openStore(t, cfg)
 	defer s.Close()
 	s.dmu.Lock() // the dispatcher waits for it
+	held := true
+	defer func() {
+		if held { // a failed check: let the dispatcher go before Close
+			s.dmu.Unlock()
+		}
+	}()
 	put(t, s, newRecord("Fresh", 2, "first", nil))
 	half := newRecord("Half", 0, "prepared", nil)
 	half.SysFlag = message.TxPrepared
 	put(t, s, half)
 	cq := s.queueByName("Fresh", 2)
 	if cq == nil {
-		s.dmu.Unlock()
 		t.Fatal("no ConsumeQueue for Fresh-2 after its first message, before dispatch")
 	}
-	first := filepath.Join(s.queueDir("Fresh", 2), "00000000000000000000")
-	if _, err := os.Stat(first); err != nil {
-		s.dmu.Unlock()
+	if _, err := os.Stat(filepath.Join(s.queueDir("Fresh", 2), "00000000000000000000")); err != nil {
 		t.Fatalf("the queue's first file: %v", err)
 	}
 	if s.queueByName("Half", 0) != nil {
-		s.dmu.Unlock()
 		t.Fatal("a prepared transaction record created a ConsumeQueue")
 	}
 	if s.DispatchedOffset() != 0 {
-		s.dmu.Unlock()
 		t.Fatalf("dispatched to %d while held back", s.DispatchedOffset())
 	}
+	held = false
 	s.dmu.Unlock()
 	waitDispatched(t, s)
 	got, _ := getAll(t, s, "Fresh", 2, 0, nil)

@@ -726,7 +726,6 @@ func isTmpfs(dir string) bool {
 	return unix.Statfs(dir, &st) == nil && st.Type == unix.TMPFS_MAGIC
 }
 
-// resident counts the pages of s's [from, to) in the page cache.
 // mostlyCached reports whether at least three quarters of the pages of [from, to) of s are in
 // the page cache, with their counts. Tests that expect pages to stay cached ask this rather than
 // for every page: the host may page out page cache at any moment (this VM runs DAMON's pageout
@@ -739,6 +738,7 @@ func mostlyCached(t *testing.T, s *segment.Segment, from, to int64) (n, pages in
 	return n, pages, 4*n >= 3*pages
 }
 
+// resident counts the pages of s's [from, to) in the page cache.
 func resident(t *testing.T, s *segment.Segment, from, to int64) int {
 	t.Helper()
 	n, err := s.Resident(from, to)

@@ -164,7 +164,7 @@ func (c *Queue) Put(off int64, e Entry) (holes int64, err error) {
 // first. It does nothing for a queue that has a file, and may run while Append creates the same
 // file.
 func (c *Queue) Prepare() error {
-	if c.q.Len() > 0 || c.maxOff.Load() != 0 || c.minOff.Load() != 0 {
+	if c.q.Len() > 0 || c.maxOff.Load() != 0 { // minOff <= maxOff
 		return nil
 	}
 	if _, err := c.q.Ensure(0); err != nil {

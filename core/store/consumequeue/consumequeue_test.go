@@ -856,25 +856,16 @@ func TestCommitThroughMapping(t *testing.T) {
 // TestPrepare checks that Prepare creates the first file of a new queue, which the first
 // Append then writes into, and leaves a queue that has entries, or starts above zero, alone.
 func TestPrepare(t *testing.T) {
-	dirNames := func(t *testing.T, dir string) []string {
-		t.Helper()
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		return names
-	}
 	dir := t.TempDir()
 	c := open(t, dir)
 	if err := c.Prepare(); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
-	if got := dirNames(t, dir); !slices.Equal(got, []string{segment.Name(0)}) {
-		t.Fatalf("after Prepare the directory holds %q, want the first file", got)
+	if got := segStarts(c); !slices.Equal(got, []int64{0}) {
+		t.Fatalf("after Prepare the queue has files at %v, want the first one", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, segment.Name(0))); err != nil {
+		t.Fatalf("the first file: %v", err)
 	}
 	if err := c.Prepare(); err != nil { // again: nothing to do
 		t.Fatalf("Prepare again: %v", err)
@@ -883,8 +874,8 @@ func TestPrepare(t *testing.T) {
 	if err := c.Prepare(); err != nil {
 		t.Fatalf("Prepare of a queue with entries: %v", err)
 	}
-	if got := dirNames(t, dir); !slices.Equal(got, []string{segment.Name(0), segment.Name(segSize)}) {
-		t.Fatalf("directory holds %q", got)
+	if got := segStarts(c); !slices.Equal(got, []int64{0, segSize}) {
+		t.Fatalf("files at %v, want [0 %d]", got, segSize)
 	}
 	for off := range int64(perSeg + 1) {
 		if e, err := c.Get(off); err != nil || e != entry(off) {
@@ -893,14 +884,13 @@ func TestPrepare(t *testing.T) {
 	}
 
 	// A queue that starts above zero (its older entries deleted): no file at 0.
-	dir2 := t.TempDir()
-	c2 := open(t, dir2)
+	c2 := open(t, t.TempDir())
 	put(t, c2, 3*perSeg)
 	if err := c2.Prepare(); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
-	if got := dirNames(t, dir2); slices.Contains(got, segment.Name(0)) {
-		t.Fatalf("Prepare of a queue starting at %d created the file at 0: %q", 3*perSeg, got)
+	if got := segStarts(c2); slices.Contains(got, 0) {
+		t.Fatalf("Prepare of a queue starting at %d created the file at 0: files at %v", 3*perSeg, got)
 	}
 }
 
