@@ -101,4 +101,17 @@ func TestSettleRealBroker(t *testing.T) {
 	if n, err := dispatchBehind(t.Context(), a, addrs[0]); err != nil || n != 0 {
 		t.Fatalf("dispatchBehind after settle: %d, %v", n, err)
 	}
+	// dispatchBehind takes a missing figure for 0: the broker must report it, or settle waits
+	// for nothing.
+	resp, err := a.call(t.Context(), addrs[0], remoting.NewRequest(remoting.GetBrokerRuntimeInfo, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kv protocol.KVTable
+	if err := json.Unmarshal(resp.Body, &kv); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := kv.Table["dispatchBehindBytes"]; !ok {
+		t.Fatalf("the broker's runtime info has no dispatchBehindBytes: %v", kv.Table)
+	}
 }
