@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -223,6 +224,13 @@ func verifyAfterCrash(t *testing.T, cfg Config, acked map[int64]ack, round int) 
 			t.Fatalf("round %d: consumequeue %d@%d points at %d, want %d", round, a.qid, a.qoff, v.PhysicalOffset(), a.phy)
 		}
 		res.Release()
+		if seq>>40 == int64(round) { // this round's records: the key index was rebuilt too
+			q, err := s.QueryMessage(crashTopic, fmt.Sprintf("k%d", seq), 4, 0, math.MaxInt64)
+			if err != nil || len(q.Messages) != 1 || q.Messages[0].PhysicalOffset() != a.phy {
+				t.Fatalf("round %d: key k%d of the record at %d: %d results, %v", round, seq, a.phy, len(q.Messages), err)
+			}
+			q.Release()
+		}
 	}
 	checkQueuesAgree(t, s)
 }

@@ -85,7 +85,13 @@
 //
 // # Crash consistency
 //
-// Writes go to shared mappings, so a process crash loses nothing that Put finished. Put writes the
+// Put gathers entries and writes them putBatch at a time (Index.write: reading a batch's hash
+// slots one after the other lets their cache misses overlap); every other method writes the
+// gathered entries first, so a Query always finds what Put took. A process crash loses the
+// gathered entries, at most putBatch-1. They belong to records at or after the dispatch mark that
+// the store's last checkpoint read (its Flush wrote what was gathered before), and recovery
+// dispatches again from that mark, so it puts them back. Written entries are in shared mappings:
+// a process crash loses none of them. write stores the
 // header (indexCount first) before the entry and the entry before the slot, so every slot and
 // prevIndex on disk points below indexCount. Readers do not trust that: a chain is followed only
 // while indexes stay in [1, indexCount) and strictly decrease, and Put treats a slot outside that
@@ -97,7 +103,8 @@
 // # Concurrency
 //
 // Put, ResetEnd and DeleteBefore take the Index's write lock for the whole call (a few memory
-// writes; creating a file when one fills up). Query, EndPhyOffset and Files take the read lock.
+// writes; creating a file when one fills up). Query, EndPhyOffset, EndTimestamp and Files take the
+// read lock, after writing the gathered entries under the write lock if there are any.
 // Flush collects the files to sync under the lock and syncs them outside it, holding a reference
 // to each mapping, so deleting a file meanwhile is safe. There is one lock and no lock order.
 package index

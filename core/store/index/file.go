@@ -247,6 +247,15 @@ func (f *file) slot(slot uint32) int32 {
 	return int32(binary.BigEndian.Uint32(f.b[f.slotPos(slot):]))
 }
 
+// touch reads the hash slot of each entry and returns a byte of what it read (see Index.write).
+func (f *file) touch(g []gathered) byte {
+	var b byte
+	for _, p := range g {
+		b += f.b[f.slotPos(p.hash%uint32(f.slots))]
+	}
+	return b
+}
+
 func (f *file) setSlot(slot uint32, i int32) {
 	binary.BigEndian.PutUint32(f.b[f.slotPos(slot):], uint32(i))
 }

@@ -40,14 +40,27 @@ func query(t testing.TB, x *Index, topic, key string, max int, begin, end int64)
 
 // crash drops the index's mappings without completing the record in progress or syncing, as a
 // process crash would (the page cache keeps what was written).
-func crash(x *Index) {
+func crash(x *Index) (lost int64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	lost = -1
+	if len(x.gathered) > 0 {
+		lost = x.gathered[0].phyOffset
+	}
 	for _, f := range x.files {
 		f.m.Close()
 	}
 	x.files = nil
 	x.closed = true
+	return lost
+}
+
+// writeNow writes the entries Put gathered, as the next Put of a full batch would, and
+// returns the first error.
+func writeNow(x *Index) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.write()
 }
 
 const t0 = 1_700_000_000_000 // a store time in ms
@@ -312,8 +325,8 @@ func TestRecordTooLarge(t *testing.T) {
 	x := open(t, t.TempDir(), Options{MaxHashSlots: 8, MaxIndexEntries: 3})
 	put(t, x, "T", "a", 0, t0)
 	put(t, x, "T", "b", 0, t0)
-	err := x.Put([]byte("T"), []byte("c"), 0, t0)
-	if !errors.Is(err, ErrRecordTooLarge) {
+	put(t, x, "T", "c", 0, t0) // gathered: the error comes when it is written
+	if err := writeNow(x); !errors.Is(err, ErrRecordTooLarge) {
 		t.Fatalf("third key of one record in a 2-entry file: %v, want ErrRecordTooLarge", err)
 	}
 	put(t, x, "T", "d", 10, t0) // the next record goes on
@@ -366,5 +379,48 @@ func TestPutDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Put allocates %.1f times", allocs)
+	}
+}
+
+// TestGatheredEntries: Put gathers entries and writes putBatch of them at once, and nothing
+// else can tell: a Query, EndPhyOffset or Flush right after a Put sees its entry.
+func TestGatheredEntries(t *testing.T) {
+	x := open(t, t.TempDir(), small)
+	gathered := func() int {
+		x.mu.RLock()
+		defer x.mu.RUnlock()
+		return len(x.gathered)
+	}
+	put(t, x, "T", "a", 100, t0)
+	put(t, x, "T", "b", 200, t0)
+	if n := gathered(); n != 2 {
+		t.Fatalf("%d entries gathered after 2 Puts, want 2", n)
+	}
+	if got := query(t, x, "T", "b", 10, 0, t0); !slices.Equal(got, []int64{200}) {
+		t.Errorf("Query right after Put: got %v, want [200]", got)
+	}
+	put(t, x, "T", "c", 300, t0)
+	if got := x.EndPhyOffset(); got != 300 {
+		t.Errorf("EndPhyOffset right after Put = %d, want 300", got)
+	}
+	for i := range int64(putBatch - 1) {
+		put(t, x, "T", "d", 400+i, t0)
+	}
+	if n := gathered(); n != putBatch-1 {
+		t.Errorf("%d entries gathered, want %d", n, putBatch-1)
+	}
+	put(t, x, "T", "d", 400+putBatch-1, t0)
+	if n := gathered(); n != 0 {
+		t.Errorf("%d entries gathered after the batch's last Put, want 0", n)
+	}
+	put(t, x, "T", "e", 500, t0)
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := gathered(); n != 0 {
+		t.Errorf("%d entries gathered after Flush, want 0", n)
+	}
+	if got := query(t, x, "T", "d", 100, 0, t0); len(got) != putBatch {
+		t.Errorf("d: %d offsets, want %d", len(got), putBatch)
 	}
 }

@@ -20,7 +20,7 @@ func TestIdempotentReput(t *testing.T) {
 	}{
 		{"clean close", func(x *Index) { x.Close() }, 0},
 		// The last record was never completed: its two keys are indexed again.
-		{"crash", crash, 2},
+		{"crash", func(x *Index) { writeNow(x); crash(x) }, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,11 +33,13 @@ func TestIdempotentReput(t *testing.T) {
 			}
 			x := open(t, dir, small)
 			replay(x)
+			writeNow(x)
 			before := x.files[len(x.files)-1].h.indexCount
 			tt.stop(x)
 
 			x = open(t, dir, small)
 			replay(x)
+			writeNow(x)
 			if got := x.files[len(x.files)-1].h.indexCount - before; got != tt.extra {
 				t.Errorf("replay added %d entries, want %d", got, tt.extra)
 			}
@@ -66,6 +68,7 @@ func TestCrashMidRecord(t *testing.T) {
 	put(t, x, "T", "a", 0, t0)
 	put(t, x, "T", "b", 100, t0)
 	put(t, x, "T", "c", 100, t0) // crash before "d" of the record at 100
+	writeNow(x)
 	crash(x)
 
 	x = open(t, dir, small)
@@ -108,6 +111,7 @@ func TestSkipRules(t *testing.T) {
 			before = x.files[0].h.indexCount
 		}
 		put(t, x, "T", s.key, s.off, t0)
+		writeNow(x)
 		if got := x.files[0].h.indexCount > before; got != s.indexed {
 			t.Errorf("step %d (%d %s): indexed = %v, want %v", i, s.off, s.key, got, s.indexed)
 		}
@@ -287,6 +291,9 @@ func TestFilesAreReserved(t *testing.T) {
 	}
 	x := open(t, dir, Options{MaxHashSlots: 4096, MaxIndexEntries: 16384})
 	put(t, x, "T", "k", 0, 1)
+	if err := writeNow(x); err != nil {
+		t.Fatal(err)
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "[0-9]*"))
 	if err != nil || len(files) != 1 {
 		t.Fatalf("index files %v, %v", files, err)
