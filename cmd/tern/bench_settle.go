@@ -62,15 +62,11 @@ func settle(ctx context.Context, f benchFlags) (lagging string, err error) {
 
 // dispatchBehind returns the broker's dispatchBehindBytes, or 0 when it reports none.
 func dispatchBehind(ctx context.Context, a *admin, addr string) (int64, error) {
-	resp, err := a.call(ctx, addr, remoting.NewRequest(remoting.GetBrokerRuntimeInfo, nil, nil))
+	info, err := runtimeInfo(ctx, a, addr)
 	if err != nil {
-		return 0, fmt.Errorf("runtime info: %w", err)
+		return 0, err
 	}
-	var t protocol.KVTable
-	if err := json.Unmarshal(resp.Body, &t); err != nil {
-		return 0, fmt.Errorf("runtime info of %s: %w", addr, err)
-	}
-	v, ok := t.Table["dispatchBehindBytes"]
+	v, ok := info["dispatchBehindBytes"]
 	if !ok {
 		return 0, nil
 	}
@@ -79,4 +75,17 @@ func dispatchBehind(ctx context.Context, a *admin, addr string) (int64, error) {
 		return 0, fmt.Errorf("runtime info of %s: dispatchBehindBytes %q: %w", addr, v, err)
 	}
 	return n, nil
+}
+
+// runtimeInfo returns the broker's GET_BROKER_RUNTIME_INFO table.
+func runtimeInfo(ctx context.Context, a *admin, addr string) (map[string]string, error) {
+	resp, err := a.call(ctx, addr, remoting.NewRequest(remoting.GetBrokerRuntimeInfo, nil, nil))
+	if err != nil {
+		return nil, fmt.Errorf("runtime info: %w", err)
+	}
+	var t protocol.KVTable
+	if err := json.Unmarshal(resp.Body, &t); err != nil {
+		return nil, fmt.Errorf("runtime info of %s: %w", addr, err)
+	}
+	return t.Table, nil
 }

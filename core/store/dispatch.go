@@ -161,8 +161,9 @@ func (s *Store) dispatch(d *dispatcher, v message.View) error {
 			}
 		}
 		if ierr != nil {
-			// The index is a look-up aid: a failure there must not hold messages back.
-			s.log.Warn("index put failed", "topic", string(topic), "offset", phy, "err", ierr)
+			// The index is a look-up aid: a failure there must not hold messages back. The
+			// error names its record, which may be an earlier one (Put writes in batches).
+			s.log.Warn("index put failed", "err", ierr)
 		}
 	}
 	if message.Queued(v.SysFlag()) {

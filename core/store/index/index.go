@@ -156,9 +156,7 @@ func (x *Index) lockWritten() {
 	}
 	x.mu.RUnlock()
 	x.mu.Lock()
-	if !x.closed {
-		x.writeGathered()
-	}
+	x.writeGathered() // none once closed: Close wrote them, and Put refuses
 	x.mu.Unlock()
 	x.mu.RLock() // Put may have taken entries again since: they are for records after these
 }

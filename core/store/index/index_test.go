@@ -39,7 +39,8 @@ func query(t testing.TB, x *Index, topic, key string, max int, begin, end int64)
 }
 
 // crash drops the index's mappings without completing the record in progress or syncing, as a
-// process crash would (the page cache keeps what was written).
+// process crash would (the page cache keeps what was written), and the entries Put gathered; it
+// returns the offset of the oldest of those (-1: none), where a caller's replay must start.
 func crash(x *Index) (lost int64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -47,6 +48,7 @@ func crash(x *Index) (lost int64) {
 	if len(x.gathered) > 0 {
 		lost = x.gathered[0].phyOffset
 	}
+	x.gathered = nil // lost with the process
 	for _, f := range x.files {
 		f.m.Close()
 	}
