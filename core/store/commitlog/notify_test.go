@@ -90,7 +90,7 @@ func TestOnFlushed(t *testing.T) {
 }
 
 // TestOnFlushedGroupCommit: synchronous writers that wait through callbacks share flushes as
-// those that wait in WaitFlushed do, and each is called back once, after its flush.
+// those that wait in WaitFlushed do, and each is called back once its record is flushed.
 func TestOnFlushedGroupCommit(t *testing.T) {
 	const writers, perWriter = 16, 32
 	opts := testOptions()
@@ -108,7 +108,9 @@ func TestOnFlushedGroupCommit(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if n := <-onFlushed(c, end); n.err != nil || n.flushed < end || !n.returned {
+				// Called back inline or later: a flush for another writer may cover this
+				// append before OnFlushed is called (then it calls back at once).
+				if n := <-onFlushed(c, end); n.err != nil || n.flushed < end {
 					t.Errorf("callback for %d: %+v", end, n)
 					return
 				}
