@@ -531,6 +531,12 @@ how_to_read() {
   JetStream's 16 publishers each keep 16 PubAcks outstanding. Issue 9's share of the disk is
   judged on this row: 16 synchronous producers sending one message at a time are bound by round
   trips and CPU long before the disk.
+- Scaling: one synchronous producer waits a whole round trip (and, with fsync, a flush) for
+  each acknowledgement, so it leaves the machine mostly idle; 16 × its rate is what 16 producers
+  would reach if none slowed the others. The share of that each system reaches shows how far it
+  keeps 16 producers from queueing behind each other on two cores (with fsync: how well one
+  flush serves many of them). The target column shows the share of Tern's own one-producer rate
+  that issue 9's target for 16 producers asks for, measured in this run.
 - Big backlog: Tern stores --big-backlog messages into one topic of 8 queues, noting the time
   before the last tenth; a new push consumer reads the first tenth from the first offset, another
   the last tenth from that time (`--from-time`), each round with new groups (the first tenth is

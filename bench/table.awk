@@ -37,6 +37,11 @@ function ok(cond) { return cond ? "met" : "**NOT MET**" }
 function row(label, t, j, d, tj, td, target, met) {
 	printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", label, t, j, d, tj, td, target, met
 }
+# scaling(k): k's 16-producer rate as a share of 16 × its one-producer rate (k is SYSTEM.MODE.pSIZE).
+function scaling(k) {
+	if (!has(k "x16.msgs") || !has(k "x1.msgs") || r[k "x1.msgs"] <= 0) return "n/a"
+	return sprintf("%.0f%%", 100 * r[k "x16.msgs"] / (16 * r[k "x1.msgs"]))
+}
 function section(label) { row("**" label "**", "", "", "", "", "", "", "") }
 function sizename(s) { return s >= 1024 ? (s / 1024) " KiB" : s " B" }
 
@@ -66,6 +71,23 @@ END {
 			}
 			row(sizename(s) " × " n (n == 1 ? " producer" : " producers"), tput(t), tput(j), tput(d),
 				ratio(t ".msgs", j ".msgs"), ratio(t ".msgs", d ".msgs"), target, met)
+		}
+	}
+
+	section("Scaling from 1 to 16 synchronous producers: the 16 producers' msgs/s as a share of 16 × one producer's (100%: each producer as fast as alone)")
+	for (m = 1; m <= 2; m++) {
+		mode = m == 1 ? "default" : "fsync"; mult = m == 1 ? 2 : 8
+		for (i = 1; i <= 3; i++) {
+			key = mode ".p" sizes[i]
+			for (x = 1; x <= 3; x++) {
+				sys = x == 1 ? "tern" : x == 2 ? "js" : "redis"
+				share[x] = scaling(sys "." key)
+			}
+			# What the issue's target asks of Tern on this scale: mult × JetStream's 16 producers as
+			# a share of 16 × Tern's one producer.
+			t = "tern." key "x1.msgs"; j = "js." key "x16.msgs"
+			need = has(t) && has(j) && r[t] > 0 ? sprintf("%d× JetStream is %.0f%%", mult, 100 * mult * r[j] / (16 * r[t])) : ""
+			row(mode " durability, " sizename(sizes[i]), share[1], share[2], share[3], "", "", need, "")
 		}
 	}
 
