@@ -269,8 +269,9 @@ func (m *Manager) encode() ([]byte, error) {
 		}
 	}
 	names := slices.Sorted(maps.Keys(m.topics))
+	lines := make([][]byte, len(names))
 	size := 64
-	for _, name := range names {
+	for i, name := range names {
 		c := m.topics[name]
 		e, ok := m.enc[name]
 		if !ok || e.c != c {
@@ -285,6 +286,7 @@ func (m *Manager) encode() ([]byte, error) {
 			e = encoded{c: c, line: append(append(key, ": "...), val...)}
 			m.enc[name] = e
 		}
+		lines[i] = e.line
 		size += len(e.line) + 6
 	}
 	ver, err := json.Marshal(m.version)
@@ -293,14 +295,14 @@ func (m *Manager) encode() ([]byte, error) {
 	}
 	b := make([]byte, 0, size+len(ver))
 	b = append(b, "{\n  \"topicConfigTable\": {"...)
-	for i, name := range names {
+	for i, line := range lines {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, "\n    "...)
-		b = append(b, m.enc[name].line...)
+		b = append(b, line...)
 	}
-	if len(names) > 0 {
+	if len(lines) > 0 {
 		b = append(b, "\n  "...)
 	}
 	b = append(b, "},\n  \"dataVersion\": "...)
