@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -72,15 +73,23 @@ type Conn struct {
 	local      string
 	ctx        context.Context // the handlers'; cancelled when the connection closes
 	cancel     context.CancelFunc
-	queue      chan outFrame // the bounded write queue
-	inflight   chan struct{} // per-connection in-flight slots
-	closing    chan struct{} // closed when the connection starts closing
-	writerDone chan struct{} // closed when the writer has exited
-	done       chan struct{} // closed when reader and writer have exited
-	opaque     atomic.Int32  // the last opaque given to a request
-	lastIO     atomic.Int64  // unix nanoseconds of the last read or write
-	// writeDeadline is the socket's write deadline; the writer goroutine's alone.
-	writeDeadline time.Time
+	queue      chan outFrame   // the bounded write queue
+	inflight   chan struct{}   // per-connection in-flight slots
+	closing    chan struct{}   // closed when the connection starts closing
+	writerDone chan struct{}   // closed when the writer has exited
+	done       chan struct{}   // closed when reader and writer have exited
+	opaque     atomic.Int32    // the last opaque given to a request
+	lastIO     atomic.Int64    // unix nanoseconds of the last read or write
+	raw        syscall.RawConn // the TCP socket's, for writeNow; nil for other connections (TLS)
+	queued     atomic.Int64    // frames in the write queue, and a head, not yet written
+
+	// wmu serializes the writes to the socket (the writer goroutine's and writeNow's) and
+	// guards the fields below.
+	wmu           sync.Mutex
+	writeDeadline time.Time   // the socket's write deadline
+	bufs          net.Buffers // the buffers of one writev
+	head          []byte      // what writeNow could not write: the writer writes it first
+	partial       int         // how many times writeNow left a head (for the tests)
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
@@ -105,6 +114,9 @@ func newConn(ctx context.Context, nc net.Conn, cfg *connConfig) *Conn {
 		pending:    make(map[int32]*call),
 	}
 	c.log = cfg.logger.With("remote", c.remote)
+	if tc, ok := writeTarget(nc).(*net.TCPConn); ok {
+		c.raw, _ = tc.SyscallConn() // nil on failure: every frame goes through the writer
+	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	return c
 }

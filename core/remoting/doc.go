@@ -93,6 +93,12 @@
 //     InvokeOneway block until ctx ends, Send and handler responses until there is room or the
 //     connection closes: back-pressure on a peer that does not read. The reader never waits:
 //     a SYSTEM_BUSY answer that finds the queue full is dropped. Release must not block.
+//     A frame of at most 64 KiB that an Invoke or a handler's response queues while its
+//     connection has nothing else to do (no other call waiting, no other request in flight,
+//     nothing queued) skips the queue: the sender writes it with one writev that never waits
+//     for room, and leaves what the socket did not take to the writer, which sends it before
+//     anything queued later. A lone call saves the two goroutine switches of the writer's turn;
+//     under load the writer gathers the frames as before. (Not on TLS connections.)
 //
 // A connection closes on Close, on a read or write error, on a bad frame (logged, with only
 // that connection affected) or after IdleTimeout (default 120 s, RocketMQ's) without traffic
@@ -115,6 +121,7 @@
 //
 // Locks: Server.mu, Client.mu and Conn.mu each guard their own fields and are never held
 // together, nor while blocking. Callbacks (Handler, OnConnect, OnDisconnect, Release) run
-// without locks; OnConnect runs in the accept loop (or a TLS connection's setup goroutine) and Release in the writer, so neither may
-// block, and Release must not call Conn.Close.
+// without locks; OnConnect runs in the accept loop (or a TLS connection's setup goroutine) and Release in the writer (or the
+// sender of a lone frame), so neither may block, and Release must not call Conn.Close. Conn.wmu
+// orders the writes to the socket; it is held while writing and taken last.
 package remoting

@@ -1,0 +1,99 @@
+package remoting
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestLoneWriteNeverWaits: a request sent while its connection has nothing else to do is
+// written by its caller (writeNow), which must never wait for room in the socket. Against a peer
+// that stops reading, with no write deadline to end a stuck write, every call still ends by its
+// own deadline; once the peer reads again it gets every frame whole and in the order sent,
+// the one the socket took only in part first.
+func TestLoneWriteNeverWaits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- nc
+	}()
+	cl := newClient(t, ClientOptions{IdleTimeout: -1})
+	conn, err := cl.Conn(testCtx(t), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer peer.Close()
+	// Small socket buffers fill after a few frames.
+	if err := peer.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.nc.(*net.TCPConn).SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+
+	partial := func() int {
+		conn.wmu.Lock()
+		defer conn.wmu.Unlock()
+		return conn.partial
+	}
+	var sent [][]byte
+	call := func(i int) {
+		body := bytes.Repeat([]byte{byte(i)}, 60<<10)
+		binary.BigEndian.PutUint32(body, uint32(i))
+		sent = append(sent, body)
+		done := make(chan error, 1)
+		go func() {
+			_, err := conn.InvokeUntil(context.Background(), nil, time.Now().Add(20*time.Millisecond), NewRequest(codeEcho, nil, body))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("call %d: %v, want its deadline exceeded", i, err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("call %d did not end by its deadline: its caller is stuck writing to a peer that does not read", i)
+		}
+	}
+	for i := 0; partial() == 0; i++ {
+		if i == 1000 {
+			t.Fatal("the socket took 1,000 frames of 60 KiB whole from a peer that does not read, or none went through writeNow")
+		}
+		call(i)
+	}
+	t.Logf("%d calls filled the socket", len(sent))
+	for range 3 { // queued behind the head
+		call(len(sent))
+	}
+
+	if err := peer.SetReadDeadline(time.Now().Add(waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFrameReader(peer, DefaultMaxFrameSize)
+	for i, want := range sent {
+		got, err := fr.Read()
+		if err != nil {
+			t.Fatalf("frame %d of %d: %v", i, len(sent), err)
+		}
+		if got.Code != codeEcho || !bytes.Equal(got.Body, want) {
+			t.Fatalf("frame %d: code %d, body of %d bytes starting %x; want call %d's", i, got.Code, len(got.Body), got.Body[:min(8, len(got.Body))], i)
+		}
+	}
+}
