@@ -59,6 +59,10 @@ type Command struct {
 	frame *[]byte
 	// detached: the handler serving this request answers it after returning (Conn.Detach).
 	detached bool
+	// freeSlots, set on a response, frees its request's in-flight slots right before the
+	// response is written, or when it is dropped (see releaseCmd): the peer can send again as
+	// soon as it has the answer, and a response waiting for room in the queue keeps its slots.
+	freeSlots func()
 
 	// ext is the extFields section of a decoded ROCKETMQ header, checked, not yet in ExtFields;
 	// extUnique says that no key in it repeats, extAt (atomic) is where the last Lookup that

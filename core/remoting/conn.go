@@ -82,6 +82,7 @@ type Conn struct {
 	lastIO     atomic.Int64    // unix nanoseconds of the last read or write
 	raw        syscall.RawConn // the TCP socket's, for writeNow; nil for other connections (TLS)
 	queued     atomic.Int64    // frames in the write queue, and a head, not yet written
+	partial    atomic.Int32    // how many times writeNow left a head (for the tests)
 
 	// wmu serializes the writes to the socket (the writer goroutine's and writeNow's) and
 	// guards the fields below.
@@ -89,7 +90,6 @@ type Conn struct {
 	writeDeadline time.Time   // the socket's write deadline
 	bufs          net.Buffers // the buffers of one writev
 	head          []byte      // what writeNow could not write: the writer writes it first
-	partial       int         // how many times writeNow left a head (for the tests)
 
 	mu       sync.Mutex // guards the fields below
 	closed   bool
@@ -481,14 +481,14 @@ func (c *Conn) serve(req *Command) {
 		}
 		return
 	}
-	defer c.release()
-	if resp == nil {
+	if resp == nil || req.IsOneway() {
+		c.release()
+		if resp != nil {
+			releaseCmd(resp)
+		}
 		return
 	}
-	if req.IsOneway() {
-		releaseCmd(resp)
-		return
-	}
+	resp.freeSlots = c.release
 	resp.Opaque = req.Opaque
 	resp.Flag |= FlagResponse
 	resp.Serialize = req.Serialize
@@ -508,18 +508,19 @@ func (c *Conn) release() {
 // Detach lets the handler serving req answer it after returning: the handler returns nil, and
 // calls answer exactly once, from any goroutine, with the response (NewResponse; dropped if
 // req is oneway). answer queues it without blocking: when the write queue is full a goroutine
-// of its own waits for room. req keeps its in-flight slots until answer is called, so the
-// requests a connection has waiting count against its limits as those being handled do. A
-// store's flusher answers the sends a flush acknowledged this way.
+// of its own waits for room. req keeps its in-flight slots until its answer is written (or
+// dropped), so the requests a connection has waiting count against its limits as those being
+// handled do. A store's flusher answers the sends a flush acknowledged this way.
 func (c *Conn) Detach(req *Command) (answer func(resp *Command)) {
 	req.detached = true
 	oneway, code, opaque, ser := req.IsOneway(), req.Code, req.Opaque, req.Serialize
 	return func(resp *Command) {
-		defer c.release()
 		if oneway {
+			c.release()
 			releaseCmd(resp)
 			return
 		}
+		resp.freeSlots = c.release
 		resp.Opaque, resp.Serialize = opaque, ser
 		resp.Flag |= FlagResponse
 		if err := c.push(c.ctx, time.Time{}, resp, pushSpill); err != nil {

@@ -34,10 +34,19 @@ func putPrefix(b *[]byte) {
 	}
 }
 
-// releaseCmd calls cmd's Release, once.
+// releaseCmd frees cmd's slots (if not yet) and calls its Release, once each.
 func releaseCmd(cmd *Command) {
+	freeSlots(cmd)
 	if f := cmd.Release; f != nil {
 		cmd.Release = nil
+		f()
+	}
+}
+
+// freeSlots calls cmd's freeSlots, once.
+func freeSlots(cmd *Command) {
+	if f := cmd.freeSlots; f != nil {
+		cmd.freeSlots = nil
 		f()
 	}
 }
@@ -85,8 +94,8 @@ func (c *Conn) push(ctx context.Context, deadline time.Time, cmd *Command, mode 
 	lone := mode == pushWait && len(c.pending) <= 1 && len(c.inflight) <= 1
 	c.mu.Unlock()
 	f := outFrame{prefix: bp, cmd: cmd}
-	if lone && c.raw != nil && len(prefix)+cmd.BodyLen() <= directMax && c.queued.Load() == 0 && c.wmu.TryLock() {
-		if c.queued.Load() == 0 { // nothing queued or left by another writeNow: f goes next
+	if lone && c.raw != nil && len(prefix)+cmd.BodyLen() <= directMax && c.wmu.TryLock() {
+		if c.queued.Load() == 0 { // nothing queued, being written or left by a writeNow: f goes next
 			defer c.enqueues.Done()
 			return c.writeNow(f)
 		}
@@ -167,13 +176,8 @@ func (c *Conn) writeLoop() {
 				batch = c.gather(batch)
 			}
 			c.wmu.Lock()
-			written := int64(len(batch))
-			if len(c.head) > 0 {
-				written++
-			}
 			err := c.writeBatch(batch)
 			c.wmu.Unlock()
-			c.queued.Add(-written)
 			for i, f := range batch {
 				putPrefix(f.prefix)
 				releaseCmd(f.cmd)
@@ -219,6 +223,7 @@ const directMax = 64 << 10
 // context keep their meaning. A failed write closes the connection.
 func (c *Conn) writeNow(f outFrame) error {
 	code := f.cmd.Code
+	freeSlots(f.cmd)
 	b := c.appendFrame(c.bufs[:0], f)
 	var n int
 	var werr error
@@ -242,7 +247,7 @@ func (c *Conn) writeNow(f outFrame) error {
 			n = 0
 		}
 		if left = len(c.head) > 0; left {
-			c.partial++
+			c.partial.Add(1)
 			c.queued.Add(1)
 		}
 	}
@@ -283,14 +288,19 @@ func (c *Conn) appendFrame(b net.Buffers, f outFrame) net.Buffers {
 	return b
 }
 
-// writeBatch writes the head, if any, and the frames with one writev. The caller holds wmu.
+// writeBatch writes the head, if any, and the frames with one writev, and takes them off the
+// count of what is queued. The caller holds wmu.
 func (c *Conn) writeBatch(batch []outFrame) error {
 	bufs := &c.bufs
 	b := (*bufs)[:0]
+	n := int64(len(batch))
 	if len(c.head) > 0 {
 		b = append(b, c.head)
+		n++
 	}
+	defer c.queued.Add(-n)
 	for _, f := range batch {
+		freeSlots(f.cmd)
 		b = c.appendFrame(b, f)
 	}
 	*bufs = b

@@ -48,11 +48,6 @@ func TestLoneWriteNeverWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	partial := func() int {
-		conn.wmu.Lock()
-		defer conn.wmu.Unlock()
-		return conn.partial
-	}
 	var sent [][]byte
 	call := func(i int) {
 		body := bytes.Repeat([]byte{byte(i)}, 60<<10)
@@ -72,7 +67,7 @@ func TestLoneWriteNeverWaits(t *testing.T) {
 			t.Fatalf("call %d did not end by its deadline: its caller is stuck writing to a peer that does not read", i)
 		}
 	}
-	for i := 0; partial() == 0; i++ {
+	for i := 0; conn.partial.Load() == 0; i++ { // not under wmu: the writer holds it while stuck
 		if i == 1000 {
 			t.Fatal("the socket took 1,000 frames of 60 KiB whole from a peer that does not read, or none went through writeNow")
 		}
@@ -94,6 +89,43 @@ func TestLoneWriteNeverWaits(t *testing.T) {
 		}
 		if got.Code != codeEcho || !bytes.Equal(got.Body, want) {
 			t.Fatalf("frame %d: code %d, body of %d bytes starting %x; want call %d's", i, got.Code, len(got.Body), got.Body[:min(8, len(got.Body))], i)
+		}
+	}
+}
+
+// TestSlotsFreeBeforeTheAnswer: a request's in-flight slot is free by the time its response is
+// written, whether the handler returns the response or answers later (Detach): a peer that has
+// the answer may send its next request at once, and with MaxInflightPerConn 1 that request must
+// not find the slot still taken (SYSTEM_BUSY).
+func TestSlotsFreeBeforeTheAnswer(t *testing.T) {
+	held := make(chan int, 2) // in-flight slots taken when a response's Release runs, after its write
+	answer := func(conn *Conn, req *Command) *Command {
+		resp := NewResponse(req, int16(Success), "")
+		resp.Release = func() { held <- len(conn.inflight) }
+		return resp
+	}
+	m := NewMux()
+	m.HandleFunc(codeEcho, func(_ context.Context, conn *Conn, req *Command) *Command {
+		return answer(conn, req)
+	})
+	m.HandleFunc(SendMessageV2, func(_ context.Context, conn *Conn, req *Command) *Command {
+		go conn.Detach(req)(answer(conn, req))
+		return nil
+	})
+	_, addr := startServer(t, ServerOptions{MaxInflightPerConn: 1}, m)
+	cl := newClient(t, ClientOptions{})
+	for _, code := range []int16{codeEcho, SendMessageV2} {
+		for i := range 2 {
+			resp, err := cl.Invoke(testCtx(t), addr, NewRequest(code, nil, nil))
+			if err == nil {
+				err = ResponseErr(resp)
+			}
+			if err != nil {
+				t.Fatalf("code %d, request %d: %v", code, i, err)
+			}
+			if n := <-held; n != 0 {
+				t.Errorf("code %d, request %d: %d in-flight slot(s) still taken when the answer was written", code, i, n)
+			}
 		}
 	}
 }

@@ -85,6 +85,8 @@
 //     in-flight slot of the connection (MaxInflightPerConn) and one shared by all the owner's
 //     connections (MaxInflight) are free; otherwise it is answered at once with SYSTEM_BUSY
 //     (2, remark "[OVERLOAD] ...") without running the handler (a oneway request is dropped).
+//     A request holds its slots until its response is about to be written (or is dropped), so
+//     a peer that has the answer finds them free.
 //   - The writer drains the write queue, a channel of WriteQueue frames (default 1024). Frames
 //     are encoded by the sender, so encoding errors reach it; the writer sends everything
 //     queued (up to 64 frames) with one writev: each frame's length, header word, header, Body
@@ -121,7 +123,8 @@
 //
 // Locks: Server.mu, Client.mu and Conn.mu each guard their own fields and are never held
 // together, nor while blocking. Callbacks (Handler, OnConnect, OnDisconnect, Release) run
-// without locks; OnConnect runs in the accept loop (or a TLS connection's setup goroutine) and Release in the writer (or the
-// sender of a lone frame), so neither may block, and Release must not call Conn.Close. Conn.wmu
-// orders the writes to the socket; it is held while writing and taken last.
+// without locks; OnConnect runs in the accept loop (or a TLS connection's setup goroutine) and
+// Release in the writer (or the sender of a lone frame), so neither may block, and Release must
+// not call Conn.Close. Conn.wmu orders the writes to the socket; the writer holds it while
+// writing, a lone frame's sender only takes it if it is free, and no other lock is taken under it.
 package remoting
