@@ -1,5 +1,6 @@
 // Package etcdtest runs a real, single-member etcd server inside a test process
-// (go.etcd.io/etcd/server/v3/embed) on 127.0.0.1, with its data in t.TempDir().
+// (go.etcd.io/etcd/server/v3/embed) on 127.0.0.1, with its data in t.TempDir(), written
+// without fsync.
 //
 // Clients reach it through a TCP proxy on an ephemeral port, the endpoint Start returns. stop
 // cuts every client connection at once, as a crash or a network failure would, then stops the
@@ -71,6 +72,11 @@ func (s *server) start() error {
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*local}, []url.URL{*local}
 	cfg.InitialCluster = cfg.Name + "=" + local.String()
 	cfg.LogLevel = "error"
+	// No fsync: the tests never crash the machine under etcd, and `go test ./...` runs them
+	// beside packages that fsync gigabytes. A WAL fsync stuck behind that writeback held lease
+	// renewals for seconds (CI of d181308: TestFailover's new master fenced itself, "no
+	// keepalive answered in time", and its group was left with one replica).
+	cfg.UnsafeNoFsync = true
 	s.stopping.Store(false)
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(quietCore{
 		Core:     zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.Lock(os.Stderr), zapcore.ErrorLevel),
