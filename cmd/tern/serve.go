@@ -169,7 +169,8 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 	}
 	var h *host.Host
 	var obs *observed
-	var fenced <-chan struct{} // a deposed master stops
+	var b *broker.Broker
+	var fenced <-chan struct{} // closed when b, an elected master, is deposed
 	if withBroker {
 		if obs, err = f.startHTTP(log); err != nil {
 			return err
@@ -219,11 +220,10 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 			cfg.Discovery = disc
 		}
 		obs.configure(&cfg)
-		b, err := startBroker(ctx, cfg, log)
-		if err != nil {
+		if b, err = startBroker(ctx, cfg, log); err != nil {
 			return errors.Join(err, stop())
 		}
-		closers = append(closers, b.Close)
+		closers = append(closers, func(ctx context.Context) error { return b.Close(ctx) }) // the broker of the moment
 		fenced = b.Fenced()
 		if err := obs.observe(b, h); err != nil {
 			return errors.Join(err, stop())
@@ -232,14 +232,52 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 		ready = append(ready, "broker", b.AdvertisedAddr(), "namesrv_addr", cfg.NamesrvAddr, "data", cfg.Store.StorePathRootDir, "flush", cfg.Store.FlushDiskType)
 	}
 	log.Info("tern "+name+" ready", ready...)
-	select {
-	case <-ctx.Done():
-	case <-fenced:
-		log.Error("this broker lost its group's election while it was the master: it refuses writes and stops; restart it to rejoin as a slave")
-		return errors.Join(errFenced, stop())
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			return stop()
+		case <-fenced:
+		}
+		if cfg.Election == nil || !b.IsMaster() {
+			// A static master that met a newer epoch would be a master again, and a replica
+			// whose election failed without leading has nothing to rejoin from: both stop.
+			log.Error("this broker was fenced (a newer epoch, or its election stopped): it refuses writes and stops; restart it to rejoin its group as a slave")
+			return errors.Join(errFenced, stop())
+		}
+		log.Error("this broker lost its group's election while it was the master: it refused writes from then on, and now starts again to rejoin its group as a slave")
+		next, err := f.rejoin(ctx, b, cfg, obs, log)
+		if err != nil {
+			return errors.Join(err, stop()) // b, closed already, is closed again: a no-op
+		}
+		b, fenced = next, next.Fenced()
+		log.Info("tern "+name+" ready again, as a replica of its group", "broker", b.AdvertisedAddr())
 	}
-	log.Info("shutting down")
-	return stop()
+}
+
+// rejoin closes old, a deposed elected master, and starts a broker of the same configuration
+// with a new election in its place: as any broker of an elected group, it starts as a slave,
+// cuts the tail of its CommitLog that the new master's epoch does not have, and follows it. So a
+// master deposed by a stall of etcd (its lease lapsed while it was alive) comes back by itself,
+// as a restarted process would, instead of leaving its group one replica short. The HTTP port,
+// plugins, discovery and NameServer stay up; /readyz answers "starting" in between.
+func (f *serverFlags) rejoin(ctx context.Context, old *broker.Broker, cfg broker.Config, obs *observed, log *slog.Logger) (*broker.Broker, error) {
+	obs.follow(nil)
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := old.Close(cctx)
+	cancel()
+	if err != nil {
+		log.Warn("the deposed broker did not close cleanly", "err", err)
+	}
+	if cfg.Election, err = f.election(&cfg, log); err != nil {
+		return nil, err
+	}
+	b, err := startBroker(ctx, cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("start again as a slave after the deposition: %w", err)
+	}
+	obs.follow(b)
+	return b, nil
 }
 
 // startPlugins starts the plugins of --manifest, or of the default manifest. A plugin that does

@@ -75,18 +75,43 @@ func (o *observed) configure(cfg *broker.Config) {
 	cfg.Store.OnFlush = o.metrics.StoreFlushed
 }
 
-// observe registers the started broker's and the plugin host's gauges and counters and makes
-// /readyz follow the broker.
+// observe registers the broker's and the plugin host's gauges and counters, and makes them and
+// /readyz follow b, the started broker.
 func (o *observed) observe(b *broker.Broker, h *host.Host) error {
 	if o == nil {
 		return nil
 	}
-	err := o.metrics.ObserveBroker(b)
+	err := o.metrics.ObserveBroker(o)
 	if h != nil {
 		err = errors.Join(err, o.metrics.ObservePlugins(h))
 	}
 	o.broker.Store(b)
 	return err
+}
+
+// follow makes the gauges and /readyz follow b, which replaces the broker observed so far (nil
+// while there is none).
+func (o *observed) follow(b *broker.Broker) {
+	if o != nil {
+		o.broker.Store(b)
+	}
+}
+
+// Gauges and Lags are the broker gauges' source (metrics.BrokerSource): the broker of the
+// moment, so that one registration outlives a deposed master's replacement.
+func (o *observed) Gauges() broker.Gauges {
+	if b := o.broker.Load(); b != nil {
+		return b.Gauges()
+	}
+	return broker.Gauges{}
+}
+
+// Lags is the consumer lag source; see Gauges.
+func (o *observed) Lags(dst []broker.Lag, limit int) ([]broker.Lag, int) {
+	if b := o.broker.Load(); b != nil {
+		return b.Lags(dst, limit)
+	}
+	return dst, 0
 }
 
 // addr returns the port's address for the ready line, "off" without one.

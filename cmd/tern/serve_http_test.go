@@ -65,4 +65,31 @@ func TestHTTPAddrFlag(t *testing.T) {
 	if code, body := readyz(); code != http.StatusOK {
 		t.Fatalf("/readyz with a started broker: %d %q", code, body)
 	}
+
+	// A deposed master's replacement (serve's rejoin): /readyz says "starting" while there is
+	// no broker, then follows the new one, and the broker gauges stay one series each.
+	o.follow(nil)
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+		t.Fatalf("/readyz between two brokers: %d %q", code, body)
+	}
+	c2 := brokertest.Start(t, func(cfg *broker.Config) { o.configure(cfg) })
+	o.follow(c2.Broker)
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz with the replacement: %d %q", code, body)
+	}
+	resp, err := http.Get("http://" + o.addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var series []string
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, "tern_store_size") {
+			series = append(series, line)
+		}
+	}
+	if len(series) != 1 {
+		t.Errorf("the store size gauge after the replacement: %q, want one series", series)
+	}
 }

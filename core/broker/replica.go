@@ -62,8 +62,8 @@ type Election interface {
 
 // replica is the broker's place in its master/slave group: its role, the HA port and the
 // replication service of that role. Roles change one way inside a process: a slave may become
-// the master (when elected); a master that loses its election fences itself and stops (see
-// Broker.Fenced), and comes back as a slave when restarted.
+// the master (when elected); a master that loses its election fences itself (see
+// Broker.Fenced), and comes back as a slave in a broker started after it.
 type replica struct {
 	ln     net.Listener // the HA port
 	epochs *ha.Epochs
@@ -158,8 +158,9 @@ func (b *Broker) registeredEpoch() int64 {
 // IsMaster reports whether the broker currently acts as its group's master.
 func (b *Broker) IsMaster() bool { return b.rep.master.Load() }
 
-// Fenced is closed when the broker, an elected master, lost its election: it refuses writes
-// from then on, and its process should stop (it rejoins as a slave when restarted).
+// Fenced is closed when the broker, a master, lost its election or met a newer epoch: it
+// refuses writes from then on and should be closed; a broker of the same configuration started
+// after it rejoins the group as a slave (cmd/tern does so in-process for an elected group).
 func (b *Broker) Fenced() <-chan struct{} { return b.rep.fenced }
 
 // startReplica starts the role's services: the HA master for a master, the HA slave and the
