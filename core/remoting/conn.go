@@ -82,6 +82,7 @@ type Conn struct {
 	lastIO     atomic.Int64    // unix nanoseconds of the last read or write
 	raw        syscall.RawConn // the TCP socket's, for writeNow; nil for other connections (TLS)
 	queued     atomic.Int64    // frames in the write queue, and a head, not yet written
+	direct     atomic.Int32    // frames writeNow wrote (for the tests)
 	partial    atomic.Int32    // how many times writeNow left a head (for the tests)
 
 	// wmu serializes the writes to the socket (the writer goroutine's and writeNow's) and
@@ -95,6 +96,7 @@ type Conn struct {
 	closed   bool
 	cause    error           // why the connection closed; nil if closed by Close
 	pending  map[int32]*call // Invokes waiting for their response, by opaque
+	answered int             // responses the reader handed to their calls since the last push
 	values   map[any]any
 	enqueues sync.WaitGroup // enqueue calls in progress; Add only under mu while !closed
 }
@@ -428,6 +430,9 @@ func (c *Conn) deliver(resp *Command) {
 	c.mu.Lock()
 	k := c.pending[resp.Opaque]
 	delete(c.pending, resp.Opaque)
+	if k != nil {
+		c.answered++
+	}
 	c.mu.Unlock()
 	if k == nil {
 		c.log.Debug("remoting: dropping response with unknown opaque", "opaque", resp.Opaque, "code", resp.Code)

@@ -129,3 +129,71 @@ func TestSlotsFreeBeforeTheAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstOfAnswersQueues: a call sent right after its connection handed out several responses
+// at once (a group commit answering synchronous producers together) goes through the write
+// queue, since the other callers are about to send too and the writer sends them together; a
+// call after a single answer is written by its sender.
+func TestBurstOfAnswersQueues(t *testing.T) {
+	const n = 4
+	arrived := make(chan struct{}, n)
+	release := make(chan struct{})
+	m := NewMux()
+	m.HandleFunc(codeEcho, func(_ context.Context, _ *Conn, req *Command) *Command {
+		if len(req.Body) > 0 { // the burst: held until all n are in
+			arrived <- struct{}{}
+			<-release
+		}
+		return NewResponse(req, int16(Success), "")
+	})
+	_, addr := startServer(t, ServerOptions{}, m)
+	cl := newClient(t, ClientOptions{})
+	conn, err := cl.Conn(testCtx(t), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoke := func(body []byte) error {
+		resp, err := conn.InvokeUntil(testCtx(t), nil, time.Time{}, NewRequest(codeEcho, nil, body))
+		if err == nil {
+			err = ResponseErr(resp)
+		}
+		return err
+	}
+	if err := invoke(nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := conn.direct.Load(); d != 1 {
+		t.Fatalf("a lone call: %d frames written by their senders, want 1", d)
+	}
+
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- invoke([]byte("hold")) }()
+	}
+	for range n {
+		<-arrived
+	}
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := conn.direct.Load()
+	if err := invoke(nil); err != nil { // n responses handed out since the last push
+		t.Fatal(err)
+	}
+	if d := conn.direct.Load() - before; d != 0 {
+		t.Errorf("the first call after %d answers at once was written by its sender, not queued for the writer", n)
+	}
+	// One answer since: the next call goes by itself again, unless the writer still holds the
+	// socket from the call before (it may not have left writev when the answer came back).
+	for i := 0; conn.direct.Load() == before; i++ {
+		if i == 100 {
+			t.Fatal("100 calls one after the other, each after a single answer, all went through the writer")
+		}
+		if err := invoke(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
