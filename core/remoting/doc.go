@@ -98,9 +98,9 @@
 //     A frame of at most 64 KiB that an Invoke or a handler's response queues while its
 //     connection has nothing else to do (no other call waiting, no other request in flight,
 //     nothing queued, and not more than one response handed out since the last frame: a burst
-//     of answers is followed by a burst of calls) skips the queue: the sender writes it with one writev that never waits
-//     for room, and leaves what the socket did not take to the writer, which sends it before
-//     anything queued later. A lone call saves the two goroutine switches of the writer's turn;
+//     of answers is followed by a burst of calls) skips the queue: the sender writes it with
+//     one writev that never waits for room, and leaves what the socket did not take to the
+//     writer, which sends it before anything queued later. A lone call saves the two goroutine switches of the writer's turn;
 //     under load the writer gathers the frames as before. (Not on TLS connections.)
 //
 // A connection closes on Close, on a read or write error, on a bad frame (logged, with only

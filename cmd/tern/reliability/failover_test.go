@@ -3,9 +3,7 @@ package reliability
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -41,17 +39,7 @@ func TestFailover(t *testing.T) {
 		p.start()
 		procs = append(procs, p)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range procs {
-				t.Logf("log of the broker at %s:\n%s", p.br, p.logTail())
-				if dir := os.Getenv("TERN_TEST_LOGDIR"); dir != "" {
-					b, _ := os.ReadFile(p.logPath)
-					os.WriteFile(filepath.Join(dir, "broker-"+strings.ReplaceAll(p.br, ":", "_")+".log"), b, 0o644)
-				}
-			}
-		}
-	})
+	logOnFailure(t, procs...)
 	rc := remoting.NewClient(remoting.ClientOptions{})
 	defer rc.Close()
 

@@ -171,6 +171,23 @@ func (d *devProc) logTail() string {
 	return strings.Join(lines[max(0, len(lines)-30):], "\n")
 }
 
+// logOnFailure has the tails of the brokers' logs written to the test's output if it fails,
+// and their whole logs to $TERN_TEST_LOGDIR when that is set.
+func logOnFailure(t *testing.T, brokers ...*devProc) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, p := range brokers {
+			t.Logf("log of the broker at %s:\n%s", p.br, p.logTail())
+			if dir := os.Getenv("TERN_TEST_LOGDIR"); dir != "" {
+				b, _ := os.ReadFile(p.logPath)
+				os.WriteFile(filepath.Join(dir, "broker-"+strings.ReplaceAll(p.br, ":", "_")+".log"), b, 0o644)
+			}
+		}
+	})
+}
+
 // crashReport returns the start of the Go runtime's crash report in the process's log (the
 // fatal error and the first goroutine's stack), or the log's tail when there is none.
 func (d *devProc) crashReport() string {

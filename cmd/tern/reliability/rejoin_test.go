@@ -34,13 +34,7 @@ func TestDeposedMasterRejoins(t *testing.T) {
 	common := []string{"brokerName=broker-r", "brokerRole=ASYNC_MASTER", "mappedFileSizeCommitLog=" + strconv.Itoa(segmentSize), "maxMessageSize=65536", "slaveSyncInterval=500"}
 	first := newBroker(t, t.TempDir(), ns.ns, ha(proxy.Endpoint()), append(common, "brokerId=1", "haListenAddr="+freeAddr(t))...)
 	second := newBroker(t, t.TempDir(), ns.ns, ha(endpoint), append(common, "brokerId=2", "haListenAddr="+freeAddr(t))...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range []*devProc{first, second} {
-				t.Logf("log of the broker at %s:\n%s", p.br, p.logTail())
-			}
-		}
-	})
+	logOnFailure(t, first, second)
 	rc := remoting.NewClient(remoting.ClientOptions{})
 	defer rc.Close()
 	isMaster := func(s broker.HAStatus) bool { return s.Role == broker.RoleAsyncMaster }
