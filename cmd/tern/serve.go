@@ -170,7 +170,7 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 	var h *host.Host
 	var obs *observed
 	var b *broker.Broker
-	var fenced <-chan struct{} // closed when b, an elected master, is deposed
+	var fenced <-chan struct{} // closed when b, a master, is fenced
 	if withBroker {
 		if obs, err = f.startHTTP(log); err != nil {
 			return err
@@ -239,7 +239,7 @@ func (f *serverFlags) serve(ctx context.Context, name string, withBroker, withNa
 			return stop()
 		case <-fenced:
 		}
-		if cfg.Election == nil || !b.IsMaster() {
+		if cfg.Election == nil || !b.IsMaster() { // a fenced master still says it is one
 			// A static master that met a newer epoch would be a master again, and a replica
 			// whose election failed without leading has nothing to rejoin from: both stop.
 			log.Error("this broker was fenced (a newer epoch, or its election stopped): it refuses writes and stops; restart it to rejoin its group as a slave")

@@ -85,7 +85,7 @@ func (o *observed) observe(b *broker.Broker, h *host.Host) error {
 	if h != nil {
 		err = errors.Join(err, o.metrics.ObservePlugins(h))
 	}
-	o.broker.Store(b)
+	o.follow(b)
 	return err
 }
 

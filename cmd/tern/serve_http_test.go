@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -67,7 +68,8 @@ func TestHTTPAddrFlag(t *testing.T) {
 	}
 
 	// A deposed master's replacement (serve's rejoin): /readyz says "starting" while there is
-	// no broker, then follows the new one, and the broker gauges stay one series each.
+	// no broker, then follows the new one, and so do the broker gauges, registered once: the
+	// store size is the replacement's, which holds a message where the first broker has none.
 	o.follow(nil)
 	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
 		t.Fatalf("/readyz between two brokers: %d %q", code, body)
@@ -76,6 +78,13 @@ func TestHTTPAddrFlag(t *testing.T) {
 	o.follow(c2.Broker)
 	if code, body := readyz(); code != http.StatusOK {
 		t.Fatalf("/readyz with the replacement: %d %q", code, body)
+	}
+	ns := "--namesrv=" + c2.NamesrvAddr
+	run(t, "admin", ns, "topic", "create", "GaugeTopic", "-q", "1")
+	run(t, "admin", ns, "send", "GaugeTopic", "hello")
+	want := c2.Broker.Gauges().StoreBytes
+	if want == 0 || c.Broker.Gauges().StoreBytes != 0 {
+		t.Fatalf("store sizes: first broker %d, replacement %d; want 0 and more", c.Broker.Gauges().StoreBytes, want)
 	}
 	resp, err := http.Get("http://" + o.addr() + "/metrics")
 	if err != nil {
@@ -86,10 +95,10 @@ func TestHTTPAddrFlag(t *testing.T) {
 	var series []string
 	for line := range strings.Lines(string(b)) {
 		if strings.HasPrefix(line, "tern_store_size") {
-			series = append(series, line)
+			series = append(series, strings.TrimSpace(line))
 		}
 	}
-	if len(series) != 1 {
-		t.Errorf("the store size gauge after the replacement: %q, want one series", series)
+	if len(series) != 1 || !strings.HasSuffix(series[0], " "+strconv.FormatInt(want, 10)) {
+		t.Errorf("the store size gauge after the replacement: %q, want one series of %d", series, want)
 	}
 }
