@@ -100,8 +100,9 @@
 //     nothing queued, and not more than one response handed out since the last frame: a burst
 //     of answers is followed by a burst of calls) skips the queue: the sender writes it with
 //     one writev that never waits for room, and leaves what the socket did not take to the
-//     writer, which sends it before anything queued later. A lone call saves the two goroutine switches of the writer's turn;
-//     under load the writer gathers the frames as before. (Not on TLS connections.)
+//     writer, which sends it before anything queued later. A lone call saves the two goroutine
+//     switches of the writer's turn; under load the writer gathers the frames as before. (Not
+//     on TLS connections.)
 //
 // A connection closes on Close, on a read or write error, on a bad frame (logged, with only
 // that connection affected) or after IdleTimeout (default 120 s, RocketMQ's) without traffic
